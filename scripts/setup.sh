@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Install the Debian packages vfmig needs to build and test. Idempotent: a
+# package already present is not touched, and apt is not called at all when
+# everything is there.
+#
+#   scripts/setup.sh          build + host tests
+#   scripts/setup.sh --vm     also the guest-kernel test kit (QEMU, a 6.12
+#                             kernel image with matching headers, soft-RoCE)
+set -euo pipefail
+
+want_vm=0
+for a in "$@"; do
+	case "$a" in
+	--vm) want_vm=1 ;;
+	-h | --help)
+		sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "setup.sh: unknown option '$a' (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	log "must run as root (it installs Debian packages)"
+	exit 2
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs=(build-essential cmake pkg-config git clang libclang-rt-14-dev
+      clang-format liburing-dev libcmocka-dev librdmacm-dev libibverbs-dev
+      uuid-dev libssl-dev iperf3 gnuplot-nox python3 procps psmisc)
+if [ "$want_vm" -eq 1 ]; then
+	pkgs+=(qemu-system-x86 busybox-static cpio kmod rdma-core
+	       ibverbs-providers ibverbs-utils perftest iproute2)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+updated=0
+apt_update() {
+	if [ "$updated" -eq 0 ]; then
+		log "apt-get update"
+		apt-get update -qq
+		updated=1
+	fi
+}
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt_update
+	log "installing: ${missing[*]}"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The guest kernel: the newest 6.12.N for which both the unsigned image and
+# the matching headers exist. Security updates move N, so never pin it.
+if [ "$want_vm" -eq 1 ]; then
+	have=$(ls -d /lib/modules/6.12.*+deb12-amd64/build 2>/dev/null | sort -V | tail -n1 || true)
+	if [ -n "$have" ] && [ -e "/boot/vmlinuz-$(basename "$(dirname "$have")")" ]; then
+		log "guest kernel present: $(basename "$(dirname "$have")")"
+	else
+		apt_update
+		imgs=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' |
+			sed -E 's/^linux-image-(6\.12\.[0-9]+\+deb12-amd64)-unsigned.*/\1/' | sort -V)
+		hdrs=$(apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
+			sed -E 's/^linux-headers-(6\.12\.[0-9]+\+deb12-amd64) .*/\1/' | sort -V)
+		ver=$(comm -12 <(echo "$imgs" | sort) <(echo "$hdrs" | sort) | sort -V | tail -n1)
+		if [ -z "$ver" ]; then
+			log "no linux 6.12 image with matching headers in the package lists"
+			exit 1
+		fi
+		log "installing guest kernel $ver"
+		apt-get install -y -qq --no-install-recommends \
+			"linux-image-$ver-unsigned" "linux-headers-$ver" >/dev/null
+	fi
+fi
+log "all packages present"

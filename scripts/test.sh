@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Run every vfmig test: install what is missing, configure, build, test.
+#
+#  1. gcc, -Werror: unit (cmocka), integration (real vfmig processes on
+#     loopback), bench smoke, and the guest-kernel tests (tests/vm: the
+#     module and soft-RoCE in a TCG guest).
+#  2. clang, ASan+UBSan, -Werror: unit and integration again, and the
+#     libFuzzer targets for a bounded time.
+#
+# Environment: VFM_SKIP_VM=1 leaves out the guest tests (they then SKIP),
+# VFM_JOBS=N sets build parallelism, VFM_FUZZ_SECONDS=S the fuzzing time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${VFM_JOBS:-$(nproc)}
+logdir=$root/build/test-logs
+mkdir -p "$logdir"
+: >"$logdir/ctest.log"
+
+say() { printf '\n=== %s\n' "$*"; }
+
+if [ "${VFM_SKIP_VM:-0}" = 1 ]; then
+	bash scripts/setup.sh
+else
+	bash scripts/setup.sh --vm
+fi
+
+run_ctest() { # build-dir label-args...
+	local dir=$1
+	shift
+	(cd "$dir" && ctest --output-on-failure --timeout 1800 "$@") 2>&1 | tee -a "$logdir/ctest.log"
+	return "${PIPESTATUS[0]}"
+}
+
+rc=0
+
+say "build 1/2: gcc, -Werror"
+cmake -S . -B build/gcc -DVFM_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/gcc -j "$jobs"
+say "tests 1/2: unit"
+run_ctest build/gcc -j "$jobs" -L unit || rc=1
+say "tests 1/2: integration, bench smoke, guest kernel"
+run_ctest build/gcc -LE 'unit|fuzz' || rc=1
+
+say "build 2/2: clang, ASan+UBSan, libFuzzer"
+CC=clang cmake -S . -B build/asan -DVFM_WERROR=ON -DVFM_SANITIZE=ON -DVFM_FUZZ=ON \
+	-DVFM_KERNEL=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/asan -j "$jobs"
+say "tests 2/2: unit, integration and fuzzing under sanitizers"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	run_ctest build/asan -j "$jobs" -L 'unit|integration|fuzz' || rc=1
+
+passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$logdir/ctest.log" || true)
+failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)|Not Run' "$logdir/ctest.log" || true)
+skipped=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped' "$logdir/ctest.log" || true)
+echo
+echo "vfmig tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] || rc=1
+exit "$rc"
