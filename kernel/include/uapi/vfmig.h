@@ -75,6 +75,41 @@ struct vfmig_rec_end {
  * kernel's crc32c(~0, p, n) ^ ~0. "123456789" -> 0xe3069283. */
 
 /* ------------------------------------------------------------------------
+ * vfmig_stub.ko specifics (additions; the layouts above are unchanged).
+ *
+ * DATA records of vfmig_stub.ko cover whole pages: .offset is a multiple of
+ * page_size and .len a non-zero multiple of it; a source built from this
+ * header sends one page per DATA record. The register block of model
+ * "vfmig-edu" is struct vfmig_edu_regs (regs_size 64), sent as one REGS
+ * record at offset 0 during STOP_COPY.
+ *
+ * Device memory is a VFIO device-specific region: look for a region with
+ * VFIO_REGION_INFO_CAP_TYPE {VFMIG_REGION_TYPE, VFMIG_REGION_SUBTYPE_MEM};
+ * pread/pwrite on the device fd at that region's offset read and write
+ * device memory (writes dirty the pages they touch).
+ * ---------------------------------------------------------------------- */
+
+/* VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI vendor 0x1234 (QEMU's edu). */
+#define VFMIG_REGION_TYPE		(0x80000000u | 0x1234u)
+#define VFMIG_REGION_SUBTYPE_MEM	1u
+
+#define VFMIG_EDU_REGS_MAGIC	0x52554445u	/* "EDUR" */
+
+struct vfmig_edu_regs {
+	__le32 magic;		/* VFMIG_EDU_REGS_MAGIC */
+	__le32 ident;		/* BAR0 0x00: identification (read only) */
+	__le32 liveness;	/* BAR0 0x04: value read back (~last write) */
+	__le32 fact;		/* BAR0 0x08: factorial register */
+	__le32 status;		/* BAR0 0x20: bit 7 (irq on factorial) */
+	__le32 reserved0;	/* zero */
+	__le64 dma_src;		/* BAR0 0x80 */
+	__le64 dma_dst;		/* BAR0 0x88 */
+	__le64 dma_cnt;		/* BAR0 0x90 */
+	__le64 workload_seq;	/* in-kernel workload: pages written so far */
+	__u8 reserved1[8];	/* zero */
+};				/* 64 bytes */
+
+/* ------------------------------------------------------------------------
  * The migration buffer: the data fd of a saving or resuming session can be
  * mmap'd (MAP_SHARED, offset 0, VFMIG_BUF_INFO.size bytes). Its pages are
  * ordinary kernel pages, so ibv_reg_mr() can register the mapping.

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfmig_stub: module init/exit, the PCI driver, its id table and the
+ * ids= parameter (like vfio-pci's).
+ */
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/vfio_pci_core.h>
+
+#include "vfmig_stub.h"
+
+unsigned int vfmig_mem_mib = 64;
+module_param_named(mem_mib, vfmig_mem_mib, uint, 0444);
+MODULE_PARM_DESC(mem_mib, "Device memory of a newly bound device in MiB (default 64)");
+
+unsigned int vfmig_buf_size = 8 << 20;
+module_param_named(buf_size, vfmig_buf_size, uint, 0444);
+MODULE_PARM_DESC(buf_size, "Bytes of the mmap-able migration buffer of a data fd (default 8 MiB)");
+
+unsigned long vfmig_dirty_rate_default;
+module_param_named(dirty_rate, vfmig_dirty_rate_default, ulong, 0444);
+MODULE_PARM_DESC(dirty_rate, "Workload dirty rate of a newly bound device in bytes/s (default 0: off)");
+
+static char ids[1024];
+module_param_string(ids, ids, sizeof(ids), 0444);
+MODULE_PARM_DESC(ids, "Extra PCI ids to bind: \"vendor:device[:subvendor[:subdevice[:class[:class_mask]]]]\" separated by commas");
+
+struct vfmig_device *vfmig_from_pdev(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *core = pci_get_drvdata(pdev);
+
+	return container_of(core, struct vfmig_device, core);
+}
+
+static int vfmig_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct vfmig_device *vdev;
+	int ret;
+
+	vdev = vfio_alloc_device(vfmig_device, core.vdev, &pdev->dev,
+				 &vfmig_vfio_ops);
+	if (IS_ERR(vdev))
+		return PTR_ERR(vdev);
+
+	dev_set_drvdata(&pdev->dev, &vdev->core);
+	ret = vfio_pci_core_register_device(&vdev->core);
+	if (ret)
+		goto err_put;
+	ret = vfmig_sysfs_add(vdev);
+	if (ret)
+		goto err_unregister;
+	return 0;
+
+err_unregister:
+	vfio_pci_core_unregister_device(&vdev->core);
+err_put:
+	vfio_put_device(&vdev->core.vdev);
+	return ret;
+}
+
+static void vfmig_remove(struct pci_dev *pdev)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
+
+	vfmig_sysfs_remove(vdev);
+	vfio_pci_core_unregister_device(&vdev->core);
+	vfio_put_device(&vdev->core.vdev);
+}
+
+static void vfmig_reset_done(struct pci_dev *pdev)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
+
+	mutex_lock(&vdev->state_mutex);
+	if (vdev->opened)
+		vfmig_reset_locked(vdev);
+	mutex_unlock(&vdev->state_mutex);
+}
+
+static const struct pci_error_handlers vfmig_err_handlers = {
+	.reset_done = vfmig_reset_done,
+	.error_detected = vfio_pci_core_aer_err_detected,
+};
+
+static const struct pci_device_id vfmig_pci_table[] = {
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(0x1234, 0x11e8) },	/* QEMU edu */
+	{}
+};
+MODULE_DEVICE_TABLE(pci, vfmig_pci_table);
+
+static struct pci_driver vfmig_pci_driver = {
+	.name = VFMIG_DRV_NAME,
+	.id_table = vfmig_pci_table,
+	.probe = vfmig_probe,
+	.remove = vfmig_remove,
+	.err_handler = &vfmig_err_handlers,
+	.driver_managed_dma = true,
+	.driver = {
+		.dev_groups = vfmig_dev_groups,
+	},
+};
+
+static void vfmig_add_ids(void)
+{
+	char *p = ids, *id;
+
+	while ((id = strsep(&p, ","))) {
+		unsigned int vendor, device, subvendor = PCI_ANY_ID,
+			subdevice = PCI_ANY_ID, class = 0, class_mask = 0;
+		int fields, ret;
+
+		if (!*id)
+			continue;
+		fields = sscanf(id, "%x:%x:%x:%x:%x:%x", &vendor, &device,
+				&subvendor, &subdevice, &class, &class_mask);
+		if (fields < 2) {
+			pr_warn(VFMIG_DRV_NAME ": invalid id string \"%s\"\n", id);
+			continue;
+		}
+		ret = pci_add_dynid(&vfmig_pci_driver, vendor, device,
+				    subvendor, subdevice, class, class_mask, 0);
+		if (ret)
+			pr_warn(VFMIG_DRV_NAME ": cannot add id %s: %pe\n", id,
+				ERR_PTR(ret));
+		else
+			pr_info(VFMIG_DRV_NAME ": added id %s\n", id);
+	}
+}
+
+static int __init vfmig_init(void)
+{
+	int ret;
+
+	if (!vfmig_mem_mib || vfmig_mem_mib > (1u << 20) ||
+	    vfmig_buf_size < PAGE_SIZE) {
+		pr_err(VFMIG_DRV_NAME ": mem_mib must be 1..1048576 and buf_size at least one page\n");
+		return -EINVAL;
+	}
+	ret = pci_register_driver(&vfmig_pci_driver);
+	if (ret)
+		return ret;
+	vfmig_add_ids();
+	return 0;
+}
+
+static void __exit vfmig_exit(void)
+{
+	pci_unregister_driver(&vfmig_pci_driver);
+}
+
+module_init(vfmig_init);
+module_exit(vfmig_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("vfmig: migratable vfio-pci variant driver for QEMU's edu device");
+MODULE_IMPORT_NS(IOMMUFD);

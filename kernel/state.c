@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The migratable device state: a sparse device-memory area (a VFIO
+ * device-specific region) and the edu function's register block.
+ */
+#include <crypto/sha2.h>
+#include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "vfmig_stub.h"
+
+/* edu BAR0 registers */
+#define EDU_IDENT	0x00
+#define EDU_LIVENESS	0x04
+#define EDU_FACT	0x08
+#define EDU_STATUS	0x20
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_ST_COMPUTING	0x01
+#define EDU_ST_IRQFACT		0x80
+#define EDU_FACT_WAIT_US	200000
+
+int vfmig_mem_init(struct vfmig_mem *mem, u64 size)
+{
+	xa_init(&mem->pages);
+	mem->size = size;
+	mem->npages = size / VFMIG_PAGE_SIZE;
+	return 0;
+}
+
+void vfmig_mem_free(struct vfmig_mem *mem)
+{
+	struct page *page;
+	unsigned long idx;
+
+	xa_for_each(&mem->pages, idx, page)
+		__free_page(page);
+	xa_destroy(&mem->pages);
+}
+
+void vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst)
+{
+	struct page *page = xa_load(&mem->pages, idx);
+
+	if (page)
+		memcpy_from_page(dst, page, 0, VFMIG_PAGE_SIZE);
+	else
+		memset(dst, 0, VFMIG_PAGE_SIZE);
+}
+
+static struct page *vfmig_mem_page(struct vfmig_mem *mem, unsigned long idx)
+{
+	struct page *page = xa_load(&mem->pages, idx);
+	void *old;
+
+	if (page)
+		return page;
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!page)
+		return NULL;
+	old = xa_store(&mem->pages, idx, page, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		__free_page(page);
+		return NULL;
+	}
+	return page;
+}
+
+/* A page of zeros is stored as "absent", so a sparse state stays sparse. */
+int vfmig_mem_write_page(struct vfmig_mem *mem, unsigned long idx,
+			 const void *src)
+{
+	struct page *page;
+
+	if (!memchr_inv(src, 0, VFMIG_PAGE_SIZE)) {
+		page = xa_erase(&mem->pages, idx);
+		if (page)
+			__free_page(page);
+		return 0;
+	}
+	page = vfmig_mem_page(mem, idx);
+	if (!page)
+		return -ENOMEM;
+	memcpy_to_page(page, 0, src, VFMIG_PAGE_SIZE);
+	return 0;
+}
+
+/* Caller holds state_mutex and the device is closed (or resizing on commit). */
+int vfmig_state_resize(struct vfmig_device *vdev, u64 size)
+{
+	unsigned long npages = size / VFMIG_PAGE_SIZE;
+	unsigned long *dirty;
+
+	dirty = kvcalloc(BITS_TO_LONGS(npages) ?: 1, sizeof(long), GFP_KERNEL);
+	if (!dirty)
+		return -ENOMEM;
+	mutex_lock(&vdev->mem_lock);
+	vfmig_mem_free(&vdev->mem);
+	vfmig_mem_init(&vdev->mem, size);
+	kvfree(vdev->dirty);
+	vdev->dirty = dirty;
+	vdev->ndirty = 0;
+	vdev->cursor = 0;
+	mutex_unlock(&vdev->mem_lock);
+	return 0;
+}
+
+static ssize_t vfmig_region_rw(struct vfio_pci_core_device *core,
+			       char __user *buf, size_t count, loff_t *ppos,
+			       bool iswrite)
+{
+	struct vfmig_device *vdev = container_of(core, struct vfmig_device,
+						 core);
+	u64 pos = *ppos & VFIO_PCI_OFFSET_MASK;
+	size_t done = 0;
+	u8 *bounce;
+	int ret = 0;
+
+	bounce = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+
+	mutex_lock(&vdev->mem_lock);
+	if (pos >= vdev->mem.size) {
+		ret = -EINVAL;
+		goto out;
+	}
+	count = min_t(u64, count, vdev->mem.size - pos);
+	while (done < count) {
+		unsigned long idx = (pos + done) / VFMIG_PAGE_SIZE;
+		size_t off = (pos + done) % VFMIG_PAGE_SIZE;
+		size_t n = min_t(size_t, count - done, VFMIG_PAGE_SIZE - off);
+
+		vfmig_mem_read_page(&vdev->mem, idx, bounce);
+		if (iswrite) {
+			if (copy_from_user(bounce + off, buf + done, n)) {
+				ret = -EFAULT;
+				break;
+			}
+			ret = vfmig_mem_write_page(&vdev->mem, idx, bounce);
+			if (ret)
+				break;
+			vfmig_dirty_mark_locked(vdev, idx);
+		} else if (copy_to_user(buf + done, bounce + off, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		done += n;
+	}
+out:
+	mutex_unlock(&vdev->mem_lock);
+	kfree(bounce);
+	if (done) {
+		*ppos += done;
+		return done;
+	}
+	return ret;
+}
+
+static void vfmig_region_release(struct vfio_pci_core_device *core,
+				 struct vfio_pci_region *region)
+{
+}
+
+static const struct vfio_pci_regops vfmig_region_ops = {
+	.rw = vfmig_region_rw,
+	.release = vfmig_region_release,
+};
+
+int vfmig_state_region_add(struct vfmig_device *vdev)
+{
+	return vfio_pci_core_register_dev_region(&vdev->core,
+						 VFMIG_REGION_TYPE,
+						 VFMIG_REGION_SUBTYPE_MEM,
+						 &vfmig_region_ops,
+						 vdev->mem.size,
+						 VFIO_REGION_INFO_FLAG_READ |
+						 VFIO_REGION_INFO_FLAG_WRITE,
+						 vdev);
+}
+
+/* After a RESUMING->STOP that changed the memory size. */
+void vfmig_state_region_resize(struct vfmig_device *vdev)
+{
+	int i;
+
+	for (i = 0; i < vdev->core.num_regions; i++) {
+		struct vfio_pci_region *r = &vdev->core.region[i];
+
+		if (r->ops == &vfmig_region_ops)
+			r->size = vdev->mem.size;
+	}
+}
+
+/* BAR0 of the function, or NULL when it cannot be touched now. */
+static void __iomem *vfmig_bar0(struct vfmig_device *vdev)
+{
+	struct pci_dev *pdev = vdev->core.pdev;
+	u16 cmd;
+
+	if (!vdev->opened || pdev->current_state != PCI_D0)
+		return NULL;
+	if (pci_read_config_word(pdev, PCI_COMMAND, &cmd) ||
+	    !(cmd & PCI_COMMAND_MEMORY))
+		return NULL;
+	if (pci_resource_len(pdev, 0) < 0x100 ||
+	    vfio_pci_core_setup_barmap(&vdev->core, 0))
+		return NULL;
+	return vdev->core.barmap[0];
+}
+
+static bool vfmig_fact_wait(void __iomem *bar)
+{
+	int waited;
+
+	for (waited = 0; waited < EDU_FACT_WAIT_US; waited += 100) {
+		if (!(ioread32(bar + EDU_STATUS) & EDU_ST_COMPUTING))
+			return true;
+		usleep_range(100, 200);
+	}
+	return false;
+}
+
+/*
+ * Refresh the register shadow from the function (when it is open and
+ * decodes memory) and copy it to @out. Caller holds state_mutex.
+ */
+void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
+			     struct vfmig_edu_regs *out)
+{
+	void __iomem *bar = vfmig_bar0(vdev);
+	struct vfmig_edu_regs r = {};
+
+	lockdep_assert_held(&vdev->state_mutex);
+	if (bar) {
+		vfmig_fact_wait(bar);
+		r.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+		r.ident = cpu_to_le32(ioread32(bar + EDU_IDENT));
+		r.liveness = cpu_to_le32(ioread32(bar + EDU_LIVENESS));
+		r.fact = cpu_to_le32(ioread32(bar + EDU_FACT));
+		r.status = cpu_to_le32(ioread32(bar + EDU_STATUS) &
+				       EDU_ST_IRQFACT);
+		r.dma_src = cpu_to_le64(readq(bar + EDU_DMA_SRC));
+		r.dma_dst = cpu_to_le64(readq(bar + EDU_DMA_DST));
+		r.dma_cnt = cpu_to_le64(readq(bar + EDU_DMA_CNT));
+	}
+	mutex_lock(&vdev->mem_lock);
+	if (bar) {
+		r.workload_seq = cpu_to_le64(vdev->wl_seq);
+		vdev->regs = r;
+	} else {
+		vdev->regs.workload_seq = cpu_to_le64(vdev->wl_seq);
+	}
+	if (out)
+		*out = vdev->regs;
+	mutex_unlock(&vdev->mem_lock);
+}
+
+/* n such that n! mod 2^32 == v, as the edu device computes it. */
+static int vfmig_fact_input(u32 v, u32 *n)
+{
+	u32 i, f = 1;
+
+	for (i = 0; i <= 34; i++) {
+		if (i)
+			f *= i;
+		if (f == v) {
+			*n = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Write the register shadow to the function. Caller holds state_mutex. */
+void vfmig_regs_apply_to_hw(struct vfmig_device *vdev)
+{
+	void __iomem *bar = vfmig_bar0(vdev);
+	struct vfmig_edu_regs r;
+	u32 n;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	mutex_lock(&vdev->mem_lock);
+	r = vdev->regs;
+	vdev->wl_seq = le64_to_cpu(r.workload_seq);
+	mutex_unlock(&vdev->mem_lock);
+	if (!bar)
+		return;
+
+	iowrite32(~le32_to_cpu(r.liveness), bar + EDU_LIVENESS);
+	writeq(le64_to_cpu(r.dma_src), bar + EDU_DMA_SRC);
+	writeq(le64_to_cpu(r.dma_dst), bar + EDU_DMA_DST);
+	writeq(le64_to_cpu(r.dma_cnt), bar + EDU_DMA_CNT);
+	/* no factorial interrupt while the register is being restored */
+	iowrite32(0, bar + EDU_STATUS);
+	if (!vfmig_fact_input(le32_to_cpu(r.fact), &n) && vfmig_fact_wait(bar)) {
+		iowrite32(n, bar + EDU_FACT);
+		if (!vfmig_fact_wait(bar))
+			dev_warn(vfmig_dev(vdev), "factorial register restore timed out\n");
+	} else {
+		dev_warn(vfmig_dev(vdev), "factorial register value %#x cannot be restored\n",
+			 le32_to_cpu(r.fact));
+	}
+	iowrite32(le32_to_cpu(r.status) & EDU_ST_IRQFACT, bar + EDU_STATUS);
+}
+
+/* SHA-256 of the register block || device memory. Caller holds state_mutex. */
+int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
+{
+	struct vfmig_edu_regs regs;
+	struct sha256_state sha;
+	unsigned long idx;
+	u8 *buf;
+
+	buf = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	vfmig_regs_sync_from_hw(vdev, &regs);
+	sha256_init(&sha);
+	sha256_update(&sha, (const u8 *)&regs, sizeof(regs));
+	mutex_lock(&vdev->mem_lock);
+	for (idx = 0; idx < vdev->mem.npages; idx++) {
+		vfmig_mem_read_page(&vdev->mem, idx, buf);
+		sha256_update(&sha, buf, VFMIG_PAGE_SIZE);
+		if (!(idx % 1024))
+			cond_resched();
+	}
+	mutex_unlock(&vdev->mem_lock);
+	sha256_final(&sha, out);
+	kfree(buf);
+	return 0;
+}

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sysfs: the compatibility identity under <pci dev>/migration/ (the layout
+ * `vfmig compat` reads) and the knobs under <pci dev>/vfmig/.
+ */
+#include <linux/kobject.h>
+#include <linux/pci.h>
+#include <linux/sysfs.h>
+
+#include "vfmig_stub.h"
+
+#define VFMIG_MEM_MIB_MAX	(1u << 20)	/* 1 TiB */
+
+static struct vfmig_device *vfmig_from_kobj(struct kobject *kobj)
+{
+	return vfmig_from_pdev(to_pci_dev(kobj_to_dev(kobj->parent)));
+}
+
+static const char *const vfmig_state_names[] = {
+	[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+	[VFIO_DEVICE_STATE_STOP] = "STOP",
+	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+	[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+	[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+	[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+};
+
+/* Copy a one-line value; -EINVAL if empty or too long. */
+static int vfmig_take_line(char *dst, size_t size, const char *buf,
+			   size_t count)
+{
+	size_t n = count;
+
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	if (!n || n >= size || memchr(buf, '\n', n))
+		return -EINVAL;
+	memcpy(dst, buf, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Store a string field while the device is closed. */
+static ssize_t vfmig_store_str(struct kobject *kobj, char *field, size_t size,
+			       const char *buf, size_t count,
+			       bool (*valid)(const char *))
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+	char tmp[VFMIG_COMPAT_MAX];
+	int ret;
+
+	ret = vfmig_take_line(tmp, min(size, sizeof(tmp)), buf, count);
+	if (!ret && valid && !valid(tmp))
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+	mutex_lock(&vdev->state_mutex);
+	if (vdev->opened)
+		ret = -EBUSY;
+	else
+		strscpy(field, tmp, size);
+	mutex_unlock(&vdev->state_mutex);
+	return ret ? ret : count;
+}
+
+#define VFMIG_STR_ATTR(_name, _valid)					\
+static ssize_t _name##_show(struct kobject *kobj,			\
+			    struct kobj_attribute *attr, char *buf)	\
+{									\
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);		\
+	ssize_t n;							\
+									\
+	mutex_lock(&vdev->state_mutex);					\
+	n = sysfs_emit(buf, "%s\n", vdev->_name);			\
+	mutex_unlock(&vdev->state_mutex);				\
+	return n;							\
+}									\
+static ssize_t _name##_store(struct kobject *kobj,			\
+			     struct kobj_attribute *attr,		\
+			     const char *buf, size_t count)		\
+{									\
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);		\
+									\
+	return vfmig_store_str(kobj, vdev->_name, sizeof(vdev->_name),	\
+			       buf, count, _valid);			\
+}									\
+static struct kobj_attribute vfmig_attr_##_name = __ATTR_RW(_name)
+
+VFMIG_STR_ATTR(model, NULL);
+VFMIG_STR_ATTR(version, vfmig_version_valid);
+VFMIG_STR_ATTR(version_compatible, vfmig_ranges_valid);
+VFMIG_STR_ATTR(features, NULL);
+
+static ssize_t state_digest_show(struct kobject *kobj,
+				 struct kobj_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+	u8 digest[32];
+	int ret;
+
+	mutex_lock(&vdev->state_mutex);
+	ret = vfmig_state_digest(vdev, digest);
+	mutex_unlock(&vdev->state_mutex);
+	if (ret)
+		return ret;
+	return sysfs_emit(buf, "%*phN\n", (int)sizeof(digest), digest);
+}
+static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO(state_digest);
+
+static struct attribute *vfmig_mig_attrs[] = {
+	&vfmig_attr_model.attr,
+	&vfmig_attr_version.attr,
+	&vfmig_attr_version_compatible.attr,
+	&vfmig_attr_features.attr,
+	&vfmig_attr_state_digest.attr,
+	NULL,
+};
+
+static const struct attribute_group vfmig_mig_group = {
+	.attrs = vfmig_mig_attrs,
+};
+
+/* Set the memory size while the device is closed. */
+static int vfmig_set_mem_mib(struct vfmig_device *vdev, u64 mib)
+{
+	int ret;
+
+	if (!mib || mib > VFMIG_MEM_MIB_MAX)
+		return -EINVAL;
+	mutex_lock(&vdev->state_mutex);
+	if (vdev->opened)
+		ret = -EBUSY;
+	else
+		ret = vfmig_state_resize(vdev, mib << 20);
+	mutex_unlock(&vdev->state_mutex);
+	return ret;
+}
+
+static ssize_t memory_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(vdev->mem.size) >> 20);
+}
+
+static ssize_t memory_store(struct kobject *kobj, struct kobj_attribute *attr,
+			    const char *buf, size_t count)
+{
+	u64 mib;
+	int ret;
+
+	ret = kstrtou64(buf, 10, &mib);
+	if (!ret)
+		ret = vfmig_set_mem_mib(vfmig_from_kobj(kobj), mib);
+	return ret ? ret : count;
+}
+static struct kobj_attribute vfmig_attr_param_memory = __ATTR_RW(memory);
+
+static struct attribute *vfmig_param_attrs[] = {
+	&vfmig_attr_param_memory.attr,
+	NULL,
+};
+
+static const struct attribute_group vfmig_param_group = {
+	.name = "params",
+	.attrs = vfmig_param_attrs,
+};
+
+static ssize_t allowed_memory_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+	ssize_t n;
+
+	mutex_lock(&vdev->state_mutex);
+	n = sysfs_emit(buf, "%s\n", vdev->allowed_memory);
+	mutex_unlock(&vdev->state_mutex);
+	return n;
+}
+
+static ssize_t allowed_memory_store(struct kobject *kobj,
+				    struct kobj_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+
+	return vfmig_store_str(kobj, vdev->allowed_memory,
+			       sizeof(vdev->allowed_memory), buf, count, NULL);
+}
+static struct kobj_attribute vfmig_attr_allowed_memory =
+	__ATTR(memory, 0644, allowed_memory_show, allowed_memory_store);
+
+static struct attribute *vfmig_allowed_attrs[] = {
+	&vfmig_attr_allowed_memory.attr,
+	NULL,
+};
+
+static const struct attribute_group vfmig_allowed_group = {
+	.name = "allowed",
+	.attrs = vfmig_allowed_attrs,
+};
+
+static const struct attribute_group *vfmig_mig_groups[] = {
+	&vfmig_mig_group,
+	&vfmig_param_group,
+	&vfmig_allowed_group,
+	NULL,
+};
+
+int vfmig_sysfs_add(struct vfmig_device *vdev)
+{
+	int ret;
+
+	vdev->mig_kobj = kobject_create_and_add("migration",
+						&vfmig_dev(vdev)->kobj);
+	if (!vdev->mig_kobj)
+		return -ENOMEM;
+	ret = sysfs_create_groups(vdev->mig_kobj, vfmig_mig_groups);
+	if (ret) {
+		dev_err(vfmig_dev(vdev), "cannot create migration/ in sysfs: %pe\n",
+			ERR_PTR(ret));
+		kobject_put(vdev->mig_kobj);
+		vdev->mig_kobj = NULL;
+	}
+	return ret;
+}
+
+void vfmig_sysfs_remove(struct vfmig_device *vdev)
+{
+	if (!vdev->mig_kobj)
+		return;
+	sysfs_remove_groups(vdev->mig_kobj, vfmig_mig_groups);
+	kobject_put(vdev->mig_kobj);
+	vdev->mig_kobj = NULL;
+}
+
+/* ------------------------------------------------------ <pci dev>/vfmig/ */
+
+static ssize_t dirty_rate_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(vdev->dirty_rate));
+}
+
+static ssize_t dirty_rate_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	unsigned long rate;
+	int ret;
+
+	ret = kstrtoul(buf, 0, &rate);
+	if (ret)
+		return ret;
+	WRITE_ONCE(vdev->dirty_rate, rate);
+	return count;
+}
+static DEVICE_ATTR_RW(dirty_rate);
+
+static ssize_t mem_size_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(vdev->mem.size));
+}
+
+static ssize_t mem_size_store(struct device *dev,
+			      struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	u64 size;
+	int ret;
+
+	ret = kstrtou64(buf, 0, &size);
+	if (ret)
+		return ret;
+	if (size % (1u << 20))
+		return -EINVAL;
+	ret = vfmig_set_mem_mib(vfmig_from_pdev(to_pci_dev(dev)), size >> 20);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(mem_size);
+
+static ssize_t fail_next_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(vdev->fail_next));
+}
+
+static ssize_t fail_next_store(struct device *dev,
+			       struct device_attribute *attr,
+			       const char *buf, size_t count)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	bool v;
+	int ret;
+
+	ret = kstrtobool(buf, &v);
+	if (ret)
+		return ret;
+	mutex_lock(&vdev->state_mutex);
+	vdev->fail_next = v;
+	mutex_unlock(&vdev->state_mutex);
+	return count;
+}
+static DEVICE_ATTR_RW(fail_next);
+
+static ssize_t mig_state_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	enum vfio_device_mig_state s;
+
+	mutex_lock(&vdev->state_mutex);
+	s = vdev->mig_state;
+	mutex_unlock(&vdev->state_mutex);
+	if (s >= ARRAY_SIZE(vfmig_state_names) || !vfmig_state_names[s])
+		return sysfs_emit(buf, "%u\n", s);
+	return sysfs_emit(buf, "%s\n", vfmig_state_names[s]);
+}
+static DEVICE_ATTR_RO(mig_state);
+
+static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	unsigned long resident;
+	ssize_t n;
+
+	mutex_lock(&vdev->mem_lock);
+	resident = 0;
+	{
+		struct page *page;
+		unsigned long idx;
+
+		xa_for_each(&vdev->mem.pages, idx, page)
+			resident++;
+	}
+	n = sysfs_emit(buf, "pages %lu\nresident_pages %lu\nworkload_pages %llu\ndirty_pages %lu\ncursor %lu\ntracking %d\nrunning %d\n",
+		       vdev->mem.npages, resident, vdev->wl_seq, vdev->ndirty,
+		       vdev->cursor, vdev->tracking, vdev->running);
+	mutex_unlock(&vdev->mem_lock);
+	return n;
+}
+static DEVICE_ATTR_RO(stats);
+
+static struct attribute *vfmig_knob_attrs[] = {
+	&dev_attr_dirty_rate.attr,
+	&dev_attr_mem_size.attr,
+	&dev_attr_fail_next.attr,
+	&dev_attr_mig_state.attr,
+	&dev_attr_stats.attr,
+	NULL,
+};
+
+static const struct attribute_group vfmig_knob_group = {
+	.name = "vfmig",
+	.attrs = vfmig_knob_attrs,
+};
+
+const struct attribute_group *vfmig_dev_groups[] = {
+	&vfmig_knob_group,
+	NULL,
+};

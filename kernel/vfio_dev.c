@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vfio_device_ops of vfmig_stub on top of vfio_pci_core.
+ */
+#include <linux/pci.h>
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>
+
+#include "vfmig_stub.h"
+
+static const struct vfio_migration_ops vfmig_mig_ops = {
+	.migration_set_state = vfmig_set_state,
+	.migration_get_state = vfmig_get_state,
+	.migration_get_data_size = vfmig_get_data_size,
+};
+
+static int vfmig_init_dev(struct vfio_device *core_vdev)
+{
+	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+	int ret;
+
+	ret = vfio_pci_core_init_dev(core_vdev);
+	if (ret)
+		return ret;
+
+	mutex_init(&vdev->state_mutex);
+	mutex_init(&vdev->mem_lock);
+	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	strscpy(vdev->model, "vfmig-edu", sizeof(vdev->model));
+	strscpy(vdev->version, "2.0.3", sizeof(vdev->version));
+	strscpy(vdev->version_compatible, "2.0.0-2.0.9",
+		sizeof(vdev->version_compatible));
+	strscpy(vdev->features, "pre_copy p2p mmap", sizeof(vdev->features));
+	snprintf(vdev->allowed_memory, sizeof(vdev->allowed_memory), "%u",
+		 vfmig_mem_mib);
+	vdev->regs.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+	vdev->dirty_rate = vfmig_dirty_rate_default;
+	vfmig_mem_init(&vdev->mem, 0);
+	mutex_lock(&vdev->state_mutex);
+	ret = vfmig_state_resize(vdev, (u64)vfmig_mem_mib << 20);
+	mutex_unlock(&vdev->state_mutex);
+	if (ret)
+		goto err;
+
+	core_vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |
+				     VFIO_MIGRATION_P2P |
+				     VFIO_MIGRATION_PRE_COPY;
+	core_vdev->mig_ops = &vfmig_mig_ops;
+	vfmig_workload_init(vdev);
+	return 0;
+err:
+	mutex_destroy(&vdev->mem_lock);
+	mutex_destroy(&vdev->state_mutex);
+	vfio_pci_core_release_dev(core_vdev);
+	return ret;
+}
+
+static void vfmig_release_dev(struct vfio_device *core_vdev)
+{
+	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+
+	vfmig_workload_stop(vdev);
+	vfmig_mem_free(&vdev->mem);
+	kvfree(vdev->dirty);
+	mutex_destroy(&vdev->mem_lock);
+	mutex_destroy(&vdev->state_mutex);
+	vfio_pci_core_release_dev(core_vdev);
+}
+
+static int vfmig_open_device(struct vfio_device *core_vdev)
+{
+	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+	int ret;
+
+	ret = vfio_pci_core_enable(&vdev->core);
+	if (ret)
+		return ret;
+	ret = vfmig_state_region_add(vdev);
+	if (ret) {
+		dev_err(vfmig_dev(vdev), "cannot add the device memory region: %pe\n",
+			ERR_PTR(ret));
+		vfio_pci_core_disable(&vdev->core);
+		return ret;
+	}
+	/*
+	 * A function without a PCI reset method still gets VFIO_DEVICE_RESET:
+	 * it resets the migration state (see vfmig_ioctl()).
+	 */
+	vdev->hw_reset = vdev->core.reset_works;
+	vdev->core.reset_works = true;
+
+	mutex_lock(&vdev->state_mutex);
+	vdev->opened = true;
+	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	vfmig_update_running_locked(vdev);
+	mutex_unlock(&vdev->state_mutex);
+
+	vfio_pci_core_finish_enable(&vdev->core);
+	return 0;
+}
+
+static void vfmig_close_device(struct vfio_device *core_vdev)
+{
+	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+
+	mutex_lock(&vdev->state_mutex);
+	/* keep the last register values of the function in the shadow */
+	vfmig_regs_sync_from_hw(vdev, NULL);
+	vfmig_disable_files_locked(vdev);
+	vdev->opened = false;
+	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	vfmig_update_running_locked(vdev);
+	mutex_unlock(&vdev->state_mutex);
+	vdev->core.reset_works = vdev->hw_reset;
+	vfio_pci_core_close_device(core_vdev);
+}
+
+static long vfmig_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
+			unsigned long arg)
+{
+	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+
+	if (cmd == VFIO_DEVICE_RESET && !vdev->hw_reset) {
+		mutex_lock(&vdev->state_mutex);
+		vfmig_reset_locked(vdev);
+		mutex_unlock(&vdev->state_mutex);
+		return 0;
+	}
+	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+}
+
+const struct vfio_device_ops vfmig_vfio_ops = {
+	.name = "vfmig-stub",
+	.init = vfmig_init_dev,
+	.release = vfmig_release_dev,
+	.open_device = vfmig_open_device,
+	.close_device = vfmig_close_device,
+	.ioctl = vfmig_ioctl,
+	.device_feature = vfio_pci_core_ioctl_feature,
+	.read = vfio_pci_core_read,
+	.write = vfio_pci_core_write,
+	.mmap = vfio_pci_core_mmap,
+	.request = vfio_pci_core_request,
+	.match = vfio_pci_core_match,
+	.bind_iommufd = vfio_iommufd_physical_bind,
+	.unbind_iommufd = vfio_iommufd_physical_unbind,
+	.attach_ioas = vfio_iommufd_physical_attach_ioas,
+	.detach_ioas = vfio_iommufd_physical_detach_ioas,
+};

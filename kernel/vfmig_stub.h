@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vfmig_stub: a vfio-pci variant driver that gives a PCI function (QEMU's
+ * edu device) a migratable state: its registers plus a sparse device-memory
+ * area dirtied by an in-kernel workload.
+ *
+ * Lock order: state_mutex -> migf->lock -> mem_lock.
+ */
+#ifndef _VFMIG_STUB_H
+#define _VFMIG_STUB_H
+
+#include <linux/kobject.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include "include/uapi/vfmig.h"
+
+#define VFMIG_DRV_NAME		"vfmig_stub"
+#define VFMIG_REGS_SIZE		((u32)sizeof(struct vfmig_edu_regs))
+#define VFMIG_HDR_SIZE		((u64)sizeof(struct vfmig_stream_hdr))
+#define VFMIG_RHDR_SIZE		((u64)sizeof(struct vfmig_rec_hdr))
+#define VFMIG_PAGE_REC		(VFMIG_RHDR_SIZE + VFMIG_PAGE_SIZE)
+#define VFMIG_REGS_REC		(VFMIG_RHDR_SIZE + VFMIG_REGS_SIZE)
+#define VFMIG_END_REC		(VFMIG_RHDR_SIZE + sizeof(struct vfmig_rec_end))
+#define VFMIG_COMPAT_MAX	128
+
+/* Module parameters (main.c). */
+extern unsigned int vfmig_mem_mib;
+extern unsigned int vfmig_buf_size;
+extern unsigned long vfmig_dirty_rate_default;
+
+/* A sparse page store: index -> struct page *, absent = zero page. */
+struct vfmig_mem {
+	struct xarray pages;
+	u64 size;		/* bytes, a multiple of VFMIG_PAGE_SIZE */
+	unsigned long npages;
+};
+
+/* Incremental parser of a resuming stream (stream.c). */
+enum vfmig_parse_state {
+	VFMIG_P_HDR,
+	VFMIG_P_RHDR,
+	VFMIG_P_PAYLOAD,
+	VFMIG_P_DONE,
+	VFMIG_P_ERR,
+};
+
+struct vfmig_parser {
+	enum vfmig_parse_state st;
+	int err;
+	u64 bytes;			/* stream bytes consumed */
+	u64 records;			/* REGS + DATA records applied */
+	struct vfmig_stream_hdr hdr;
+	struct vfmig_rec_hdr rh;
+	u32 have;			/* bytes of hdr/rh/payload gathered */
+	u8 *payload;			/* VFMIG_REC_MAX_PAYLOAD bytes */
+	/* staged state, applied to the device only on a good RESUMING->STOP */
+	struct vfmig_mem stage;
+	unsigned long *recv;		/* pages received */
+	unsigned long nrecv;
+	bool regs_recv;
+	struct vfmig_edu_regs regs;
+};
+
+/* Producer of a saving stream (stream.c). */
+enum vfmig_rec_kind {
+	VFMIG_K_NONE,
+	VFMIG_K_HDR,
+	VFMIG_K_INIT,
+	VFMIG_K_DIRTY,
+	VFMIG_K_REGS,
+	VFMIG_K_END,
+};
+
+struct vfmig_producer {
+	u8 *rec;			/* the record being read out */
+	u32 rec_len;
+	u32 rec_off;
+	enum vfmig_rec_kind kind;
+	bool hdr_done;
+	bool stop_copy;			/* device stopped: finish the stream */
+	bool regs_done;
+	bool end_done;
+	u64 pos;			/* stream bytes handed out */
+	u64 gen;			/* stream bytes generated */
+	u64 records;			/* REGS + DATA records generated */
+	unsigned long dirty_hint;	/* where to look for the next dirty page */
+	struct vfmig_edu_regs regs;	/* snapshot taken at STOP_COPY */
+};
+
+struct vfmig_seg_ent {
+	struct list_head node;
+	u64 offset;
+	u64 length;
+};
+
+struct vfmig_device;
+
+/* A data fd: saving (PRE_COPY*, STOP_COPY) or resuming. */
+struct vfmig_file {
+	struct file *filp;
+	struct vfmig_device *vdev;
+	struct mutex lock;		/* protects everything below */
+	bool disabled;
+	bool saving;
+	void *buf;			/* vmalloc_user: the mmap-able buffer */
+	size_t buf_size;
+	struct list_head segs;		/* outstanding SAVE_NEXT segments */
+	struct vfmig_producer prod;
+	struct vfmig_parser parser;
+};
+
+struct vfmig_device {
+	struct vfio_pci_core_device core;
+
+	struct mutex state_mutex;	/* protects mig_state, files, opened, identity */
+	enum vfio_device_mig_state mig_state;
+	struct vfmig_file *saving;
+	struct vfmig_file *resuming;
+	bool opened;
+	bool hw_reset;			/* the function has a PCI reset method */
+	bool fail_next;			/* fault injection: next FSM step fails */
+
+	/* compatibility identity, writable only while the device is closed */
+	char model[VFMIG_MODEL_MAX];
+	char version[VFMIG_VERSION_MAX];
+	char version_compatible[VFMIG_COMPAT_MAX];
+	char features[VFMIG_COMPAT_MAX];
+	char allowed_memory[VFMIG_COMPAT_MAX];
+
+	struct mutex mem_lock;		/* protects mem, regs, dirty tracking, running */
+	struct vfmig_mem mem;
+	struct vfmig_edu_regs regs;	/* shadow of the register block */
+	unsigned long *dirty;		/* pages written after they were sent */
+	unsigned long ndirty;
+	unsigned long cursor;		/* pages below it were sent once */
+	bool tracking;			/* a saving stream is active */
+	bool running;			/* the workload may write */
+	u64 wl_seq;			/* workload: pages written */
+
+	/* workload */
+	unsigned long dirty_rate;	/* bytes/s, READ_ONCE/WRITE_ONCE */
+	struct delayed_work wl_work;
+	u64 wl_last_ns;
+	u64 wl_carry;
+	u64 wl_rng;
+
+	struct kobject *mig_kobj;	/* <pci dev>/migration */
+};
+
+static inline struct vfmig_device *vfmig_from_vfio(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct vfmig_device, core.vdev);
+}
+
+static inline struct device *vfmig_dev(struct vfmig_device *vdev)
+{
+	return &vdev->core.pdev->dev;
+}
+
+struct vfmig_device *vfmig_from_pdev(struct pci_dev *pdev);
+
+/* vfio_dev.c */
+extern const struct vfio_device_ops vfmig_vfio_ops;
+
+/* lm.c */
+struct file *vfmig_set_state(struct vfio_device *vdev,
+			     enum vfio_device_mig_state new_state);
+int vfmig_get_state(struct vfio_device *vdev,
+		    enum vfio_device_mig_state *state);
+int vfmig_get_data_size(struct vfio_device *vdev, unsigned long *len);
+void vfmig_reset_locked(struct vfmig_device *vdev);
+void vfmig_disable_files_locked(struct vfmig_device *vdev);
+void vfmig_update_running_locked(struct vfmig_device *vdev);
+
+/* state.c */
+int vfmig_mem_init(struct vfmig_mem *mem, u64 size);
+void vfmig_mem_free(struct vfmig_mem *mem);
+void vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst);
+int vfmig_mem_write_page(struct vfmig_mem *mem, unsigned long idx,
+			 const void *src);
+int vfmig_state_resize(struct vfmig_device *vdev, u64 size);
+int vfmig_state_region_add(struct vfmig_device *vdev);
+void vfmig_state_region_resize(struct vfmig_device *vdev);
+void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
+			     struct vfmig_edu_regs *out);
+void vfmig_regs_apply_to_hw(struct vfmig_device *vdev);
+int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32]);
+
+/* dirty.c */
+void vfmig_dirty_mark_locked(struct vfmig_device *vdev, unsigned long idx);
+void vfmig_dirty_start_locked(struct vfmig_device *vdev);
+void vfmig_dirty_stop_locked(struct vfmig_device *vdev);
+long vfmig_dirty_next_locked(struct vfmig_device *vdev);
+void vfmig_workload_init(struct vfmig_device *vdev);
+void vfmig_workload_stop(struct vfmig_device *vdev);
+
+/* stream.c */
+u32 vfmig_crc32c(const void *p, size_t n);
+int vfmig_prod_init(struct vfmig_producer *prod);
+void vfmig_prod_free(struct vfmig_producer *prod);
+ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
+			void *kdst, char __user *udst, size_t len);
+void vfmig_prod_pending(struct vfmig_device *vdev, struct vfmig_producer *prod,
+			u64 *initial, u64 *dirty);
+u64 vfmig_prod_stop_copy_len(struct vfmig_device *vdev,
+			     struct vfmig_producer *prod);
+int vfmig_parser_init(struct vfmig_parser *p);
+void vfmig_parser_free(struct vfmig_parser *p);
+int vfmig_parser_feed(struct vfmig_device *vdev, struct vfmig_parser *p,
+		      const u8 *src, size_t len);
+int vfmig_parser_complete(struct vfmig_device *vdev, struct vfmig_parser *p);
+void vfmig_build_hdr(struct vfmig_device *vdev, struct vfmig_stream_hdr *h);
+
+/* compat.c */
+int vfmig_check_hdr(struct vfmig_device *vdev,
+		    const struct vfmig_stream_hdr *h);
+bool vfmig_version_valid(const char *s);
+bool vfmig_ranges_valid(const char *s);
+
+/* sysfs.c */
+extern const struct attribute_group *vfmig_dev_groups[];
+int vfmig_sysfs_add(struct vfmig_device *vdev);
+void vfmig_sysfs_remove(struct vfmig_device *vdev);
+
+#endif /* _VFMIG_STUB_H */
