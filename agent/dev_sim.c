@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The "sim" device: an in-process model of vfmig_stub.ko. Registers plus
+ * device memory, a workload thread that dirties memory while the device
+ * runs, the VFIO v2 state machine, and the vfmig.h stream (dev_sim_save.c,
+ * dev_sim_load.c). It lets the host run real migrations without the module.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dev_sim.h"
+#include "spec.h"
+
+#define VFM_SIM_DEFAULT_SIZE (64ull << 20)
+#define VFM_SIM_DEFAULT_BUF (32ull << 20)
+#define VFM_SIM_TICK_NS 5000000L /* workload period: 5 ms */
+
+bool vfm_sim_running(uint32_t state)
+{
+	return state == VFIO_DEVICE_STATE_RUNNING ||
+	       state == VFIO_DEVICE_STATE_RUNNING_P2P ||
+	       state == VFIO_DEVICE_STATE_PRE_COPY ||
+	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P;
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t v = xorshift(&x);
+
+		memcpy(p + i, &v, 8);
+	}
+}
+
+static void mark_dirty_locked(struct vfm_sim *s, uint64_t page);
+
+/* Write one page as the workload does: a new counter-derived pattern at the
+ * start of the page and the register block's write counter. */
+static void dirty_page_locked(struct vfm_sim *s, uint64_t page)
+{
+	uint64_t cnt, v;
+	uint8_t *p = s->mem + page * VFMIG_PAGE_SIZE;
+
+	memcpy(&cnt, s->regs, 8);
+	cnt++;
+	memcpy(s->regs, &cnt, 8);
+	v = cnt * 0x9e3779b97f4a7c15ull ^ page;
+	for (int i = 0; i < 8; i++)
+		memcpy(p + i * 8, &v, 8);
+	mark_dirty_locked(s, page);
+}
+
+static void mark_dirty_locked(struct vfm_sim *s, uint64_t page)
+{
+	if (s->sv.active && !vfm_bit_test(s->sv.unsent, page) &&
+	    !vfm_bit_test(s->sv.dirty, page)) {
+		vfm_bit_set(s->sv.dirty, page);
+		s->sv.dirty_count++;
+	}
+}
+
+int vfm_sim_poke(struct vfm_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	struct vfm_sim *s = to_sim(d);
+
+	if (d->ops != &vfm_dev_sim_ops || off > s->size || len > s->size - off)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->mem + off, buf, len);
+	for (uint64_t p = off / VFMIG_PAGE_SIZE;
+	     len && p <= (off + len - 1) / VFMIG_PAGE_SIZE; p++)
+		mark_dirty_locked(s, p);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void *workload(void *arg)
+{
+	struct vfm_sim *s = arg;
+	struct timespec next;
+	double carry = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop_thread) {
+		next.tv_nsec += VFM_SIM_TICK_NS;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		/* cond is bound to CLOCK_MONOTONIC at init. */
+		while (!s->stop_thread &&
+		       pthread_cond_timedwait(&s->cond, &s->lock, &next) != ETIMEDOUT)
+			;
+		if (s->stop_thread || !vfm_sim_running(s->state))
+			continue;
+		carry += (double)s->dirty_rate * VFM_SIM_TICK_NS / 1e9 / VFMIG_PAGE_SIZE;
+		while (carry >= 1) {
+			dirty_page_locked(s, xorshift(&s->rng) % s->pages);
+			carry -= 1;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
+{
+	struct vfm_kv kv[64];
+	struct vfm_err err;
+	char mib[32];
+	bool have_allowed_mem = false, have_param_mem = false;
+	int n = vfm_parse_kv(args, kv, 64);
+	int ret = 0;
+
+	if (n < 0) {
+		snprintf(why, whylen, "The sim options '%s' are not key=value pairs.", args);
+		return -EINVAL;
+	}
+	s->size = VFM_SIM_DEFAULT_SIZE;
+	s->buf_size = VFM_SIM_DEFAULT_BUF;
+	vfm_desc_init(&s->desc);
+	vfm_desc_set_model(&s->desc, "vfmig-edu", NULL);
+	vfm_desc_set_version(&s->desc, "2.0.3", NULL);
+	vfm_desc_set_compatible(&s->desc, "2.0.0-2.0.9", NULL);
+	vfm_desc_add_features(&s->desc, "pre_copy p2p mmap", NULL);
+	vfm_err_clear(&err);
+	for (int i = 0; i < n && !ret; i++) {
+		char *k = kv[i].key, *v = kv[i].val;
+
+		if (!strcmp(k, "size") || !strcmp(k, "dirty") || !strcmp(k, "buf")) {
+			uint64_t x;
+
+			if (vfm_parse_size(v, &x)) {
+				snprintf(why, whylen, "The sim option %s=%s is not a size (e.g. 64M, 1G).", k, v);
+				return -EINVAL;
+			}
+			if (!strcmp(k, "size"))
+				s->size = x;
+			else if (!strcmp(k, "dirty"))
+				s->dirty_rate = x;
+			else
+				s->buf_size = x;
+		} else if (!strcmp(k, "seed")) {
+			s->seed = strtoull(v, NULL, 0);
+		} else if (!strcmp(k, "model")) {
+			ret = vfm_desc_set_model(&s->desc, v, &err);
+		} else if (!strcmp(k, "version")) {
+			ret = vfm_desc_set_version(&s->desc, v, &err);
+		} else if (!strcmp(k, "compatible")) {
+			ret = vfm_desc_set_compatible(&s->desc, v, &err);
+		} else if (!strcmp(k, "features")) {
+			for (char *c = v; *c; c++)
+				if (*c == '/')
+					*c = ' ';
+			s->desc.nfeatures = 0;
+			ret = vfm_desc_add_features(&s->desc, v, &err);
+		} else if (!strncmp(k, "param.", 6)) {
+			have_param_mem |= !strcmp(k + 6, "memory");
+			ret = vfm_desc_set_param(&s->desc, k + 6, v, &err);
+		} else if (!strncmp(k, "allowed.", 8)) {
+			for (char *c = v; *c; c++)
+				if (*c == '/')
+					*c = ',';
+			have_allowed_mem |= !strcmp(k + 8, "memory");
+			ret = vfm_desc_set_allowed(&s->desc, k + 8, v, &err);
+		} else {
+			snprintf(why, whylen, "The sim option '%s' is unknown (size, dirty, buf, seed, model, version, compatible, features, param.NAME, allowed.NAME).", k);
+			return -EINVAL;
+		}
+	}
+	if (ret) {
+		snprintf(why, whylen, "The sim options are invalid: %s", err.msg);
+		return -EINVAL;
+	}
+	if (s->size < VFMIG_PAGE_SIZE || s->size % VFMIG_PAGE_SIZE) {
+		snprintf(why, whylen, "The sim size must be a non-zero multiple of 4 KiB.");
+		return -EINVAL;
+	}
+	if (s->buf_size < (2u << 20) || s->buf_size % VFMIG_PAGE_SIZE) {
+		snprintf(why, whylen, "The sim buffer must be at least 2 MiB, in 4 KiB pages.");
+		return -EINVAL;
+	}
+	snprintf(mib, sizeof(mib), "%llu", (unsigned long long)(s->size >> 20));
+	if (!have_param_mem)
+		vfm_desc_set_param(&s->desc, "memory", mib, NULL);
+	if (!have_allowed_mem)
+		vfm_desc_set_allowed(&s->desc, "memory", mib, NULL);
+	return 0;
+}
+
+static void params_text(struct vfm_sim *s)
+{
+	size_t off = 0;
+
+	s->params_text[0] = '\0';
+	for (unsigned int i = 0; i < s->desc.nparams; i++) {
+		int n = snprintf(s->params_text + off, sizeof(s->params_text) - off,
+				 "%s=%s\n", s->desc.params[i].name,
+				 s->desc.params[i].value);
+
+		if (n < 0 || (size_t)n >= sizeof(s->params_text) - off)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static int sim_open(const char *args, struct vfm_dev **out, char *why,
+		    size_t whylen)
+{
+	struct vfm_sim *s = calloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+	char *copy = strdup(args);
+	int ret;
+
+	if (!s || !copy) {
+		free(s);
+		free(copy);
+		return -ENOMEM;
+	}
+	s->seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dull ^ (uint64_t)time(NULL);
+	ret = sim_config(s, copy, why, whylen);
+	free(copy);
+	if (ret) {
+		free(s);
+		return ret;
+	}
+	params_text(s);
+	s->pages = s->size / VFMIG_PAGE_SIZE;
+	s->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	s->buf = aligned_alloc(VFMIG_PAGE_SIZE, s->buf_size);
+	if (s->mem == MAP_FAILED || !s->buf) {
+		snprintf(why, whylen, "The sim device could not allocate %llu bytes.",
+			 (unsigned long long)s->size);
+		if (s->mem != MAP_FAILED)
+			munmap(s->mem, s->size);
+		free(s->buf);
+		free(s);
+		return -ENOMEM;
+	}
+	fill(s->mem, s->size, s->seed);
+	fill(s->regs, sizeof(s->regs), s->seed ^ 0x5a5a5a5a);
+	memset(s->regs, 0, 8); /* the write counter */
+	s->rng = s->seed | 1;
+	s->state = VFIO_DEVICE_STATE_RUNNING;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (s->dirty_rate) {
+		if (pthread_create(&s->thread, NULL, workload, s) == 0)
+			s->thread_started = true;
+	}
+	*out = &s->dev;
+	return 0;
+}
+
+static void sim_close(struct vfm_dev *d)
+{
+	struct vfm_sim *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->stop_thread = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->thread_started)
+		pthread_join(s->thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	vfm_sim_save_end_locked(s);
+	vfm_sim_load_end_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	munmap(s->mem, s->size);
+	free(s->buf);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+static int sim_get_state(struct vfm_dev *d, uint32_t *state)
+{
+	struct vfm_sim *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	*state = s->state;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* The arcs of the VFIO v2 FSM (with P2P and PRE_COPY). */
+static bool arc(uint32_t from, uint32_t to)
+{
+	switch (from) {
+	case VFIO_DEVICE_STATE_RUNNING:
+		return to == VFIO_DEVICE_STATE_RUNNING_P2P ||
+		       to == VFIO_DEVICE_STATE_PRE_COPY;
+	case VFIO_DEVICE_STATE_RUNNING_P2P:
+		return to == VFIO_DEVICE_STATE_RUNNING ||
+		       to == VFIO_DEVICE_STATE_STOP ||
+		       to == VFIO_DEVICE_STATE_PRE_COPY_P2P;
+	case VFIO_DEVICE_STATE_STOP:
+		return to == VFIO_DEVICE_STATE_RUNNING_P2P ||
+		       to == VFIO_DEVICE_STATE_STOP_COPY ||
+		       to == VFIO_DEVICE_STATE_RESUMING;
+	case VFIO_DEVICE_STATE_STOP_COPY:
+	case VFIO_DEVICE_STATE_RESUMING:
+		return to == VFIO_DEVICE_STATE_STOP;
+	case VFIO_DEVICE_STATE_PRE_COPY:
+		return to == VFIO_DEVICE_STATE_RUNNING ||
+		       to == VFIO_DEVICE_STATE_PRE_COPY_P2P;
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+		return to == VFIO_DEVICE_STATE_PRE_COPY ||
+		       to == VFIO_DEVICE_STATE_RUNNING_P2P ||
+		       to == VFIO_DEVICE_STATE_STOP_COPY;
+	default:
+		return false;
+	}
+}
+
+/* Resuming and STOP_COPY are never passed through, only reached; the
+ * PRE_COPY states only on the way out of a PRE_COPY state (as the kernel's
+ * vfio_mig_get_next_state() walks PRE_COPY -> PRE_COPY_P2P -> STOP_COPY). */
+static bool transit_ok(uint32_t from, uint32_t s)
+{
+	bool pre = from == VFIO_DEVICE_STATE_PRE_COPY ||
+		   from == VFIO_DEVICE_STATE_PRE_COPY_P2P;
+
+	return s == VFIO_DEVICE_STATE_RUNNING ||
+	       s == VFIO_DEVICE_STATE_RUNNING_P2P ||
+	       s == VFIO_DEVICE_STATE_STOP ||
+	       (pre && (s == VFIO_DEVICE_STATE_PRE_COPY ||
+			s == VFIO_DEVICE_STATE_PRE_COPY_P2P));
+}
+
+/* One arc and its effect on the sessions. */
+static int step_locked(struct vfm_sim *s, uint32_t to)
+{
+	uint32_t from = s->state;
+	int ret = 0;
+
+	if ((from == VFIO_DEVICE_STATE_RUNNING && to == VFIO_DEVICE_STATE_PRE_COPY) ||
+	    (from == VFIO_DEVICE_STATE_RUNNING_P2P && to == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
+	    (from == VFIO_DEVICE_STATE_STOP && to == VFIO_DEVICE_STATE_STOP_COPY))
+		ret = vfm_sim_save_start_locked(s);
+	else if ((from == VFIO_DEVICE_STATE_PRE_COPY && to == VFIO_DEVICE_STATE_RUNNING) ||
+		 (from == VFIO_DEVICE_STATE_PRE_COPY_P2P && to == VFIO_DEVICE_STATE_RUNNING_P2P) ||
+		 (from == VFIO_DEVICE_STATE_STOP_COPY && to == VFIO_DEVICE_STATE_STOP))
+		vfm_sim_save_end_locked(s);
+	else if (from == VFIO_DEVICE_STATE_STOP && to == VFIO_DEVICE_STATE_RESUMING)
+		ret = vfm_sim_load_start_locked(s);
+	else if (from == VFIO_DEVICE_STATE_RESUMING && to == VFIO_DEVICE_STATE_STOP)
+		ret = vfm_sim_load_finish_locked(s);
+	if (ret) {
+		if (from == VFIO_DEVICE_STATE_RESUMING) {
+			vfm_sim_load_end_locked(s);
+			s->state = VFIO_DEVICE_STATE_ERROR;
+		}
+		return ret;
+	}
+	s->state = to;
+	return 0;
+}
+
+static int sim_set_state(struct vfm_dev *d, uint32_t target)
+{
+	struct vfm_sim *s = to_sim(d);
+	int prev[8];
+	uint32_t queue[8], path[8];
+	unsigned int qh = 0, qt = 0, n = 0;
+	int ret = 0;
+
+	if (target > VFIO_DEVICE_STATE_PRE_COPY_P2P || target == VFIO_DEVICE_STATE_ERROR)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->state == target)
+		goto out;
+	if (s->state == VFIO_DEVICE_STATE_ERROR) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* Breadth-first: the shortest path through transit states. */
+	for (int i = 0; i < 8; i++)
+		prev[i] = -2;
+	prev[s->state] = -1;
+	queue[qt++] = s->state;
+	while (qh < qt) {
+		uint32_t u = queue[qh++];
+
+		if (u == target)
+			break;
+		if (u != s->state && !transit_ok(s->state, u))
+			continue;
+		for (uint32_t v = 1; v < 8; v++) {
+			if (prev[v] == -2 && arc(u, v)) {
+				prev[v] = (int)u;
+				queue[qt++] = v;
+			}
+		}
+	}
+	if (prev[target] == -2) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (uint32_t v = target; prev[v] != -1; v = (uint32_t)prev[v])
+		path[n++] = v;
+	while (n && !ret)
+		ret = step_locked(s, path[--n]);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+static int sim_buf(struct vfm_dev *d, void **addr, size_t *size)
+{
+	struct vfm_sim *s = to_sim(d);
+
+	*addr = s->buf;
+	*size = s->buf_size;
+	return 0;
+}
+
+static int sim_describe(struct vfm_dev *d, struct vfm_desc *desc, char *why,
+			size_t whylen)
+{
+	*desc = to_sim(d)->desc;
+	return 0;
+}
+
+static int sim_digest(struct vfm_dev *d, char hex[VFM_DIGEST_HEX])
+{
+	struct vfm_sim *s = to_sim(d);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+
+	if (!ctx)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(ctx, s->regs, sizeof(s->regs)) &&
+	     EVP_DigestUpdate(ctx, s->mem, s->size) &&
+	     EVP_DigestFinal_ex(ctx, md, &mdlen);
+	pthread_mutex_unlock(&s->lock);
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen != 32)
+		return -EIO;
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+static int sim_reset(struct vfm_dev *d)
+{
+	struct vfm_sim *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	vfm_sim_save_end_locked(s);
+	vfm_sim_load_end_locked(s);
+	s->state = VFIO_DEVICE_STATE_RUNNING;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+const struct vfm_dev_ops vfm_dev_sim_ops = {
+	.name = "sim",
+	.open = sim_open,
+	.close = sim_close,
+	.get_state = sim_get_state,
+	.set_state = sim_set_state,
+	.precopy_info = vfm_sim_precopy_info,
+	.data_size = vfm_sim_data_size,
+	.buf = sim_buf,
+	.save_next = vfm_sim_save_next,
+	.save_release = vfm_sim_save_release,
+	.load_commit = vfm_sim_load_commit,
+	.read = vfm_sim_read,
+	.write = vfm_sim_write,
+	.describe = sim_describe,
+	.digest = sim_digest,
+	.reset = sim_reset,
+};

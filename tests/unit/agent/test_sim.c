@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The sim device: its FSM, pre-copy numbers, exact dirty tracking, and the
+ * stream: sim -> sim round trips through segments and read()/write(), a
+ * corrupt byte refused, an incompatible header refused.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "dev.h"
+#include "dev_sim.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+
+static struct vfm_dev *open_sim(const char *spec)
+{
+	struct vfm_dev *d = NULL;
+	char why[256];
+
+	assert_int_equal(vfm_dev_open(spec, &d, why, sizeof(why)), 0);
+	return d;
+}
+
+static uint32_t state_of(struct vfm_dev *d)
+{
+	uint32_t s;
+
+	assert_int_equal(vfm_dev_get_state(d, &s), 0);
+	return s;
+}
+
+static void test_fsm(void **state)
+{
+	struct vfm_dev *d = open_sim("sim:size=4M,seed=1");
+	static const uint32_t all[] = { S(STOP), S(RUNNING), S(STOP_COPY),
+					S(RUNNING_P2P), S(PRE_COPY),
+					S(PRE_COPY_P2P) };
+
+	assert_int_equal(state_of(d), S(RUNNING));
+	/* every state reachable from RUNNING and back */
+	for (unsigned int i = 0; i < 6; i++) {
+		assert_int_equal(vfm_dev_set_state(d, all[i]), 0);
+		assert_int_equal(state_of(d), all[i]);
+		assert_int_equal(vfm_dev_set_state(d, S(RUNNING)), 0);
+	}
+	/* RESUMING->STOP without a stream fails, leaves ERROR; reset recovers */
+	assert_int_equal(vfm_dev_set_state(d, S(RESUMING)), 0);
+	assert_int_equal(vfm_dev_set_state(d, S(STOP)), -EINVAL);
+	assert_int_equal(state_of(d), S(ERROR));
+	assert_int_equal(vfm_dev_set_state(d, S(RUNNING)), -EINVAL);
+	assert_int_equal(vfm_dev_reset(d), 0);
+	assert_int_equal(state_of(d), S(RUNNING));
+	assert_int_equal(vfm_dev_set_state(d, S(ERROR)), -EINVAL);
+	/* precopy info only in PRE_COPY states */
+	{
+		uint64_t i, dd;
+
+		assert_int_equal(vfm_dev_precopy_info(d, &i, &dd), -EINVAL);
+	}
+	vfm_dev_close(d);
+}
+
+/* Read the whole available pre-copy data with read(). */
+static uint64_t drain_read(struct vfm_dev *d, uint8_t *out, size_t cap)
+{
+	uint64_t total = 0;
+
+	for (;;) {
+		ssize_t n = vfm_dev_read(d, out ? out + total : (uint8_t[65536]){ 0 },
+					 out ? cap - total : 65536);
+
+		if (n == -ENOMSG || n == 0)
+			return total;
+		assert_true(n > 0);
+		total += (uint64_t)n;
+	}
+}
+
+static void test_precopy_numbers_and_dirty(void **state)
+{
+	struct vfm_dev *d = open_sim("sim:size=4M,seed=2");
+	uint64_t init, dirty;
+	uint8_t page[4096];
+	size_t cap = 8u << 20;
+	uint8_t *buf = malloc(cap);
+
+	assert_non_null(buf);
+	memset(page, 0xab, sizeof(page));
+	assert_int_equal(vfm_dev_set_state(d, S(PRE_COPY)), 0);
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(init, 512 + (4u << 20));
+	assert_int_equal(dirty, 0);
+	/* writes before a page is sent do not count as dirty */
+	assert_int_equal(vfm_sim_poke(d, 0, page, 100), 0);
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(dirty, 0);
+	/* read a little: initial_bytes falls by what was read */
+	assert_int_equal(vfm_dev_read(d, buf, 512), 512);
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(init, 4u << 20);
+	assert_true(drain_read(d, buf, cap) > (4u << 20));
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(init, 0);
+	assert_int_equal(dirty, 0);
+	assert_int_equal(vfm_dev_read(d, buf, 4096), -ENOMSG);
+	/* three distinct pages written, one of them twice, one spanning two */
+	assert_int_equal(vfm_sim_poke(d, 4096 * 3, page, 10), 0);
+	assert_int_equal(vfm_sim_poke(d, 4096 * 3 + 50, page, 10), 0);
+	assert_int_equal(vfm_sim_poke(d, 4096 * 10 - 1, page, 2), 0);
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(dirty, 3 * 4096);
+	/* exactly those pages come again */
+	{
+		uint64_t n = drain_read(d, buf, cap);
+
+		/* pages 3 and 9,10 -> two records (3) (9..10) */
+		assert_int_equal(n, 2 * 24 + 3 * 4096);
+	}
+	assert_int_equal(vfm_dev_precopy_info(d, &init, &dirty), 0);
+	assert_int_equal(dirty, 0);
+	/* back to RUNNING: nothing changed in the device's content */
+	assert_int_equal(vfm_dev_set_state(d, S(RUNNING)), 0);
+	free(buf);
+	vfm_dev_close(d);
+}
+
+/* Move the whole state from @a to @b: pre-copy through segments while
+ * poking @a, then STOP_COPY; the destination consumes with load_commit
+ * (segments) or write() in odd pieces. */
+static int migrate(struct vfm_dev *a, struct vfm_dev *b, bool use_write,
+		   long corrupt_at)
+{
+	void *sbuf, *dbuf;
+	size_t ssize, dsize;
+	uint64_t sent = 0;
+	uint8_t junk[64];
+	int ret, rounds = 0;
+
+	memset(junk, 0x5c, sizeof(junk));
+	assert_int_equal(vfm_dev_set_state(a, S(PRE_COPY)), 0);
+	assert_int_equal(vfm_dev_set_state(b, S(RESUMING)), 0);
+	assert_int_equal(vfm_dev_buf(a, 0, &sbuf, &ssize), 0);
+	assert_int_equal(vfm_dev_buf(b, 0, &dbuf, &dsize), 0);
+	for (;;) {
+		struct vfm_dev_seg seg;
+
+		ret = vfm_dev_save_next(a, 300000 + (uint64_t)rounds * 777, &seg);
+		if (ret == -ENOMSG) {
+			uint32_t st = state_of(a);
+
+			if (st == S(PRE_COPY) && rounds < 3) {
+				vfm_sim_poke(a, 4096 * (uint64_t)(rounds * 5 + 1), junk, sizeof(junk));
+				rounds++;
+				continue;
+			}
+			assert_int_equal(vfm_dev_set_state(a, S(STOP_COPY)), 0);
+			continue;
+		}
+		assert_int_equal(ret, 0);
+		if (seg.eof)
+			break;
+		assert_int_equal(seg.stream_pos, sent);
+		if (corrupt_at >= 0 && (uint64_t)corrupt_at >= sent &&
+		    (uint64_t)corrupt_at < sent + seg.len)
+			((uint8_t *)sbuf)[seg.off + (uint64_t)corrupt_at - sent] ^= 0x01;
+		if (use_write) {
+			uint64_t o = 0;
+
+			while (o < seg.len) {
+				uint64_t n = seg.len - o < 1000 ? seg.len - o : 1000;
+				ssize_t w = vfm_dev_write(b, (uint8_t *)sbuf + seg.off + o, n);
+
+				if (w < 0)
+					return (int)w;
+				o += n;
+			}
+		} else {
+			assert_true(seg.len <= dsize);
+			memcpy(dbuf, (uint8_t *)sbuf + seg.off, seg.len);
+			ret = vfm_dev_load_commit(b, 0, seg.len);
+			if (ret)
+				return ret;
+		}
+		sent += seg.len;
+		assert_int_equal(vfm_dev_save_release(a, &seg), 0);
+	}
+	assert_int_equal(vfm_dev_set_state(a, S(STOP)), 0);
+	return vfm_dev_set_state(b, S(STOP));
+}
+
+static void test_roundtrip(void **state)
+{
+	for (int w = 0; w < 2; w++) {
+		struct vfm_dev *a = open_sim("sim:size=8M,seed=3");
+		struct vfm_dev *b = open_sim("sim:size=8M,seed=4");
+		char da[VFM_DIGEST_HEX], db[VFM_DIGEST_HEX];
+
+		assert_int_equal(migrate(a, b, w, -1), 0);
+		assert_int_equal(vfm_dev_digest(a, da), 0);
+		assert_int_equal(vfm_dev_digest(b, db), 0);
+		assert_string_equal(da, db);
+		assert_int_equal(state_of(b), S(STOP));
+		assert_int_equal(vfm_dev_set_state(b, S(RUNNING)), 0);
+		vfm_dev_close(a);
+		vfm_dev_close(b);
+	}
+}
+
+static void test_workload_roundtrip(void **state)
+{
+	/* With the workload on during pre-copy: the state at stop arrives. */
+	struct vfm_dev *a = open_sim("sim:size=16M,dirty=64M,seed=5");
+	struct vfm_dev *b = open_sim("sim:size=16M,seed=6");
+	char da[VFM_DIGEST_HEX], db[VFM_DIGEST_HEX], da2[VFM_DIGEST_HEX];
+
+	assert_int_equal(migrate(a, b, false, -1), 0);
+	assert_int_equal(vfm_dev_digest(a, da), 0);
+	assert_int_equal(vfm_dev_digest(b, db), 0);
+	assert_string_equal(da, db);
+	/* a stopped device never changes */
+	assert_int_equal(vfm_dev_digest(a, da2), 0);
+	assert_string_equal(da, da2);
+	vfm_dev_close(a);
+	vfm_dev_close(b);
+}
+
+static void test_corrupt_refused(void **state)
+{
+	long spots[] = { 3, 600, 512 + 24 + 4096 * 3 + 7 };
+
+	for (unsigned int i = 0; i < 3; i++) {
+		struct vfm_dev *a = open_sim("sim:size=4M,seed=7");
+		struct vfm_dev *b = open_sim("sim:size=4M,seed=8");
+		char before[VFM_DIGEST_HEX], after[VFM_DIGEST_HEX];
+
+		assert_int_equal(vfm_dev_digest(b, before), 0);
+		assert_int_equal(migrate(a, b, i == 1, spots[i]), -EINVAL);
+		assert_int_not_equal(state_of(b), S(RUNNING));
+		assert_int_equal(vfm_dev_reset(b), 0);
+		assert_int_equal(vfm_dev_digest(b, after), 0);
+		assert_string_equal(before, after); /* never ran with that state */
+		vfm_dev_close(a);
+		vfm_dev_close(b);
+	}
+}
+
+static void test_incompatible_header(void **state)
+{
+	const char *dst[] = { "sim:size=4M,model=other", "sim:size=4M,compatible=2.1.0-",
+			      "sim:size=8M" };
+
+	for (unsigned int i = 0; i < 3; i++) {
+		struct vfm_dev *a = open_sim("sim:size=4M");
+		struct vfm_dev *b = open_sim(dst[i]);
+		uint8_t hdr[512];
+
+		assert_int_equal(vfm_dev_set_state(a, S(PRE_COPY)), 0);
+		assert_int_equal(vfm_dev_read(a, hdr, sizeof(hdr)), 512);
+		assert_int_equal(vfm_dev_set_state(b, S(RESUMING)), 0);
+		/* refused on the header itself */
+		assert_int_equal(vfm_dev_write(b, hdr, sizeof(hdr)), -EINVAL);
+		assert_true(strlen(vfm_sim_load_error(b)) > 0);
+		assert_int_equal(vfm_dev_set_state(b, S(STOP)), -EINVAL);
+		vfm_dev_close(a);
+		vfm_dev_close(b);
+	}
+}
+
+static void test_data_size_and_eof(void **state)
+{
+	struct vfm_dev *a = open_sim("sim:size=4M,seed=9");
+	uint64_t est, total = 0;
+	uint8_t *buf = malloc(8u << 20);
+
+	assert_int_equal(vfm_dev_data_size(a, &est), 0);
+	assert_int_equal(vfm_dev_set_state(a, S(STOP_COPY)), 0);
+	for (;;) {
+		ssize_t n = vfm_dev_read(a, buf + total, (8u << 20) - total);
+
+		assert_true(n >= 0);
+		if (!n)
+			break;
+		total += (uint64_t)n;
+	}
+	assert_int_equal(est, total);
+	assert_int_equal(vfm_dev_read(a, buf, 10), 0);
+	free(buf);
+	vfm_dev_close(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fsm),
+		cmocka_unit_test(test_precopy_numbers_and_dirty),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_workload_roundtrip),
+		cmocka_unit_test(test_corrupt_refused),
+		cmocka_unit_test(test_incompatible_header),
+		cmocka_unit_test(test_data_size_and_eof),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
