@@ -404,9 +404,9 @@ static struct vfmig_file *vfmig_file_create(struct vfmig_device *vdev,
 	if (ret)
 		goto err;
 
+	/* O_RDWR: the buffer can be mapped writable (ibv_reg_mr wants it) */
 	migf->filp = anon_inode_getfile("vfmig_mig", saving ? &vfmig_save_fops :
-					&vfmig_resume_fops, migf,
-					saving ? O_RDONLY : O_WRONLY);
+					&vfmig_resume_fops, migf, O_RDWR);
 	if (IS_ERR(migf->filp)) {
 		ret = PTR_ERR(migf->filp);
 		goto err;
