@@ -26,5 +26,9 @@ struct vfm_cmd {
 };
 
 int vfm_cmd_compat(int argc, char **argv);
+int vfm_cmd_send(int argc, char **argv);
+int vfm_cmd_recv(int argc, char **argv);
+int vfm_cmd_check(int argc, char **argv);
+int vfm_cmd_describe(int argc, char **argv);
 
 #endif

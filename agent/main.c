@@ -6,6 +6,10 @@
 #include "cmd.h"
 
 static const struct vfm_cmd vfm_cmds[] = {
+	{ "send", "migrate a device's state to a receiving agent", vfm_cmd_send },
+	{ "recv", "receive one migration into a device", vfm_cmd_recv },
+	{ "check", "ask a receiving agent whether it accepts this device", vfm_cmd_check },
+	{ "describe", "print a device's descriptor, state and digest", vfm_cmd_describe },
 	{ "compat", "compare two device descriptors offline", vfm_cmd_compat },
 };
 

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT
+/* Engine pieces both roles use: secret, device, handshake, control I/O. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "engine.h"
+#include "verdict_fmt.h"
+
+int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen)
+{
+	uint8_t buf[VFM_HS_SECRET_MAX + 2];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (!o->secret_file) {
+		snprintf(why, whylen, "A secret file is required (--secret-file FILE); secrets are never given on the command line.");
+		return -EINVAL;
+	}
+	fd = open(o->secret_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "Cannot open the secret file %s: %s.", o->secret_file, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
+		vfm_log_msg("secret_file_insecure", "warning",
+			    "The secret file %s is readable by every user; make it 0600.",
+			    o->secret_file);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		snprintf(why, whylen, "Cannot read the secret file %s: %s.", o->secret_file, strerror(errno));
+		return -EIO;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n == 0) {
+		snprintf(why, whylen, "The secret file %s is empty.", o->secret_file);
+		return -EINVAL;
+	}
+	if (n < VFM_HS_SECRET_MIN || n > VFM_HS_SECRET_MAX) {
+		snprintf(why, whylen, "The secret in %s must be %d to %d bytes long.",
+			 o->secret_file, VFM_HS_SECRET_MIN, VFM_HS_SECRET_MAX);
+		return -EINVAL;
+	}
+	memcpy(o->secret, buf, (size_t)n);
+	o->secret_len = (size_t)n;
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
+int vfm_eng_open_device(struct vfm_eng *e)
+{
+	char why[256] = "";
+	int ret = vfm_dev_open(e->o->device, &e->dev, why, sizeof(why));
+
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "%s", why);
+		return ret;
+	}
+	vfm_desc_init(&e->desc);
+	ret = vfm_dev_describe(e->dev, &e->desc, why, sizeof(why));
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "The device %s has no usable descriptor: %s",
+			 e->o->device, why);
+		return ret;
+	}
+	return 0;
+}
+
+int vfm_eng_timeout_ms(const struct vfm_eng *e)
+{
+	return (int)(e->o->timeout_s * 1000);
+}
+
+static int hs_flush(struct vfm_eng *e)
+{
+	const uint8_t *out;
+	size_t n = vfm_hs_output(e->hs, &out);
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = vfm_conn_send(&e->conn, out, n, vfm_eng_timeout_ms(e));
+	if (!ret)
+		vfm_hs_consumed(e->hs, n);
+	return ret;
+}
+
+int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg)
+{
+	struct vfm_err err;
+	int ret;
+
+	vfm_err_clear(&err);
+	ret = vfm_hs_new(&e->hs, cfg, &err);
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "The handshake cannot start: %s", err.msg);
+		return ret;
+	}
+	ret = vfm_hs_start(e->hs);
+	while (!ret) {
+		const uint8_t *frame;
+		size_t len;
+
+		ret = hs_flush(e);
+		if (ret) {
+			snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s.",
+				 e->conn.peer, strerror(-ret));
+			return ret;
+		}
+		if (vfm_hs_done(e->hs))
+			return 0;
+		if (vfm_hs_failed(e->hs))
+			break;
+		ret = vfm_conn_recv(&e->conn, vfm_eng_timeout_ms(e), &frame, &len);
+		if (ret == 0)
+			ret = -ETIMEDOUT;
+		if (ret < 0) {
+			if (ret == -ETIMEDOUT)
+				snprintf(e->why, sizeof(e->why), "The peer %s did not answer the handshake within %.0f s.",
+					 e->conn.peer, e->o->timeout_s);
+			else if (ret == -EBADMSG || ret == -EMSGSIZE)
+				snprintf(e->why, sizeof(e->why), "The peer %s does not speak the vfmig protocol: %s.",
+					 e->conn.peer, e->conn.why);
+			else
+				snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s",
+					 e->conn.peer, e->conn.why[0] ? e->conn.why : strerror(-ret));
+			return ret;
+		}
+		ret = vfm_hs_recv(e->hs, frame, len);
+	}
+	hs_flush(e); /* the ABORT that tells the peer why, best effort */
+	ret = vfm_hs_error(e->hs);
+	snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s", e->conn.peer,
+		 vfm_hs_reason(e->hs));
+	return ret ? ret : -EPROTO;
+}
+
+static char *desc_json(const struct vfm_desc *d)
+{
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&s, &n);
+
+	if (!f)
+		return NULL;
+	vfm_desc_print_json(f, d);
+	fclose(f);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	return s;
+}
+
+void vfm_eng_log_verdict(struct vfm_eng *e)
+{
+	const struct vfm_verdict *v = vfm_hs_verdict(e->hs);
+	const struct vfm_offer *off = vfm_hs_offer(e->hs);
+	const struct vfm_desc *src, *dst;
+	struct vfm_json *j = malloc(sizeof(*j));
+	char *sj, *dj, line[512];
+
+	if (!j)
+		return;
+	if (!strcmp(e->role, "source")) {
+		src = &e->desc;
+		dst = vfm_hs_peer_desc(e->hs);
+	} else {
+		src = &off->desc;
+		dst = &e->desc;
+	}
+	sj = desc_json(src);
+	dj = desc_json(dst);
+	vfm_json_init(j);
+	vfm_json_str(j, "peer", e->conn.peer);
+	vfm_json_u64(j, "protocol", vfm_hs_version(e->hs));
+	vfm_json_u64(j, "features", vfm_hs_features(e->hs));
+	vfm_json_str(j, "transport", off->transport);
+	vfm_json_u64(j, "streams", off->streams);
+	vfm_json_raw(j, "source_descriptor", sj ? sj : "null");
+	vfm_json_raw(j, "destination_descriptor", dj ? dj : "null");
+	vfm_log_emit("handshake", j);
+	for (unsigned int i = 0; i < v->nresults; i++) {
+		const struct vfm_rule_result *r = &v->r[i];
+		const char *name = vfm_compat_code_name(r->code);
+
+		vfm_json_init(j);
+		vfm_json_str(j, "code", name ? name : "unknown");
+		vfm_json_u64(j, "code_num", r->code);
+		vfm_json_bool(j, "passed", r->passed);
+		vfm_json_str(j, "subject", r->subject);
+		vfm_json_str(j, "sentence", r->sentence);
+		vfm_log_emit("handshake_rule", j);
+		vfm_log_human("  %s", vfm_rule_line(r, line, sizeof(line)));
+	}
+	vfm_json_init(j);
+	vfm_json_bool(j, "accept", v->accept);
+	vfm_json_u64(j, "failed", vfm_verdict_failures(v));
+	{
+		char notes[4096];
+		size_t n = 0;
+
+		notes[n++] = '[';
+		for (unsigned int i = 0; i < v->nnotes; i++) {
+			if (i)
+				notes[n++] = ',';
+			vfm_json_quote(notes, sizeof(notes) - 2, &n, v->notes[i]);
+		}
+		notes[n++] = ']';
+		notes[n] = '\0';
+		vfm_json_raw(j, "notes", notes);
+	}
+	vfm_log_emit("verdict", j);
+	vfm_log_human("verdict: %s (%u failed rule%s)", v->accept ? "ACCEPT" : "REFUSE",
+		      vfm_verdict_failures(v), vfm_verdict_failures(v) == 1 ? "" : "s");
+	free(sj);
+	free(dj);
+	free(j);
+}
+
+int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m)
+{
+	size_t len;
+	int ret = vfm_ctl_encode(e->hs, m, e->tx, sizeof(e->tx), &len);
+
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "Cannot build the %s message: %s.",
+			 vfm_ctl_name(m->type), strerror(-ret));
+		return ret;
+	}
+	ret = vfm_conn_send(&e->conn, e->tx, len, vfm_eng_timeout_ms(e));
+	if (ret)
+		snprintf(e->why, sizeof(e->why), "Cannot send %s to %s: %s.",
+			 vfm_ctl_name(m->type), e->conn.peer,
+			 ret == -ECONNRESET ? "the peer closed the connection" : strerror(-ret));
+	return ret;
+}
+
+int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m)
+{
+	const uint8_t *frame;
+	struct vfm_err err;
+	size_t len;
+	int ret = vfm_conn_recv(&e->conn, timeout_ms, &frame, &len);
+
+	if (ret <= 0) {
+		if (ret < 0)
+			snprintf(e->why, sizeof(e->why), "%s",
+				 e->conn.why[0] ? e->conn.why : strerror(-ret));
+		return ret;
+	}
+	vfm_err_clear(&err);
+	ret = vfm_ctl_decode(e->hs, frame, len, m, &err);
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "A bad control message from %s: %s.",
+			 e->conn.peer, err.msg);
+		return ret;
+	}
+	if (m->type == VFM_CTL_FAIL) {
+		snprintf(e->why, sizeof(e->why), "The peer gave up: %s", m->text);
+		return -ECANCELED;
+	}
+	return 1;
+}
+
+void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text)
+{
+	struct vfm_ctl m = { .type = VFM_CTL_FAIL, .code = code };
+
+	if (!e->hs || e->conn.fd < 0 || !vfm_hs_done(e->hs))
+		return;
+	snprintf(m.text, sizeof(m.text), "%s", text);
+	vfm_eng_ctl_send(e, &m);
+}
+
+void vfm_eng_xport_teardown(struct vfm_eng *e)
+{
+	if (e->x && e->mr_reg)
+		vfm_xport_dereg(e->x, &e->mr);
+	e->mr_reg = false;
+	vfm_xport_destroy(e->x);
+	e->x = NULL;
+}
+
+void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary)
+{
+	FILE *f;
+
+	if (!e->o->stats_path)
+		return;
+	f = fopen(e->o->stats_path, "we");
+	if (!f) {
+		vfm_log_msg("stats_json", "warning", "Cannot write %s: %s.", e->o->stats_path,
+			    strerror(errno));
+		return;
+	}
+	fprintf(f, "%s\n", vfm_json_end(summary));
+	fclose(f);
+}
+
+void vfm_eng_crash_point(const char *point)
+{
+	const char *want = getenv("VFMIG_TEST_CRASH");
+
+	if (want && !strcmp(want, point)) {
+		vfm_log_msg("test_crash", "warning", "Test hook: dying at %s.", point);
+		raise(SIGKILL);
+	}
+}
+
+void vfm_eng_json_device(struct vfm_eng *e, struct vfm_json *j, bool digest)
+{
+	uint32_t st = VFIO_DEVICE_STATE_ERROR;
+	char hex[VFM_DIGEST_HEX] = "";
+
+	vfm_dev_get_state(e->dev, &st);
+	vfm_json_str(j, "device", e->o->device);
+	vfm_json_str(j, "state", vfm_dev_state_name(st));
+	if (digest && !vfm_dev_digest(e->dev, hex))
+		vfm_json_str(j, "state_digest", hex);
+}

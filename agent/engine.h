@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration engine: one migration per process, as source (send, check)
+ * or destination (recv). Both return a VFM_EXIT_* code.
+ */
+#ifndef VFM_ENGINE_H
+#define VFM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "ctrl.h"
+#include "dev.h"
+#include "log.h"
+#include "vfm/handshake.h"
+#include "vfm/transport.h"
+
+struct vfm_mig_opts {
+	const char *device;	  /* SPEC */
+	const char *addr;	  /* send/check: --to; recv: --listen */
+	const char *secret_file;
+	const char *transport;	  /* "tcp" */
+	const char *log_path;
+	const char *stats_path;
+	char migration_id[40];	  /* "" until set */
+	unsigned int streams;
+	double downtime_limit_ms;
+	unsigned int max_iterations;
+	double max_precopy_s;
+	double rate_limit_mbps;	  /* 0: none */
+	double timeout_s;	  /* stall limit for every wait */
+	double wait_s;		  /* recv: how long to wait for a source */
+	bool check;		  /* handshake only */
+	uint8_t secret[VFM_HS_SECRET_MAX];
+	size_t secret_len;
+};
+
+/* Engine state shared by both roles. */
+struct vfm_eng {
+	struct vfm_mig_opts *o;
+	const char *role;		/* "source" / "destination" */
+	struct vfm_dev *dev;
+	struct vfm_desc desc;		/* this side's device */
+	struct vfm_conn conn;
+	struct vfm_hs *hs;
+	const struct vfm_xport_ops *xops;
+	struct vfm_xport *x;
+	struct vfm_mr mr;
+	bool mr_reg;
+	uint8_t tx[VFM_WIRE_FRAME_MAX];
+	char why[512];			/* the failure, as a sentence */
+	double t0;			/* ms, monotonic: start */
+};
+
+int vfm_engine_send(struct vfm_mig_opts *o);
+int vfm_engine_recv(struct vfm_mig_opts *o);
+
+/* engine.c: shared pieces. */
+int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen);
+int vfm_eng_open_device(struct vfm_eng *e);
+/* Run the handshake on e->conn; 0 when DONE (verdict available). */
+int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg);
+void vfm_eng_log_verdict(struct vfm_eng *e);
+int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m);
+/* 1 and @m, 0 on timeout, negative errno (e->why says why). */
+int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m);
+void vfm_eng_xport_teardown(struct vfm_eng *e);
+void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text);
+int vfm_eng_timeout_ms(const struct vfm_eng *e);
+void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary);
+/* Test hook: VFMIG_TEST_CRASH=<point> kills this process at @point. */
+void vfm_eng_crash_point(const char *point);
+/* "state": "RUNNING", "state_digest": ... into @j. */
+void vfm_eng_json_device(struct vfm_eng *e, struct vfm_json *j, bool digest);
+
+#endif

@@ -1,0 +1,702 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The source side of a migration (vfmig send / check): handshake; after
+ * ACCEPT, pre-copy iterations into the destination's landing ring under
+ * credits, the convergence decision, STOP_COPY and the final data, then
+ * the commit. Any failure before the commit resumes the device.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "cmd.h"
+#include "engine.h"
+#include "policy.h"
+
+#define SRC_SEG_MAX (4u << 20)	 /* bytes asked of save_next at once */
+#define SRC_CHUNK (1u << 20)	 /* largest transport write */
+#define SRC_FIFO 8192		 /* segments outstanding */
+#define SRC_FIXED_MS 15.0	 /* state changes + commit round trip */
+
+struct src_seg {
+	struct vfm_dev_seg seg;
+	unsigned int pending; /* writes not yet completed */
+	bool posted;	      /* every write posted */
+};
+
+struct src {
+	struct vfm_eng e;
+	uint64_t landing;	/* destination ring size */
+	unsigned int streams, next_stream;
+	uint64_t sent;		/* stream bytes posted */
+	uint64_t credit;	/* stream bytes the destination has loaded */
+	struct src_seg *fifo;
+	uint64_t fifo_head, fifo_tail; /* tail: oldest unreleased */
+	double last_progress;	/* ms */
+	bool committed;
+	struct vfm_ctl commit;
+	char peer_digest[72];
+	/* Stats. */
+	double t_precopy, t_stop, t_commit;
+	unsigned int iterations;
+	uint64_t precopy_bytes;
+	double bw;		/* bytes/s, last good estimate */
+	bool stopped;		/* STOP_COPY reached */
+};
+
+static int ms_left(struct src *s)
+{
+	return (int)(s->last_progress + vfm_eng_timeout_ms(&s->e) - vfm_now_ms());
+}
+
+static void progress(struct src *s)
+{
+	s->last_progress = vfm_now_ms();
+}
+
+/* Release completed segments, oldest first. */
+static int release_done(struct src *s)
+{
+	while (s->fifo_tail < s->fifo_head) {
+		struct src_seg *f = &s->fifo[s->fifo_tail % SRC_FIFO];
+		int ret;
+
+		if (!f->posted || f->pending)
+			break;
+		ret = vfm_dev_save_release(s->e.dev, &f->seg);
+		if (ret) {
+			snprintf(s->e.why, sizeof(s->e.why), "The device refused to release a segment: %s.",
+				 strerror(-ret));
+			return ret;
+		}
+		s->fifo_tail++;
+	}
+	return 0;
+}
+
+static int ctl_drain(struct src *s, bool *any)
+{
+	struct vfm_ctl m;
+	int ret;
+
+	for (;;) {
+		ret = vfm_eng_ctl_recv(&s->e, 0, &m);
+		if (ret <= 0)
+			return ret;
+		*any = true;
+		if (m.type == VFM_CTL_CREDIT) {
+			if (m.pos > s->sent || m.pos < s->credit) {
+				snprintf(s->e.why, sizeof(s->e.why), "The destination sent a bad credit.");
+				return -EPROTO;
+			}
+			s->credit = m.pos;
+		} else if (m.type == VFM_CTL_COMMIT) {
+			s->t_commit = vfm_now_ms();
+			s->committed = true;
+			s->commit = m;
+		} else if (m.type == VFM_CTL_DIGEST) {
+			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s", m.digest);
+		} else {
+			snprintf(s->e.why, sizeof(s->e.why), "Unexpected %s from the destination.",
+				 vfm_ctl_name(m.type));
+			return -EPROTO;
+		}
+	}
+}
+
+static int xport_reap(struct src *s, int wait_ms, bool *any)
+{
+	struct vfm_cqe cqe[64];
+	int n = vfm_xport_poll(s->e.x, cqe, 64, wait_ms);
+
+	if (n < 0) {
+		/* Everything loaded at the destination: the streams are done. */
+		if (s->stopped && s->credit == s->sent)
+			return 0;
+		snprintf(s->e.why, sizeof(s->e.why), "The data transport failed: %s.", strerror(-n));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		if (cqe[i].status) {
+			snprintf(s->e.why, sizeof(s->e.why), "A data write failed: %s.",
+				 strerror(-cqe[i].status));
+			return cqe[i].status;
+		}
+		if (cqe[i].kind == VFM_CQE_SEND)
+			s->fifo[cqe[i].wr_id % SRC_FIFO].pending--;
+		*any = true;
+	}
+	return release_done(s);
+}
+
+/* Handle control messages and transport completions; wait up to @wait_ms
+ * when nothing happened. Control first: a commit that arrives together with
+ * the end of the data streams must be seen. */
+static int pump(struct src *s, int wait_ms)
+{
+	bool any = false;
+	int ret;
+
+	ret = ctl_drain(s, &any);
+	if (!ret)
+		ret = xport_reap(s, 0, &any);
+	if (ret)
+		return ret;
+	if (any) {
+		progress(s);
+		return 0;
+	}
+	if (ms_left(s) <= 0) {
+		snprintf(s->e.why, sizeof(s->e.why), "The destination made no progress for %.0f s.",
+			 s->e.o->timeout_s);
+		return -ETIMEDOUT;
+	}
+	if (wait_ms) {
+		ret = xport_reap(s, wait_ms, &any);
+		if (any)
+			progress(s);
+	}
+	return ret;
+}
+
+/* Respect --rate-limit during pre-copy. */
+static int throttle(struct src *s)
+{
+	double rate = s->e.o->rate_limit_mbps * 1e6;
+
+	while (rate > 0 && !s->stopped) {
+		double allowed = (vfm_now_ms() - s->t_precopy) / 1e3 * rate;
+		int ret;
+
+		if ((double)s->precopy_bytes <= allowed)
+			return 0;
+		ret = pump(s, 2);
+		if (ret)
+			return ret;
+		progress(s);
+	}
+	return 0;
+}
+
+/* Write one segment to the landing ring, chunk by chunk, under credits. */
+static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
+{
+	struct src_seg *f = &s->fifo[s->fifo_head % SRC_FIFO];
+	uint64_t id = s->fifo_head, done = 0;
+	int ret;
+
+	f->seg = *seg;
+	f->pending = 0;
+	f->posted = false;
+	s->fifo_head++;
+	while (done < seg->len) {
+		uint64_t pos = seg->stream_pos + done;
+		uint64_t roff = pos % s->landing;
+		uint64_t len = seg->len - done;
+
+		if (len > SRC_CHUNK)
+			len = SRC_CHUNK;
+		if (len > s->landing - roff)
+			len = s->landing - roff;
+		while (pos + len > s->credit + s->landing) {
+			ret = pump(s, 1);
+			if (ret)
+				return ret;
+		}
+		ret = vfm_xport_write(s->e.x, s->next_stream, &s->e.mr, seg->off + done, roff,
+				      (uint32_t)len, pos, id);
+		if (ret == -EAGAIN) {
+			ret = pump(s, 1);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (ret) {
+			snprintf(s->e.why, sizeof(s->e.why), "A data write failed: %s.", strerror(-ret));
+			return ret;
+		}
+		f->pending++;
+		s->next_stream = (s->next_stream + 1) % s->streams;
+		done += len;
+		s->sent = pos + len;
+		if (!s->stopped)
+			s->precopy_bytes += len;
+	}
+	f->posted = true;
+	return 0;
+}
+
+/* Next segment: 0 and @seg, -ENOMSG when caught up (PRE_COPY). */
+static int next_segment(struct src *s, struct vfm_dev_seg *seg)
+{
+	for (;;) {
+		uint64_t room = s->credit + s->landing - s->sent;
+		uint64_t max = room < SRC_SEG_MAX ? room : SRC_SEG_MAX;
+		int ret;
+
+		if (max < 65536 || s->fifo_head - s->fifo_tail >= SRC_FIFO - 64) {
+			ret = pump(s, 1);
+			if (ret)
+				return ret;
+			continue;
+		}
+		ret = vfm_dev_save_next(s->e.dev, max, seg);
+		if (ret == -ENOBUFS) {
+			ret = pump(s, 1);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (ret && ret != -ENOMSG)
+			snprintf(s->e.why, sizeof(s->e.why), "The device failed to save: %s.",
+				 strerror(-ret));
+		return ret;
+	}
+}
+
+/* Wait until the destination has loaded everything posted. */
+static int drain(struct src *s)
+{
+	while (s->credit < s->sent) {
+		int ret = pump(s, 1);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void log_iteration(struct src *s, uint64_t bytes, double ms, uint64_t init,
+			  uint64_t dirty, double est, const char *decision)
+{
+	struct vfm_json j;
+
+	vfm_json_init(&j);
+	vfm_json_u64(&j, "iteration", s->iterations);
+	vfm_json_u64(&j, "bytes", bytes);
+	vfm_json_f64(&j, "ms", ms);
+	vfm_json_f64(&j, "bandwidth_mbps", ms > 0 ? (double)bytes / ms / 1e3 : 0);
+	vfm_json_u64(&j, "initial_bytes", init);
+	vfm_json_u64(&j, "dirty_bytes", dirty);
+	vfm_json_f64(&j, "estimated_downtime_ms", est > 1e15 ? -1 : est);
+	vfm_json_str(&j, "decision", decision);
+	vfm_log_emit("iteration", &j);
+}
+
+static int precopy(struct src *s)
+{
+	const struct vfm_mig_opts *o = s->e.o;
+	struct vfm_policy pol = {
+		.downtime_limit_ms = o->downtime_limit_ms,
+		.fixed_ms = SRC_FIXED_MS,
+		.max_iterations = o->max_iterations,
+		.max_precopy_s = o->max_precopy_s,
+	};
+	uint64_t init, dirty, total;
+	int ret;
+
+	s->t_precopy = vfm_now_ms();
+	vfm_dev_data_size(s->e.dev, &total);
+	for (;;) {
+		struct vfm_precopy_status st;
+		enum vfm_decision d;
+		double t_it = vfm_now_ms(), ms;
+		uint64_t target, bytes = 0;
+
+		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
+		if (ret) {
+			snprintf(s->e.why, sizeof(s->e.why), "The device gave no pre-copy info: %s.",
+				 strerror(-ret));
+			return ret;
+		}
+		target = init + dirty;
+		s->iterations++;
+		while (bytes < target) {
+			struct vfm_dev_seg seg;
+
+			ret = throttle(s);
+			if (!ret)
+				ret = next_segment(s, &seg);
+			if (ret == -ENOMSG)
+				break;
+			if (ret)
+				return ret;
+			ret = post_segment(s, &seg);
+			if (ret)
+				return ret;
+			bytes += seg.len;
+			vfm_log_progress("pre-copy", s->precopy_bytes, total,
+					 (double)s->precopy_bytes / (vfm_now_ms() - s->t_precopy + 1e-3) / 1e3);
+			vfm_eng_crash_point("precopy");
+		}
+		ret = drain(s);
+		if (ret)
+			return ret;
+		ms = vfm_now_ms() - t_it;
+		if (bytes >= (8u << 20) && ms > 0)
+			s->bw = (double)bytes / (ms / 1e3);
+		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
+		if (ret)
+			return ret;
+		st = (struct vfm_precopy_status){
+			.iteration = s->iterations,
+			.elapsed_s = (vfm_now_ms() - s->t_precopy) / 1e3,
+			.initial_bytes = init,
+			.dirty_bytes = dirty,
+			.bandwidth_bps = s->bw,
+		};
+		d = vfm_policy_decide(&pol, &st);
+		log_iteration(s, bytes, ms, init, dirty, vfm_policy_estimate_ms(&pol, &st),
+			      vfm_decision_name(d));
+		if (d != VFM_CONTINUE)
+			return 0;
+	}
+}
+
+static int final(struct src *s)
+{
+	struct vfm_ctl m = { .type = VFM_CTL_PHASE, .iteration = s->iterations };
+	uint64_t start = s->sent;
+	struct vfm_json j;
+	int ret;
+
+	s->t_stop = vfm_now_ms();
+	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_STOP_COPY);
+	if (ret) {
+		snprintf(s->e.why, sizeof(s->e.why), "The device refused STOP_COPY: %s.", strerror(-ret));
+		return ret;
+	}
+	s->stopped = true;
+	snprintf(m.phase, sizeof(m.phase), "stop_copy");
+	ret = vfm_eng_ctl_send(&s->e, &m);
+	if (ret)
+		return ret;
+	vfm_json_init(&j);
+	vfm_json_f64(&j, "precopy_ms", s->t_stop - s->t_precopy);
+	vfm_json_u64(&j, "precopy_bytes", s->precopy_bytes);
+	vfm_log_emit("phase_stop_copy", &j);
+	vfm_eng_crash_point("stop_copy");
+	for (;;) {
+		struct vfm_dev_seg seg;
+
+		ret = next_segment(s, &seg);
+		if (ret == -ENOMSG) /* a device that is still catching up */
+			continue;
+		if (ret)
+			return ret;
+		if (seg.eof)
+			break;
+		ret = post_segment(s, &seg);
+		if (ret)
+			return ret;
+		vfm_eng_crash_point("final");
+	}
+	m = (struct vfm_ctl){ .type = VFM_CTL_DONE, .total = s->sent };
+	ret = vfm_eng_ctl_send(&s->e, &m);
+	if (ret)
+		return ret;
+	vfm_json_init(&j);
+	vfm_json_u64(&j, "final_bytes", s->sent - start);
+	vfm_json_u64(&j, "total_bytes", s->sent);
+	vfm_json_f64(&j, "ms", vfm_now_ms() - s->t_stop);
+	vfm_log_emit("phase_final_sent", &j);
+	ret = drain(s);
+	if (ret)
+		return ret;
+	/* All loaded at the destination: only the commit is missing. */
+	while (!s->committed) {
+		bool any = false;
+		int left = ms_left(s);
+
+		if (left <= 0) {
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "The destination did not commit within %.0f s.", s->e.o->timeout_s);
+			return -ETIMEDOUT;
+		}
+		ret = ctl_drain(s, &any);
+		if (ret)
+			return ret;
+		if (!s->committed && !any) {
+			struct pollfd pf = { .fd = s->e.conn.fd, .events = POLLIN };
+
+			poll(&pf, 1, left < 50 ? left : 50);
+		}
+	}
+	return 0;
+}
+
+/* Failure before the commit: back to RUNNING with the state intact. */
+static void recover(struct src *s)
+{
+	uint32_t before = VFIO_DEVICE_STATE_ERROR;
+	struct vfm_json j;
+	int ret;
+
+	vfm_eng_xport_teardown(&s->e);
+	vfm_dev_get_state(s->e.dev, &before);
+	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_RUNNING);
+	vfm_json_init(&j);
+	vfm_json_str(&j, "from_state", vfm_dev_state_name(before));
+	vfm_json_str(&j, "reason", s->e.why);
+	vfm_json_bool(&j, "ok", ret == 0);
+	vfm_eng_json_device(&s->e, &j, true);
+	vfm_log_emit("source_resumed", &j);
+}
+
+static int setup_transport(struct src *s, const struct vfm_ctl *xp)
+{
+	struct vfm_eng *e = &s->e;
+	struct vfm_xport_cfg cfg = {
+		.streams = xp->streams,
+		.max_write = SRC_CHUNK,
+		.depth = 32,
+		.timeout_ms = vfm_eng_timeout_ms(e),
+	};
+	char host[256], port[32];
+	void *addr;
+	size_t size;
+	int ret;
+
+	s->streams = xp->streams;
+	s->landing = xp->landing;
+	if (!s->streams || s->streams > 64 || s->landing < (1u << 20)) {
+		snprintf(e->why, sizeof(e->why), "The destination's transport parameters are invalid.");
+		return -EPROTO;
+	}
+	e->xops = vfm_xport_find(xp->transport);
+	if (!e->xops) {
+		snprintf(e->why, sizeof(e->why), "The transport '%s' is not built in.", xp->transport);
+		return -ENOTSUP;
+	}
+	ret = e->xops->create(&e->x, &cfg);
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "Cannot create the %s transport: %s.", xp->transport,
+			 strerror(-ret));
+		return ret;
+	}
+	/* The device's saving session: PRE_COPY (nothing before ACCEPT). */
+	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_PRE_COPY);
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "The device refused PRE_COPY: %s.", strerror(-ret));
+		return ret;
+	}
+	vfm_log_msg("phase_precopy", "info", "The source device entered PRE_COPY.");
+	ret = vfm_dev_buf(e->dev, 0, &addr, &size);
+	if (!ret)
+		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "Cannot register the migration buffer: %s.",
+			 strerror(-ret));
+		return ret;
+	}
+	e->mr_reg = true;
+	vfm_addr_split(e->o->addr, host, sizeof(host), port, sizeof(port));
+	ret = vfm_xport_connect(e->x, host, &xp->info, vfm_eng_timeout_ms(e));
+	if (ret) {
+		snprintf(e->why, sizeof(e->why), "Cannot connect %u data stream%s to %s: %s.",
+			 s->streams, s->streams == 1 ? "" : "s", host, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+static void summary(struct src *s)
+{
+	struct vfm_eng *e = &s->e;
+	double downtime = s->t_commit - s->t_stop;
+	double total = s->t_commit - e->t0;
+	struct vfm_json *j = malloc(sizeof(*j));
+	char hex[VFM_DIGEST_HEX] = "";
+
+	if (!j)
+		return;
+	/* The device stays stopped: its state is the one that moved. */
+	vfm_dev_digest(e->dev, hex);
+	/* The destination's digest follows its commit. */
+	for (double until = vfm_now_ms() + 10000; !s->peer_digest[0] && vfm_now_ms() < until;) {
+		struct vfm_ctl m;
+		int r = vfm_eng_ctl_recv(e, 200, &m);
+
+		if (r < 0)
+			break;
+		if (r == 1 && m.type == VFM_CTL_DIGEST)
+			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s", m.digest);
+	}
+	vfm_json_init(j);
+	vfm_json_str(j, "result", "migrated");
+	vfm_json_f64(j, "downtime_ms", downtime);
+	vfm_json_f64(j, "downtime_limit_ms", e->o->downtime_limit_ms);
+	vfm_json_f64(j, "total_ms", total);
+	vfm_json_f64(j, "precopy_ms", s->t_stop - s->t_precopy);
+	vfm_json_f64(j, "destination_resume_ms", (double)s->commit.resume_us / 1e3);
+	vfm_json_u64(j, "bytes", s->sent);
+	vfm_json_u64(j, "precopy_bytes", s->precopy_bytes);
+	vfm_json_u64(j, "final_bytes", s->sent - s->precopy_bytes);
+	vfm_json_u64(j, "iterations", s->iterations);
+	vfm_json_f64(j, "bandwidth_mbps", s->bw / 1e6);
+	vfm_json_str(j, "transport", e->xops ? e->xops->name : "");
+	vfm_json_u64(j, "streams", s->streams);
+	vfm_json_str(j, "state_digest", hex);
+	vfm_json_str(j, "destination_state_digest", s->peer_digest);
+	vfm_json_bool(j, "digest_match", hex[0] && !strcmp(hex, s->peer_digest));
+	vfm_log_emit("summary", j);
+	vfm_eng_write_stats(e, j);
+	vfm_log_progress_end();
+	printf("vfmig: migration %s done: %.1f MiB in %.0f ms, %u pre-copy iteration%s, "
+	       "downtime %.1f ms (limit %.0f ms), %u %s stream%s, digest %s\n",
+	       e->o->migration_id, (double)s->sent / 1048576.0, total, s->iterations,
+	       s->iterations == 1 ? "" : "s", downtime, e->o->downtime_limit_ms, s->streams,
+	       e->xops ? e->xops->name : "", s->streams == 1 ? "" : "s",
+	       hex[0] && !strcmp(hex, s->peer_digest) ? "match" : "NOT CONFIRMED");
+	fflush(stdout);
+	free(j);
+}
+
+static int handshake(struct src *s)
+{
+	struct vfm_eng *e = &s->e;
+	const char *req[VFM_DESC_FEATURES_MAX];
+	struct vfm_hs_cfg cfg = {
+		.role = VFM_ROLE_SOURCE,
+		.secret = e->o->secret,
+		.secret_len = e->o->secret_len,
+		.features = VFM_PFEAT_TCP | VFM_PFEAT_PRE_COPY | VFM_PFEAT_MMAP,
+		.desc = &e->desc,
+		.req = req,
+		.nreq = e->desc.nfeatures,
+		.transport = e->o->transport,
+		.streams = e->o->streams,
+	};
+	uuid_t u;
+
+	for (unsigned int i = 0; i < e->desc.nfeatures; i++)
+		req[i] = e->desc.features[i];
+	uuid_parse(e->o->migration_id, u);
+	memcpy(cfg.migration_id, u, sizeof(u));
+	return vfm_eng_handshake(e, &cfg);
+}
+
+int vfm_engine_send(struct vfm_mig_opts *o)
+{
+	struct src *s = calloc(1, sizeof(*s));
+	struct vfm_eng *e;
+	struct vfm_ctl m;
+	struct vfm_json j;
+	int ret, code = VFM_EXIT_PEER;
+
+	if (!s)
+		return VFM_EXIT_ERROR;
+	e = &s->e;
+	e->o = o;
+	e->role = "source";
+	e->conn.fd = -1;
+	e->t0 = vfm_now_ms();
+	s->fifo = calloc(SRC_FIFO, sizeof(*s->fifo));
+	if (!s->fifo) {
+		free(s);
+		return VFM_EXIT_ERROR;
+	}
+	if (vfm_eng_open_device(e)) {
+		vfm_log_msg("error", "error", "%s", e->why);
+		code = VFM_EXIT_DEVICE;
+		goto out;
+	}
+	vfm_json_init(&j);
+	vfm_json_str(&j, "to", o->addr);
+	vfm_json_str(&j, "transport", o->transport);
+	vfm_json_u64(&j, "streams", o->streams);
+	vfm_json_bool(&j, "check_only", o->check);
+	vfm_eng_json_device(e, &j, false);
+	vfm_log_emit("start", &j);
+	ret = vfm_conn_connect(&e->conn, o->addr, vfm_eng_timeout_ms(e));
+	if (ret) {
+		vfm_log_msg("error", "error", "%s", e->conn.why);
+		goto out;
+	}
+	ret = handshake(s);
+	if (ret) {
+		code = ret == -EACCES ? VFM_EXIT_AUTH : VFM_EXIT_PEER;
+		vfm_log_msg("handshake_failed", "error", "%s", e->why);
+		goto out;
+	}
+	vfm_eng_log_verdict(e);
+	if (!vfm_hs_verdict(e->hs)->accept) {
+		vfm_json_init(&j);
+		vfm_json_str(&j, "result", "refused");
+		vfm_json_u64(&j, "failed_rules", vfm_verdict_failures(vfm_hs_verdict(e->hs)));
+		vfm_eng_json_device(e, &j, false);
+		vfm_log_emit("summary", &j);
+		vfm_eng_write_stats(e, &j);
+		printf("vfmig: migration %s refused by the destination; the source device stays %s.\n",
+		       o->migration_id, "RUNNING");
+		code = VFM_EXIT_REFUSED;
+		goto out;
+	}
+	m = (struct vfm_ctl){ .type = VFM_CTL_GO,
+			      .mode = o->check ? VFM_CTL_MODE_CHECK : VFM_CTL_MODE_MIGRATE };
+	ret = vfm_eng_ctl_send(e, &m);
+	if (o->check) {
+		vfm_json_init(&j);
+		vfm_json_str(&j, "result", "compatible");
+		vfm_log_emit("summary", &j);
+		vfm_eng_write_stats(e, &j);
+		printf("vfmig: check %s: the destination accepts this device.\n", o->migration_id);
+		code = VFM_EXIT_OK;
+		goto out;
+	}
+	if (ret)
+		goto fail;
+	/* The destination prepares its device and transport. */
+	do {
+		ret = vfm_eng_ctl_recv(e, vfm_eng_timeout_ms(e), &m);
+	} while (ret == 1 && m.type != VFM_CTL_XPORT);
+	if (ret <= 0) {
+		if (!ret)
+			snprintf(e->why, sizeof(e->why), "The destination did not get ready within %.0f s.",
+				 o->timeout_s);
+		goto fail;
+	}
+	progress(s);
+	ret = setup_transport(s, &m);
+	if (ret)
+		goto fail;
+	progress(s);
+	ret = precopy(s);
+	if (ret)
+		goto fail;
+	ret = final(s);
+	if (ret)
+		goto fail;
+	/* Committed: the device is the destination's now; stop here. */
+	vfm_eng_xport_teardown(e);
+	vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP);
+	summary(s);
+	code = VFM_EXIT_OK;
+	goto out;
+fail:
+	vfm_log_progress_end();
+	vfm_log_msg("migration_failed", "error", "%s", e->why);
+	vfm_eng_fail(e, VFM_EXIT_PEER, e->why);
+	recover(s);
+	vfm_json_init(&j);
+	vfm_json_str(&j, "result", "failed");
+	vfm_json_str(&j, "reason", e->why);
+	vfm_eng_json_device(e, &j, false);
+	vfm_log_emit("summary", &j);
+	vfm_eng_write_stats(e, &j);
+	fprintf(stderr, "vfmig: migration %s failed: %s The source device is running again.\n",
+		o->migration_id, e->why);
+	code = VFM_EXIT_PEER;
+out:
+	vfm_eng_xport_teardown(e);
+	vfm_conn_close(&e->conn);
+	vfm_hs_free(e->hs);
+	vfm_dev_close(e->dev);
+	free(s->fifo);
+	free(s);
+	return code;
+}
