@@ -115,6 +115,7 @@ struct vfm_tcp {
 	struct vfm_cqe *cq;	/* completions not yet returned by poll */
 	unsigned int cq_head, cq_count, cq_cap;
 	unsigned int inflight;	/* CQEs the kernel still owes us */
+	unsigned int eof_streams; /* destination streams closed cleanly */
 	int err;		/* sticky transport error */
 	int64_t last_progress;
 };
@@ -522,7 +523,14 @@ static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
 		return;
 	}
 	if (res == 0) {
-		set_err(t, -ECONNRESET); /* the source closed the stream */
+		/*
+		 * The source closed the stream. Inside a write that is a
+		 * failure now; between writes the stream is merely finished,
+		 * and the transport fails once every stream is, so that the
+		 * writes still in flight on the others land first.
+		 */
+		if (s->in_payload || s->rgot || ++t->eof_streams == t->cfg.streams)
+			set_err(t, -ECONNRESET);
 		return;
 	}
 	t->last_progress = vfm_tcp_now_ms();

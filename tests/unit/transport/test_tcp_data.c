@@ -183,6 +183,10 @@ static void run(unsigned int streams, const char *smode, const char *rmode,
 		}
 	}
 	assert_int_equal(posted, p.n);
+	/* The source leaves as soon as its writes have left: every byte
+	 * still in flight must land before the destination sees the close. */
+	vfm_xport_dereg(x, &mr);
+	vfm_xport_destroy(x);
 	xp_dst_finish(&d);
 	assert_int_equal(d.err, 0);
 	assert_true(d.bytes == TOTAL);
@@ -193,8 +197,6 @@ static void run(unsigned int streams, const char *smode, const char *rmode,
 	for (i = 0; i < TOTAL; i++)
 		if (d.land[i] != xp_pattern(i))
 			fail_msg("landing byte %u is wrong", i);
-	vfm_xport_dereg(x, &mr);
-	vfm_xport_destroy(x);
 	munmap(src, TOTAL);
 	munmap(d.land, TOTAL);
 	free(next);
