@@ -95,9 +95,7 @@ static struct pci_driver vfmig_pci_driver = {
 	.remove = vfmig_remove,
 	.err_handler = &vfmig_err_handlers,
 	.driver_managed_dma = true,
-	.driver = {
-		.dev_groups = vfmig_dev_groups,
-	},
+	.dev_groups = vfmig_dev_groups,
 };
 
 static void vfmig_add_ids(void)
