@@ -118,11 +118,11 @@ static void test_builder_caps(void **state)
 	assert_int_equal(vfm_msg_finish(&b, &len), -ENOSPC);
 	/* a builder never makes a frame above VFM_WIRE_FRAME_MAX */
 	vfm_msg_init(&b, big, sizeof(big), 1);
-	assert_int_equal(vfm_msg_put(&b, 1, big, 65536 - 12 - 4 + 1), -ENOSPC);
+	assert_int_equal(vfm_msg_put(&b, 1, buf2, 65536 - 12 - 4 + 1), -ENOSPC);
 	vfm_msg_init(&b, big, sizeof(big), 1);
 	assert_int_equal(vfm_msg_put(&b, 1, big, 70000), -ENOSPC);
 	vfm_msg_init(&b, big, sizeof(big), 1);
-	assert_int_equal(vfm_msg_put(&b, 1, big, 65536 - 12 - 4), 0);
+	assert_int_equal(vfm_msg_put(&b, 1, buf2, 65536 - 12 - 4), 0);
 	assert_int_equal(vfm_msg_finish(&b, &len), 0);
 	assert_int_equal(len, VFM_WIRE_FRAME_MAX);
 }
