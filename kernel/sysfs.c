@@ -5,11 +5,12 @@
  */
 #include <linux/kobject.h>
 #include <linux/pci.h>
+#include <linux/sizes.h>
 #include <linux/sysfs.h>
 
 #include "vfmig_stub.h"
 
-#define VFMIG_MEM_MIB_MAX	(1u << 20)	/* 1 TiB */
+#define VFMIG_MEM_MIB_MAX	SZ_1M	/* MiB: 1 TiB */
 
 static struct vfmig_device *vfmig_from_kobj(struct kobject *kobj)
 {
@@ -42,17 +43,40 @@ static int vfmig_take_line(char *dst, size_t size, const char *buf,
 	return 0;
 }
 
-/* Store a string field while the device is closed. */
-static ssize_t vfmig_store_str(struct kobject *kobj, char *field, size_t size,
-			       const char *buf, size_t count,
-			       bool (*valid)(const char *))
+/* A string of the identity, writable while the device is closed. */
+struct vfmig_str_attr {
+	struct kobj_attribute attr;
+	size_t off;			/* offsetof(struct vfmig_device, field) */
+	size_t size;
+	bool (*valid)(const char *s);
+};
+
+static ssize_t vfmig_str_show(struct kobject *kobj, struct kobj_attribute *attr,
+			      char *buf)
 {
+	struct vfmig_str_attr *sa = container_of(attr, struct vfmig_str_attr,
+						 attr);
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+	ssize_t n;
+
+	mutex_lock(&vdev->state_mutex);
+	n = sysfs_emit(buf, "%s\n", (char *)vdev + sa->off);
+	mutex_unlock(&vdev->state_mutex);
+	return n;
+}
+
+static ssize_t vfmig_str_store(struct kobject *kobj,
+			       struct kobj_attribute *attr, const char *buf,
+			       size_t count)
+{
+	struct vfmig_str_attr *sa = container_of(attr, struct vfmig_str_attr,
+						 attr);
 	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
 	char tmp[VFMIG_COMPAT_MAX];
 	int ret;
 
-	ret = vfmig_take_line(tmp, min(size, sizeof(tmp)), buf, count);
-	if (!ret && valid && !valid(tmp))
+	ret = vfmig_take_line(tmp, min(sa->size, sizeof(tmp)), buf, count);
+	if (!ret && sa->valid && !sa->valid(tmp))
 		ret = -EINVAL;
 	if (ret)
 		return ret;
@@ -60,38 +84,44 @@ static ssize_t vfmig_store_str(struct kobject *kobj, char *field, size_t size,
 	if (vdev->opened)
 		ret = -EBUSY;
 	else
-		strscpy(field, tmp, size);
+		strscpy((char *)vdev + sa->off, tmp, sa->size);
 	mutex_unlock(&vdev->state_mutex);
 	return ret ? ret : count;
 }
 
-#define VFMIG_STR_ATTR(_name, _valid)					\
-static ssize_t _name##_show(struct kobject *kobj,			\
-			    struct kobj_attribute *attr, char *buf)	\
-{									\
-	struct vfmig_device *vdev = vfmig_from_kobj(kobj);		\
-	ssize_t n;							\
-									\
-	mutex_lock(&vdev->state_mutex);					\
-	n = sysfs_emit(buf, "%s\n", vdev->_name);			\
-	mutex_unlock(&vdev->state_mutex);				\
-	return n;							\
-}									\
-static ssize_t _name##_store(struct kobject *kobj,			\
-			     struct kobj_attribute *attr,		\
-			     const char *buf, size_t count)		\
-{									\
-	struct vfmig_device *vdev = vfmig_from_kobj(kobj);		\
-									\
-	return vfmig_store_str(kobj, vdev->_name, sizeof(vdev->_name),	\
-			       buf, count, _valid);			\
-}									\
-static struct kobj_attribute vfmig_attr_##_name = __ATTR_RW(_name)
+static struct vfmig_str_attr vfmig_attr_model = {
+	.attr = __ATTR(model, 0644, vfmig_str_show, vfmig_str_store),
+	.off = offsetof(struct vfmig_device, model),
+	.size = sizeof_field(struct vfmig_device, model),
+};
 
-VFMIG_STR_ATTR(model, NULL);
-VFMIG_STR_ATTR(version, vfmig_version_valid);
-VFMIG_STR_ATTR(version_compatible, vfmig_ranges_valid);
-VFMIG_STR_ATTR(features, NULL);
+static struct vfmig_str_attr vfmig_attr_version = {
+	.attr = __ATTR(version, 0644, vfmig_str_show, vfmig_str_store),
+	.off = offsetof(struct vfmig_device, version),
+	.size = sizeof_field(struct vfmig_device, version),
+	.valid = vfmig_version_valid,
+};
+
+static struct vfmig_str_attr vfmig_attr_version_compatible = {
+	.attr = __ATTR(version_compatible, 0644, vfmig_str_show,
+		       vfmig_str_store),
+	.off = offsetof(struct vfmig_device, version_compatible),
+	.size = sizeof_field(struct vfmig_device, version_compatible),
+	.valid = vfmig_ranges_valid,
+};
+
+static struct vfmig_str_attr vfmig_attr_features = {
+	.attr = __ATTR(features, 0644, vfmig_str_show, vfmig_str_store),
+	.off = offsetof(struct vfmig_device, features),
+	.size = sizeof_field(struct vfmig_device, features),
+};
+
+/* migration/allowed/memory */
+static struct vfmig_str_attr vfmig_attr_allowed_memory = {
+	.attr = __ATTR(memory, 0644, vfmig_str_show, vfmig_str_store),
+	.off = offsetof(struct vfmig_device, allowed_memory),
+	.size = sizeof_field(struct vfmig_device, allowed_memory),
+};
 
 static ssize_t state_digest_show(struct kobject *kobj,
 				 struct kobj_attribute *attr, char *buf)
@@ -107,13 +137,14 @@ static ssize_t state_digest_show(struct kobject *kobj,
 		return ret;
 	return sysfs_emit(buf, "%*phN\n", (int)sizeof(digest), digest);
 }
+
 static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO(state_digest);
 
 static struct attribute *vfmig_mig_attrs[] = {
-	&vfmig_attr_model.attr,
-	&vfmig_attr_version.attr,
-	&vfmig_attr_version_compatible.attr,
-	&vfmig_attr_features.attr,
+	&vfmig_attr_model.attr.attr,
+	&vfmig_attr_version.attr.attr,
+	&vfmig_attr_version_compatible.attr.attr,
+	&vfmig_attr_features.attr.attr,
 	&vfmig_attr_state_digest.attr,
 	NULL,
 };
@@ -157,6 +188,7 @@ static ssize_t memory_store(struct kobject *kobj, struct kobj_attribute *attr,
 		ret = vfmig_set_mem_mib(vfmig_from_kobj(kobj), mib);
 	return ret ? ret : count;
 }
+
 static struct kobj_attribute vfmig_attr_param_memory = __ATTR_RW(memory);
 
 static struct attribute *vfmig_param_attrs[] = {
@@ -169,32 +201,8 @@ static const struct attribute_group vfmig_param_group = {
 	.attrs = vfmig_param_attrs,
 };
 
-static ssize_t allowed_memory_show(struct kobject *kobj,
-				   struct kobj_attribute *attr, char *buf)
-{
-	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
-	ssize_t n;
-
-	mutex_lock(&vdev->state_mutex);
-	n = sysfs_emit(buf, "%s\n", vdev->allowed_memory);
-	mutex_unlock(&vdev->state_mutex);
-	return n;
-}
-
-static ssize_t allowed_memory_store(struct kobject *kobj,
-				    struct kobj_attribute *attr,
-				    const char *buf, size_t count)
-{
-	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
-
-	return vfmig_store_str(kobj, vdev->allowed_memory,
-			       sizeof(vdev->allowed_memory), buf, count, NULL);
-}
-static struct kobj_attribute vfmig_attr_allowed_memory =
-	__ATTR(memory, 0644, allowed_memory_show, allowed_memory_store);
-
 static struct attribute *vfmig_allowed_attrs[] = {
-	&vfmig_attr_allowed_memory.attr,
+	&vfmig_attr_allowed_memory.attr.attr,
 	NULL,
 };
 
@@ -261,6 +269,7 @@ static ssize_t dirty_rate_store(struct device *dev,
 	WRITE_ONCE(vdev->dirty_rate, rate);
 	return count;
 }
+
 static DEVICE_ATTR_RW(dirty_rate);
 
 static ssize_t mem_size_show(struct device *dev,
@@ -286,6 +295,7 @@ static ssize_t mem_size_store(struct device *dev,
 	ret = vfmig_set_mem_mib(vfmig_from_pdev(to_pci_dev(dev)), size >> 20);
 	return ret ? ret : count;
 }
+
 static DEVICE_ATTR_RW(mem_size);
 
 static ssize_t fail_next_show(struct device *dev,
@@ -312,6 +322,7 @@ static ssize_t fail_next_store(struct device *dev,
 	mutex_unlock(&vdev->state_mutex);
 	return count;
 }
+
 static DEVICE_ATTR_RW(fail_next);
 
 static ssize_t mig_state_show(struct device *dev,
@@ -327,30 +338,37 @@ static ssize_t mig_state_show(struct device *dev,
 		return sysfs_emit(buf, "%u\n", s);
 	return sysfs_emit(buf, "%s\n", vfmig_state_names[s]);
 }
+
 static DEVICE_ATTR_RO(mig_state);
+
+static unsigned long vfmig_resident_locked(struct vfmig_device *vdev)
+{
+	unsigned long idx, n = 0;
+	struct page *page;
+
+	lockdep_assert_held(&vdev->mem_lock);
+	xa_for_each(&vdev->mem.pages, idx, page)
+		n++;
+	return n;
+}
 
 static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
 	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
-	unsigned long resident;
 	ssize_t n;
 
 	mutex_lock(&vdev->mem_lock);
-	resident = 0;
-	{
-		struct page *page;
-		unsigned long idx;
-
-		xa_for_each(&vdev->mem.pages, idx, page)
-			resident++;
-	}
-	n = sysfs_emit(buf, "pages %lu\nresident_pages %lu\nworkload_pages %llu\ndirty_pages %lu\ncursor %lu\ntracking %d\nrunning %d\n",
-		       vdev->mem.npages, resident, vdev->wl_seq, vdev->ndirty,
-		       vdev->cursor, vdev->tracking, vdev->running);
+	n = sysfs_emit(buf,
+		       "pages %lu\nresident_pages %lu\nworkload_pages %llu\n"
+		       "dirty_pages %lu\ncursor %lu\ntracking %d\nrunning %d\n",
+		       vdev->mem.npages, vfmig_resident_locked(vdev),
+		       vdev->wl_seq, vdev->ndirty, vdev->cursor,
+		       vdev->tracking, vdev->running);
 	mutex_unlock(&vdev->mem_lock);
 	return n;
 }
+
 static DEVICE_ATTR_RO(stats);
 
 static struct attribute *vfmig_knob_attrs[] = {

@@ -25,7 +25,8 @@
  * often as needed; the last copy of a byte wins. The destination applies a
  * record only when both CRCs match, and accepts END only when the register
  * block and every page have arrived and the record count matches.
- * ---------------------------------------------------------------------- */
+ * ----------------------------------------------------------------------
+ */
 
 #define VFMIG_STREAM_MAGIC	0x534d4656u	/* "VFMS" as bytes on the wire */
 #define VFMIG_STREAM_FORMAT	1
@@ -71,8 +72,10 @@ struct vfmig_rec_end {
 	__le64 stream_bytes;	/* bytes of the stream before this record */
 };
 
-/* CRC32C (Castagnoli, reflected 0x82F63B78), seed ~0, final xor ~0: the
- * kernel's crc32c(~0, p, n) ^ ~0. "123456789" -> 0xe3069283. */
+/*
+ * CRC32C (Castagnoli, reflected 0x82F63B78), seed ~0, final xor ~0: the
+ * kernel's crc32c(~0, p, n) ^ ~0. "123456789" -> 0xe3069283.
+ */
 
 /* ------------------------------------------------------------------------
  * vfmig_stub.ko specifics (additions; the layouts above are unchanged).
@@ -87,7 +90,8 @@ struct vfmig_rec_end {
  * VFIO_REGION_INFO_CAP_TYPE {VFMIG_REGION_TYPE, VFMIG_REGION_SUBTYPE_MEM};
  * pread/pwrite on the device fd at that region's offset read and write
  * device memory (writes dirty the pages they touch).
- * ---------------------------------------------------------------------- */
+ * ----------------------------------------------------------------------
+ */
 
 /* VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI vendor 0x1234 (QEMU's edu). */
 #define VFMIG_REGION_TYPE		(0x80000000u | 0x1234u)
@@ -123,7 +127,8 @@ struct vfmig_edu_regs {
  * Destination (RESUMING): userspace fills any range of the buffer with the
  * next stream bytes and VFMIG_LOAD_COMMIT consumes them exactly as write()
  * would. The range is free again when the ioctl returns.
- * ---------------------------------------------------------------------- */
+ * ----------------------------------------------------------------------
+ */
 
 #define VFMIG_IOC_TYPE	0xF7
 
@@ -139,8 +144,9 @@ struct vfmig_seg {
 	__u32 argsz;		/* in: sizeof(struct vfmig_seg) */
 	__u32 flags;		/* out: VFMIG_SEG_* */
 	__u64 offset;		/* SAVE_NEXT out / RELEASE, LOAD_COMMIT in */
-	__u64 length;		/* SAVE_NEXT in: most bytes wanted (0: any);
-				 * out: bytes handed out; RELEASE, COMMIT in */
+	__u64 length;		/* SAVE_NEXT in: most bytes wanted (0: any),
+				 * out: bytes handed out; RELEASE, COMMIT in
+				 */
 	__u64 stream_pos;	/* SAVE_NEXT out: stream offset of byte 0 */
 };
 
@@ -162,7 +168,8 @@ struct vfmig_seg {
 /* ------------------------------------------------------------------------
  * Userspace on hosts whose <linux/vfio.h> predates PRE_COPY (Debian 12's
  * linux-libc-dev is 6.1): the 6.2+ uAPI constants, as Linux defines them.
- * ---------------------------------------------------------------------- */
+ * ----------------------------------------------------------------------
+ */
 #ifndef __KERNEL__
 #include <linux/vfio.h>
 #ifndef VFIO_MIGRATION_PRE_COPY
@@ -177,12 +184,14 @@ struct vfio_precopy_info {
 	__aligned_u64 initial_bytes;
 	__aligned_u64 dirty_bytes;
 };
+
 #define VFIO_MIG_GET_PRECOPY_INFO _IO(VFIO_TYPE, VFIO_BASE + 21)
 #endif
 #ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
 struct vfio_device_feature_mig_data_size {
 	__aligned_u64 stop_copy_length;
 };
+
 #define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE 9
 #endif
 #endif /* !__KERNEL__ */
