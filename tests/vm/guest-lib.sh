@@ -56,9 +56,14 @@ vfm_load_stub() {
 	VFM_STUB_MOD=$(modinfo -F name "$VFM_KO" 2>/dev/null)
 	VFM_STUB_MOD=${VFM_STUB_MOD:-vfmig_stub}
 	if [ ! -d "/sys/module/$VFM_STUB_MOD" ]; then
-		# shellcheck disable=SC2086 # VFM_KO_PARAMS is a word list
+		# insmod does not load what the module depends on
+		local deps
+		deps=$(modinfo -F depends "$VFM_KO" 2>/dev/null | tr ',' ' ')
+		# shellcheck disable=SC2086 # word lists
+		[ -z "$deps" ] || modprobe -a $deps 2>/dev/null
+		# shellcheck disable=SC2086
 		if ! insmod "$VFM_KO" ${VFM_KO_PARAMS:-} 2>/tmp/vfm-insmod.err; then
-			VFM_STUB_REASON="insmod $VFM_KO failed: $(tr '\n' ' ' </tmp/vfm-insmod.err)"
+			VFM_STUB_REASON="insmod $VFM_KO failed: $(tr '\n' ' ' </tmp/vfm-insmod.err)$(dmesg | grep -i 'unknown symbol' | tail -n 3 | tr '\n' ' ')"
 			return 1
 		fi
 	fi

@@ -19,6 +19,8 @@
 #                   $VFM_VM_TIMEOUT)
 #   --mem MB        guest memory (default 3072, $VFM_VM_MEM)
 #   --smp N         guest vCPUs (default 2, $VFM_VM_SMP)
+#   --env NAME=VAL  export NAME=VAL to the guest's suites and scripts
+#                   (repeatable; e.g. VFM_MIG_ONLY=fsm,transfer)
 #   -v, --verbose   stream the guest console while it runs
 #
 # Exit status: 0 all passed; 1 a failure (or the guest did not finish in
@@ -41,6 +43,7 @@ mode=suites
 verbose=0
 script=
 script_args=()
+guest_env=()
 
 die() {
 	echo "run.sh: $*" >&2
@@ -60,6 +63,11 @@ while [ $# -gt 0 ]; do
 	--timeout) limit=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
+	--env)
+		[[ ${2:-} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env wants NAME=VALUE"
+		guest_env+=("$2")
+		shift 2
+		;;
 	-v | --verbose) verbose=1; shift ;;
 	--shell) mode=shell; shift ;;
 	--script)
@@ -205,6 +213,9 @@ done
 	printf 'VFM_SUITES=%q\n' "$suites"
 	printf 'VFM_SUITE_TIMEOUT=%q\n' "${VFM_SUITE_TIMEOUT:-600}"
 	printf 'export VFM_ROOT VFM_BUILD VFM_KO VFM_KO_REASON VFM_KO_PARAMS VFM_SUITES VFM_SUITE_TIMEOUT\n'
+	for e in "${guest_env[@]}"; do
+		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+	done
 } >"$out/guest.env"
 if [ "$mode" = script ]; then
 	cp "$script" "$out/script.sh"
@@ -277,8 +288,14 @@ elif [ ! -s "$out/exit-code" ]; then
 fi
 
 show_tail() {
-	echo "run.sh: ---- last 60 lines of the guest console ($out/console.log)"
-	tail -n 60 "$out/console.log"
+	if [ -s "$out/dmesg.txt" ] && [ -s "$out/summary" ]; then
+		# the guest finished: its output is above, add the kernel's view
+		echo "run.sh: ---- last 40 lines of the guest kernel log ($out/dmesg.txt)"
+		tail -n 40 "$out/dmesg.txt"
+	else
+		echo "run.sh: ---- last 60 lines of the guest console ($out/console.log)"
+		tail -n 60 "$out/console.log"
+	fi
 	echo "run.sh: ----"
 	[ -s "$out/qemu.log" ] && { echo "run.sh: QEMU said:"; cat "$out/qemu.log"; }
 	return 0
