@@ -288,6 +288,8 @@ static void sim_close(struct vfm_dev *d)
 	vfm_sim_load_end_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	munmap(s->mem, s->size);
+	if (s->spare)
+		munmap(s->spare, s->size);
 	free(s->buf);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);

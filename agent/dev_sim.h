@@ -62,6 +62,7 @@ struct vfm_sim {
 	uint64_t dirty_rate;	/* bytes/s dirtied by the workload */
 	uint64_t seed;
 	uint8_t *mem;
+	uint8_t *spare;		/* replaced memory, reused as the next shadow */
 	uint8_t regs[VFM_SIM_REGS_SIZE];
 	struct vfm_desc desc;
 	char params_text[VFMIG_PARAMS_MAX];

@@ -20,8 +20,14 @@ int vfm_sim_load_start_locked(struct vfm_sim *s)
 	struct vfm_sim_load *ld = &s->ld;
 
 	vfm_sim_load_end_locked(s);
-	ld->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Faulting pages in while data arrives would slow the transfer. */
+	if (s->spare) {
+		ld->mem = s->spare;
+		s->spare = NULL;
+	} else {
+		ld->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	}
 	ld->got = calloc((s->pages + 63) / 64, 8);
 	if (ld->mem == MAP_FAILED || !ld->got) {
 		if (ld->mem == MAP_FAILED)
@@ -224,7 +230,10 @@ int vfm_sim_load_finish_locked(struct vfm_sim *s)
 	}
 	old = s->mem;
 	s->mem = ld->mem;
-	ld->mem = old; /* unmapped by load_end */
+	ld->mem = NULL;
+	if (s->spare)
+		munmap(s->spare, s->size);
+	s->spare = old; /* freed at close, not in the downtime */
 	memcpy(s->regs, ld->regs, sizeof(s->regs));
 	ld->why[0] = '\0';
 	vfm_sim_load_end_locked(s);

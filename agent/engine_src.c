@@ -46,6 +46,8 @@ struct src {
 	uint64_t precopy_bytes;
 	double bw;		/* bytes/s, last good estimate */
 	bool stopped;		/* STOP_COPY reached */
+	bool done_sent;		/* DONE sent: the control connection decides */
+	bool xport_dead;	/* the streams closed after DONE */
 };
 
 static int ms_left(struct src *s)
@@ -111,12 +113,24 @@ static int ctl_drain(struct src *s, bool *any)
 static int xport_reap(struct src *s, int wait_ms, bool *any)
 {
 	struct vfm_cqe cqe[64];
-	int n = vfm_xport_poll(s->e.x, cqe, 64, wait_ms);
+	int n;
 
+	if (s->xport_dead) {
+		struct pollfd pf = { .fd = s->e.conn.fd, .events = POLLIN };
+
+		if (wait_ms)
+			poll(&pf, 1, wait_ms);
+		return 0;
+	}
+	n = vfm_xport_poll(s->e.x, cqe, 64, wait_ms);
 	if (n < 0) {
-		/* Everything loaded at the destination: the streams are done. */
-		if (s->stopped && s->credit == s->sent)
+		/* After DONE the destination may finish and close the streams
+		 * before its last credit is read: the control connection says
+		 * whether it committed or failed. */
+		if (s->done_sent) {
+			s->xport_dead = true;
 			return 0;
+		}
 		snprintf(s->e.why, sizeof(s->e.why), "The data transport failed: %s.", strerror(-n));
 		return n;
 	}
@@ -399,14 +413,17 @@ static int final(struct src *s)
 	ret = vfm_eng_ctl_send(&s->e, &m);
 	if (ret)
 		return ret;
+	s->done_sent = true;
 	vfm_json_init(&j);
 	vfm_json_u64(&j, "final_bytes", s->sent - start);
 	vfm_json_u64(&j, "total_bytes", s->sent);
 	vfm_json_f64(&j, "ms", vfm_now_ms() - s->t_stop);
 	vfm_log_emit("phase_final_sent", &j);
-	ret = drain(s);
-	if (ret)
-		return ret;
+	while (s->credit < s->sent && !s->committed) {
+		ret = pump(s, 1);
+		if (ret)
+			return ret;
+	}
 	/* All loaded at the destination: only the commit is missing. */
 	while (!s->committed) {
 		bool any = false;
