@@ -35,6 +35,8 @@ struct dst {
 	unsigned int npend;
 	double last_progress, t_stop_seen, t_first;
 	bool touched;	/* the device left RUNNING */
+	bool device_failed; /* the device refused the stream */
+	bool corrupt;	/* test hook: VFMIG_TEST_CORRUPT flips one byte */
 };
 
 static int load_ready(struct dst *d)
@@ -49,8 +51,13 @@ static int load_ready(struct dst *d)
 
 			if (p.pos != d->loaded)
 				continue;
+			if (d->corrupt && p.pos >= 8192) {
+				((uint8_t *)d->e.mr.addr)[p.roff + p.len / 2] ^= 0x40;
+				d->corrupt = false;
+			}
 			ret = vfm_dev_load_commit(d->e.dev, p.roff, p.len);
 			if (ret) {
+				d->device_failed = true;
 				const char *w = vfm_sim_load_error(d->e.dev);
 
 				snprintf(d->e.why, sizeof(d->e.why),
@@ -369,6 +376,7 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	e->conn.fd = -1;
 	e->t0 = vfm_now_ms();
 	d->lfd = -1;
+	d->corrupt = getenv("VFMIG_TEST_CORRUPT") != NULL;
 	if (vfm_eng_open_device(e)) {
 		vfm_log_msg("error", "error", "%s", e->why);
 		code = VFM_EXIT_DEVICE;
@@ -428,6 +436,10 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	if (ret)
 		goto fail;
 	ret = receive(d);
+	if (ret && d->device_failed) {
+		code = VFM_EXIT_DEVICE;
+		goto fail_code;
+	}
 	if (ret)
 		goto fail;
 	ret = resume(d, &resume_ms);

@@ -645,7 +645,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		vfm_json_init(&j);
 		vfm_json_str(&j, "result", "refused");
 		vfm_json_u64(&j, "failed_rules", vfm_verdict_failures(vfm_hs_verdict(e->hs)));
-		vfm_eng_json_device(e, &j, false);
+		vfm_eng_json_device(e, &j, true);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
 		printf("vfmig: migration %s refused by the destination; the source device stays %s.\n",
@@ -659,6 +659,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	if (o->check) {
 		vfm_json_init(&j);
 		vfm_json_str(&j, "result", "compatible");
+		vfm_eng_json_device(e, &j, false);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
 		printf("vfmig: check %s: the destination accepts this device.\n", o->migration_id);

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# run.sh TEST VFMIG: one integration test (see the cases below).
+set -uo pipefail
+TEST=$1
+export VFMIG=$2
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+migrate_streams() { # N
+	local n=$1 mid
+	mid=$(cat /proc/sys/kernel/random/uuid)
+	start_recv dst "sim:size=96M,seed=11"
+	run_send src "sim:size=96M,dirty=40M,seed=12" --streams "$n" --migration-id "$mid" \
+		--stats-json "$T/stats.json"
+	[ "$RC" = 0 ] || fail "send exited $RC"
+	wait_pid "$RECV_PID" 30
+	rc=$?
+	[ "$rc" = 0 ] || fail "recv exited $rc"
+	check_log_shape "$T/src.log"
+	check_log_shape "$T/dst.log"
+	local sd dd
+	sd=$(field "$T/src.log" summary state_digest)
+	dd=$(field "$T/dst.log" summary state_digest)
+	[ -n "$sd" ] && [ "$sd" = "$dd" ] || fail "digests differ: source $sd destination $dd"
+	[ "$(field "$T/src.log" summary streams)" = "$n" ] || fail "not $n streams"
+	[ "$(field "$T/dst.log" summary migration_id)" = "$mid" ] || fail "the destination logged another migration id"
+	grep -q "\"migration_id\":\"$mid\"" "$T/dst.log" || fail "migration id missing"
+	grep -q '"downtime_ms"' "$T/stats.json" || fail "no stats json"
+	for e in handshake handshake_rule verdict iteration phase_stop_copy summary; do
+		has_event "$T/src.log" "$e" || fail "no $e event in the source log"
+	done
+	[ "$(field "$T/src.log" summary state)" != "RUNNING" ] || fail "source still running after commit"
+	ok "sim -> sim over $n stream(s), digest $sd, downtime $(field "$T/src.log" summary downtime_ms) ms"
+}
+
+case "$TEST" in
+sim_1stream) migrate_streams 1 ;;
+sim_2streams) migrate_streams 2 ;;
+sim_4streams) migrate_streams 4 ;;
+
+refused)
+	spec="sim:size=32M,seed=21"
+	before=$(digest_of "$spec")
+	start_recv dst "sim:size=32M,compatible=2.1.0-2.1.9"
+	run_send src "$spec"
+	[ "$RC" = 3 ] || fail "send exited $RC, want 3"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 3 ] || fail "recv exited $rc, want 3"
+	[ "$(field "$T/src.log" verdict accept)" = false ] || fail "no refusal verdict"
+	field "$T/src.log" handshake_rule code | grep -q . || fail "no rules logged"
+	grep -q '"code":"version_incompatible"' "$T/src.log" || fail "the failed rule is not logged"
+	[ "$(field "$T/src.log" summary state)" = RUNNING ] || fail "source not RUNNING"
+	[ "$(field "$T/src.log" summary state_digest)" = "$before" ] || fail "source state changed"
+	has_event "$T/src.log" phase_precopy && fail "the source entered PRE_COPY"
+	[ "$(field "$T/dst.log" summary state)" = RUNNING ] || fail "destination touched"
+	ok "refused with exit 3, source untouched ($before)"
+	;;
+
+wrong_secret)
+	start_recv dst "sim:size=16M"
+	head -c 48 /dev/urandom | base64 -w0 >"$T/other"
+	chmod 600 "$T/other"
+	timeout 60 "$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/other" \
+		--log "$T/src.log" --timeout-s 10 >"$T/src.out" 2>&1
+	RC=$?
+	[ "$RC" = 6 ] || fail "send exited $RC, want 6"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 6 ] || fail "recv exited $rc, want 6"
+	grep -q "authentication failed" "$T/dst.log" || fail "no clear message"
+	# secrets: empty and missing files are refused
+	: >"$T/empty"
+	"$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/empty" >/dev/null 2>"$T/e.out"
+	[ $? = 2 ] && grep -q empty "$T/e.out" || fail "an empty secret file was not refused"
+	ok "wrong secret: exit 6 on both sides"
+	;;
+
+check)
+	spec="sim:size=32M,seed=31"
+	before=$(digest_of "$spec")
+	start_recv dst "sim:size=32M,seed=32"
+	timeout 60 "$VFMIG" check --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src.log" --timeout-s 10 >"$T/src.out" 2>&1
+	RC=$?
+	[ "$RC" = 0 ] || fail "check exited $RC"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 0 ] || fail "recv exited $rc"
+	has_event "$T/src.log" phase_precopy && fail "check moved the source"
+	has_event "$T/dst.log" phase_receiving && fail "check moved the destination"
+	[ "$(field "$T/dst.log" summary state)" = RUNNING ] || fail "destination not RUNNING"
+	[ "$(field "$T/src.log" summary state)" = RUNNING ] || fail "source not RUNNING"
+	grep -q "accepts" "$T/src.out" || fail "no verdict printed"
+	# and a refused check: 3 on both sides
+	PORT=$((PORT + 1))
+	start_recv dst2 "sim:size=32M,model=other-model"
+	timeout 60 "$VFMIG" check --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src2.log" --timeout-s 10 >"$T/src2.out" 2>&1
+	RC=$?
+	[ "$RC" = 3 ] || fail "refused check exited $RC"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 3 ] || fail "recv serving a refused check exited $rc"
+	[ "$(digest_of "$spec")" = "$before" ] || fail "digest changed"
+	ok "check: verdict only, nothing changed"
+	;;
+
+garbage)
+	start_recv dst "sim:size=16M,seed=41"
+	head -c 100000 /dev/urandom >/dev/tcp/127.0.0.1/"$PORT" 2>/dev/null
+	printf 'GET / HTTP/1.0\r\n\r\n' >/dev/tcp/127.0.0.1/"$PORT" 2>/dev/null
+	printf 'VFMH\x01\x00\x00\x00\xff\xff\xff\x7f' >/dev/tcp/127.0.0.1/"$PORT" 2>/dev/null
+	sleep 0.5
+	kill -0 "$RECV_PID" || fail "the receiver died on garbage"
+	has_event "$T/dst.log" connection_refused || fail "garbage not refused in the log"
+	run_send src "sim:size=16M,seed=42"
+	[ "$RC" = 0 ] || fail "a real migration after garbage exited $RC"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 0 ] || fail "recv exited $rc"
+	ok "garbage refused, then a real migration served"
+	;;
+
+kill_recv_precopy)
+	spec="sim:size=128M,seed=51"
+	before=$(digest_of "$spec")
+	start_recv dst "sim:size=128M"
+	"$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src.log" --timeout-s 10 --rate-limit 20 >"$T/src.out" 2>&1 &
+	SEND_PID=$!
+	PIDS+=("$SEND_PID")
+	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	sleep 1
+	kill -9 "$RECV_PID"
+	wait_pid "$SEND_PID" 60
+	RC=$?
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	[ "$(field "$T/src.log" source_resumed from_state)" = PRE_COPY ] || fail "not resumed from PRE_COPY"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
+	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
+	ok "receiver killed in pre-copy: exit 4, source RUNNING and intact"
+	;;
+
+kill_recv_final)
+	spec="sim:size=64M,seed=61"
+	before=$(digest_of "$spec")
+	VFMIG_TEST_CRASH=stop_copy start_recv dst "sim:size=64M"
+	run_send src "$spec"
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	[ "$(field "$T/src.log" source_resumed from_state)" = STOP_COPY ] || fail "not resumed from STOP_COPY"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
+	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
+	ok "receiver died in the final phase: exit 4, source RUNNING and intact"
+	;;
+
+kill_sender)
+	start_recv dst "sim:size=128M,seed=71"
+	"$VFMIG" send --device "sim:size=128M" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src.log" --timeout-s 10 --rate-limit 20 >"$T/src.out" 2>&1 &
+	SEND_PID=$!
+	PIDS+=("$SEND_PID")
+	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	sleep 1
+	kill -9 "$SEND_PID"
+	wait_pid "$RECV_PID" 40
+	rc=$?
+	[ "$rc" = 4 ] || fail "recv exited $rc, want 4"
+	has_event "$T/dst.log" destination_reset || fail "no reset logged"
+	[ "$(field "$T/dst.log" destination_reset state)" = RUNNING ] || fail "destination not reset to RUNNING"
+	[ "$(field "$T/dst.log" destination_reset ok)" = true ] || fail "reset failed"
+	ok "sender killed: receiver reset its device and exited 4"
+	;;
+
+resume_fails)
+	# A destination whose device refuses the stream at the end.
+	spec="sim:size=32M,seed=81"
+	before=$(digest_of "$spec")
+	VFMIG_TEST_CORRUPT=1 start_recv dst "sim:size=32M"
+	run_send src "$spec"
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 5 ] || fail "recv exited $rc, want 5"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
+	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
+	has_event "$T/dst.log" destination_reset || fail "destination not reset"
+	ok "destination failed to resume: source RUNNING and intact, destination reset"
+	;;
+
+*)
+	echo "unknown test $TEST"
+	exit 2
+	;;
+esac
+exit 0
