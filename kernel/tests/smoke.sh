@@ -3,9 +3,11 @@
 # vfmig_smoke. From the host:
 #   gcc -O2 -Wall -o BUILD/vfmig_smoke kernel/tests/vfmig_smoke.c
 #   tests/vm/run.sh --build BUILD --ko kernel/vfmig_stub.ko \
-#       --script kernel/tests/smoke.sh BUILD/vfmig_smoke
+#       --script kernel/tests/smoke.sh BUILD/vfmig_smoke [BIG_MIB]
+# BIG_MIB (e.g. 4096): also migrate a device-memory area of that size.
 set -u
-smoke=${1:?usage: smoke.sh PATH_TO_vfmig_smoke}
+smoke=${1:?usage: smoke.sh PATH_TO_vfmig_smoke [BIG_MIB]}
+[ -n "${2:-}" ] && export VFMIG_BIG_MIB=$2
 [ -r /run/vfm-env ] && . /run/vfm-env
 modprobe -a vfio vfio_iommu_type1 vfio_pci_core libcrc32c || exit 77
 if [ ! -d /sys/module/vfmig_stub ]; then

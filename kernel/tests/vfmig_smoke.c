@@ -360,6 +360,196 @@ static int resume_mmap(struct dev *d, const uint8_t *p, size_t len)
 	return ret;
 }
 
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t stat_val(struct dev *d, const char *key)
+{
+	char buf[512], *p;
+
+	if (sysfs_read(d->bdf, "vfmig/stats", buf, sizeof(buf)))
+		return 0;
+	p = strstr(buf, key);
+	return p ? strtoull(p + strlen(key) + 1, NULL, 10) : 0;
+}
+
+static int data_size(struct dev *d, uint64_t *len)
+{
+	uint8_t buf[sizeof(struct vfio_device_feature) +
+		    sizeof(struct vfio_device_feature_mig_data_size)] = {};
+	struct vfio_device_feature *f = (void *)buf;
+	struct vfio_device_feature_mig_data_size *ds = (void *)f->data;
+
+	f->argsz = sizeof(buf);
+	f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
+	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, f))
+		return -errno;
+	*len = ds->stop_copy_length;
+	return 0;
+}
+
+/* Workload on: PRE_COPY iterations, then STOP_COPY; restore into B. */
+static void test_workload(struct dev *a, struct dev *b)
+{
+	struct sbuf s = {};
+	uint64_t init = 0, dirty = 0, w0, w1, len = 0;
+	char da[80], db[80];
+	int fd, ret, iter;
+
+	ioctl(a->fd, VFIO_DEVICE_RESET);
+	sysfs_write(a->bdf, "vfmig/dirty_rate", "2097152");
+	ret = set_state(a, VFIO_DEVICE_STATE_PRE_COPY, &fd);
+	check(!ret, "workload on: RUNNING -> PRE_COPY");
+	if (ret)
+		return;
+	for (iter = 0; iter < 4; iter++) {
+		ret = drain(fd, &s, 1 << 20);
+		precopy_info(fd, &init, &dirty);
+		usleep(300000);
+		precopy_info(fd, &init, &dirty);
+		check(ret == -ENOMSG && !init && dirty && !(dirty % 4120),
+		      "iteration %d: caught up, then dirty_bytes %llu from the workload",
+		      iter, (unsigned long long)dirty);
+	}
+	ret = data_size(a, &len);
+	check(!ret && len >= dirty + 88,
+	      "MIG_DATA_SIZE %llu covers dirty + regs + end",
+	      (unsigned long long)len);
+	ret = set_state(a, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL);
+	ret = ret ?: set_state(a, VFIO_DEVICE_STATE_STOP_COPY, NULL);
+	check(!ret, "PRE_COPY -> PRE_COPY_P2P -> STOP_COPY");
+	w0 = stat_val(a, "workload_pages");
+	usleep(300000);
+	w1 = stat_val(a, "workload_pages");
+	check(w0 && w0 == w1, "stopped device does not change (workload pages %llu)",
+	      (unsigned long long)w1);
+	ret = drain(fd, &s, 1 << 20);
+	check(!ret, "STOP_COPY to EOF (%zu bytes in all)", s.len);
+	close(fd);
+	set_state(a, VFIO_DEVICE_STATE_STOP, NULL);
+	sysfs_write(a->bdf, "vfmig/dirty_rate", "0");
+	digest(a, da);
+	ioctl(b->fd, VFIO_DEVICE_RESET);
+	ret = resume(b, s.p, s.len, true);
+	digest(b, db);
+	check(!ret && !strcmp(da, db), "workload stream restored, digest equal (%d)",
+	      ret);
+	free(s.p);
+}
+
+/* A close of the device fd disables its data fd; unbind then works. */
+static void test_teardown(struct dev *a)
+{
+	char buf[8];
+	int fd, ret;
+	ssize_t r;
+
+	ioctl(a->fd, VFIO_DEVICE_RESET);
+	ret = set_state(a, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	check(!ret, "RUNNING -> STOP_COPY for teardown");
+	if (ret)
+		return;
+	close(a->fd);
+	r = read(fd, buf, sizeof(buf));
+	check(r < 0 && errno == ENODEV, "data fd after the device closed: ENODEV");
+	ret = sysfs_write(a->bdf, "driver/unbind", a->bdf);
+	check(!ret, "unbind with a data fd open (%d)", ret);
+	close(fd);
+	ret = sysfs_write("", "../drivers_probe", a->bdf);
+	check(!ret, "rebind (%d)", ret);
+}
+
+/* A large memory area: STOP_COPY of A piped into B, mmap vs read(). */
+static void test_big(struct dev *a, struct dev *b, const char *mib)
+{
+	uint64_t t0, t1, t2, total = 0, n = 0;
+	struct vfmig_buf_info bi = { .argsz = sizeof(bi) };
+	char da[80], db[80];
+	uint8_t *chunk, *buf, page[4096];
+	int fa, fb, ret;
+
+	close(a->fd);
+	close(b->fd);
+	ret = sysfs_write(a->bdf, "migration/params/memory", mib);
+	ret = ret ?: sysfs_write(b->bdf, "migration/params/memory", mib);
+	ret = ret ?: sysfs_write(b->bdf, "migration/allowed/memory", mib);
+	check(!ret, "params/memory = %s MiB while closed (%d)", mib, ret);
+	get_dev(a);
+	get_dev(b);
+	check(a->mem_size == strtoull(mib, NULL, 10) << 20,
+	      "region size %llu", (unsigned long long)a->mem_size);
+	memset(page, 0x5c, sizeof(page));
+	pwrite(a->fd, page, 4096, a->mem_off + a->mem_size - 4096);
+	pwrite(a->fd, page, 4096, a->mem_off + a->mem_size / 2);
+	ret = set_state(a, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = ret ?: set_state(a, VFIO_DEVICE_STATE_STOP_COPY, &fa);
+	ret = ret ?: set_state(b, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = ret ?: set_state(b, VFIO_DEVICE_STATE_RESUMING, &fb);
+	check(!ret, "big: A STOP_COPY, B RESUMING");
+	if (ret)
+		return;
+	chunk = malloc(1 << 20);
+	t0 = now_ns();
+	for (;;) {
+		ssize_t r = read(fa, chunk, 1 << 20);
+
+		if (r <= 0) {
+			ret = r ? -errno : 0;
+			break;
+		}
+		if (write(fb, chunk, r) != r) {
+			ret = -errno;
+			break;
+		}
+		total += r;
+	}
+	t1 = now_ns();
+	close(fa);
+	ret = ret ?: set_state(b, VFIO_DEVICE_STATE_STOP, NULL);
+	close(fb);
+	set_state(a, VFIO_DEVICE_STATE_STOP, NULL);
+	digest(a, da);
+	digest(b, db);
+	check(!ret && !strcmp(da, db),
+	      "big: %llu bytes A -> B through read/write in %.1f s, digest equal",
+	      (unsigned long long)total, (t1 - t0) / 1e9);
+
+	/* save throughput only: read() vs the mmap buffer */
+	set_state(a, VFIO_DEVICE_STATE_STOP_COPY, &fa);
+	t0 = now_ns();
+	while (read(fa, chunk, 1 << 20) > 0)
+		;
+	t1 = now_ns() - t0;
+	close(fa);
+	set_state(a, VFIO_DEVICE_STATE_STOP, NULL);
+	set_state(a, VFIO_DEVICE_STATE_STOP_COPY, &fa);
+	ioctl(fa, VFMIG_BUF_INFO, &bi);
+	buf = mmap(NULL, bi.size, PROT_READ, MAP_SHARED, fa, 0);
+	t0 = now_ns();
+	for (;;) {
+		struct vfmig_seg sg = { .argsz = sizeof(sg), .length = 1 << 20 };
+
+		if (ioctl(fa, VFMIG_SAVE_NEXT, &sg) || (sg.flags & VFMIG_SEG_EOF))
+			break;
+		n += sg.length;
+		ioctl(fa, VFMIG_SAVE_RELEASE, &sg);
+	}
+	t2 = now_ns() - t0;
+	check(n == total, "mmap path: %llu bytes", (unsigned long long)n);
+	printf("# save of %llu bytes: read() %.1f MB/s, mmap SAVE_NEXT %.1f MB/s, ratio %.2f\n",
+	       (unsigned long long)total, total * 1e3 / t1, n * 1e3 / t2,
+	       (double)t1 / t2);
+	munmap(buf, bi.size);
+	close(fa);
+	free(chunk);
+}
+
 int main(int argc, char **argv)
 {
 	struct dev a = {}, b = {};
@@ -525,9 +715,12 @@ int main(int argc, char **argv)
 	check(!ioctl(b.fd, VFIO_DEVICE_RESET) &&
 	      get_state(&b) == VFIO_DEVICE_STATE_RUNNING, "reset from ERROR");
 
+	test_workload(&a, &b);
+	if (getenv("VFMIG_BIG_MIB"))
+		test_big(&a, &b, getenv("VFMIG_BIG_MIB"));
+	test_teardown(&a);
 	if (!sysfs_read(a.bdf, "vfmig/stats", tmp, sizeof(tmp)))
 		printf("A stats:\n%s\n", tmp);
-	close(a.fd);
 	close(b.fd);
 	printf("%s\n", failures ? "FAIL" : "PASS");
 	return failures ? 1 : 0;
