@@ -41,7 +41,8 @@ static int split_required(char *list, const char **req, unsigned int max)
 	for (char *save = NULL, *t = strtok_r(list, ", ", &save); t;
 	     t = strtok_r(NULL, ", ", &save)) {
 		if (n == max || strlen(t) > VFM_DESC_NAME_MAX ||
-		    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+		    strspn(t,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
 			    strlen(t))
 			return -1;
 		req[n++] = t;

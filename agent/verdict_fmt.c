@@ -151,8 +151,9 @@ void vfm_verdict_print_json(FILE *f, const struct vfm_verdict *v,
 
 		fputs(i ? ",{\"code\":" : "{\"code\":", f);
 		vfm_json_string(f, code_name(r->code, cb, sizeof(cb)));
-		fprintf(f, ",\"code_num\":%u,\"passed\":%s,\"subject\":",
-			r->code, r->passed ? "true" : "false");
+		fprintf(f,
+			",\"code_num\":%u,\"passed\":%s,\"subject\":", r->code,
+			r->passed ? "true" : "false");
 		vfm_json_string(f, r->subject);
 		fputs(",\"sentence\":", f);
 		vfm_json_string(f, r->sentence);

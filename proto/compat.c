@@ -133,8 +133,8 @@ static void check_model_version(const struct vfm_desc *src,
 		    sv, rl, dv);
 }
 
-static void check_params(const struct vfm_desc *src,
-			 const struct vfm_desc *dst, struct vfm_verdict *v)
+static void check_params(const struct vfm_desc *src, const struct vfm_desc *dst,
+			 struct vfm_verdict *v)
 {
 	char al[128];
 
@@ -168,10 +168,11 @@ static void check_params(const struct vfm_desc *src,
 			    "parameter %s exists only at the destination, which allows it off",
 			    name);
 			if (v->nnotes < VFM_VERDICT_NOTES_MAX)
-				snprintf(v->notes[v->nnotes++],
-					 sizeof(v->notes[0]),
-					 "destination parameter %s will be set to off: the source does not have it",
-					 name);
+				snprintf(
+					v->notes[v->nnotes++],
+					sizeof(v->notes[0]),
+					"destination parameter %s will be set to off: the source does not have it",
+					name);
 		} else {
 			add(v, VFM_COMPAT_PARAM_DESTINATION_ONLY_NOT_OFF, name,
 			    "parameter %s exists only at the destination, which does not allow it off (allowed: %s)",
@@ -180,9 +181,8 @@ static void check_params(const struct vfm_desc *src,
 	}
 }
 
-static void check_features(const struct vfm_desc *dst,
-			   const char *const *req, unsigned int nreq,
-			   struct vfm_verdict *v)
+static void check_features(const struct vfm_desc *dst, const char *const *req,
+			   unsigned int nreq, struct vfm_verdict *v)
 {
 	char have[160];
 	size_t n = 0;
@@ -210,13 +210,14 @@ static void check_features(const struct vfm_desc *dst,
 	}
 }
 
-int vfm_compat_eval_req(const struct vfm_desc *src,
-			const struct vfm_desc *dst, const char *const *req,
-			unsigned int nreq, struct vfm_verdict *v)
+int vfm_compat_eval_req(const struct vfm_desc *src, const struct vfm_desc *dst,
+			const char *const *req, unsigned int nreq,
+			struct vfm_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->accept = true;
-	if (nreq > VFM_DESC_FEATURES_MAX || src->nparams > VFM_DESC_PARAMS_MAX ||
+	if (nreq > VFM_DESC_FEATURES_MAX ||
+	    src->nparams > VFM_DESC_PARAMS_MAX ||
 	    dst->nparams > VFM_DESC_PARAMS_MAX ||
 	    dst->nallowed > VFM_DESC_PARAMS_MAX ||
 	    dst->nfeatures > VFM_DESC_FEATURES_MAX) {

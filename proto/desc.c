@@ -48,8 +48,8 @@ static int check_value(const char *s, size_t len, struct vfm_err *err)
 		return vfm_err_set(err, -EINVAL, "empty value");
 	if (len > VFM_DESC_VALUE_MAX)
 		return vfm_err_set(err, -ENAMETOOLONG,
-				   "value '%.*s...' is longer than %d bytes", 16,
-				   s, VFM_DESC_VALUE_MAX);
+				   "value '%.*s...' is longer than %d bytes",
+				   16, s, VFM_DESC_VALUE_MAX);
 	for (size_t i = 0; i < len; i++)
 		if (!value_char(s[i]))
 			return vfm_err_set(
@@ -297,7 +297,8 @@ static int apply(struct vfm_desc *d, const char *relpath, const char *text,
 		}
 		return ret;
 	}
-	if (!strncmp(relpath, "params/", 7) || !strncmp(relpath, "allowed/", 8)) {
+	if (!strncmp(relpath, "params/", 7) ||
+	    !strncmp(relpath, "allowed/", 8)) {
 		name = strchr(relpath, '/') + 1;
 		ret = check_name(name, strlen(name), "parameter name", err);
 		if (ret)
@@ -352,21 +353,22 @@ static int apply_named(struct vfm_desc *d, const char *dir, const char *name,
 	char rel[16 + VFM_DESC_NAME_MAX + 2];
 
 	if (strlen(name) > VFM_DESC_NAME_MAX)
-		return vfm_err_set(err, -ENAMETOOLONG,
-				   "%s/%.16s...: the name is longer than %d bytes",
-				   dir, name, VFM_DESC_NAME_MAX);
+		return vfm_err_set(
+			err, -ENAMETOOLONG,
+			"%s/%.16s...: the name is longer than %d bytes", dir,
+			name, VFM_DESC_NAME_MAX);
 	snprintf(rel, sizeof(rel), "%s/%s", dir, name);
 	return vfm_desc_apply_file(d, rel, text, strlen(text), err);
 }
 
-int vfm_desc_set_param(struct vfm_desc *d, const char *name,
-		       const char *value, struct vfm_err *err)
+int vfm_desc_set_param(struct vfm_desc *d, const char *name, const char *value,
+		       struct vfm_err *err)
 {
 	return apply_named(d, "params", name, value, err);
 }
 
-int vfm_desc_set_allowed(struct vfm_desc *d, const char *name,
-			 const char *list, struct vfm_err *err)
+int vfm_desc_set_allowed(struct vfm_desc *d, const char *name, const char *list,
+			 struct vfm_err *err)
 {
 	return apply_named(d, "allowed", name, list, err);
 }

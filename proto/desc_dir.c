@@ -71,7 +71,8 @@ static int load_file(const char *dir, const char *rel, struct vfm_desc *d,
 	size_t len = 0;
 	int ret;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    (int)sizeof(path))
 		return vfm_err_set(err, -ENAMETOOLONG, "%s: path too long",
 				   dir);
 	ret = read_small(path, buf, &len, err);
@@ -99,7 +100,8 @@ static int load_sub(const char *dir, const char *sub, struct vfm_desc *d,
 	DIR *dp;
 	int ret = 0;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, sub) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, sub) >=
+	    (int)sizeof(path))
 		return vfm_err_set(err, -ENAMETOOLONG, "%s: path too long",
 				   dir);
 	dp = opendir(path);
@@ -138,8 +140,7 @@ out:
 	return ret;
 }
 
-int vfm_desc_load_dir(const char *dir, struct vfm_desc *d,
-		      struct vfm_err *err)
+int vfm_desc_load_dir(const char *dir, struct vfm_desc *d, struct vfm_err *err)
 {
 	static const char *const files[] = { "model", "version",
 					     "version_compatible", "features" };
@@ -165,7 +166,8 @@ static int write_file(const char *dir, const char *rel, const char *text,
 	size_t len = strlen(text), off = 0;
 	int fd, ret = 0;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    (int)sizeof(path))
 		return vfm_err_set(err, -ENAMETOOLONG, "%s: path too long",
 				   dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -241,7 +243,8 @@ int vfm_desc_save_dir(const struct vfm_desc *d, const char *dir,
 		return ret;
 	len = vfm_ranges_format(&d->compatible, text, sizeof(text) - 1);
 	if (len < 0)
-		return vfm_err_set(err, len, "version_compatible: cannot format");
+		return vfm_err_set(err, len,
+				   "version_compatible: cannot format");
 	strcpy(text + len, "\n");
 	ret = write_file(dir, "version_compatible", text, err);
 	if (ret)
@@ -259,7 +262,8 @@ int vfm_desc_save_dir(const struct vfm_desc *d, const char *dir,
 	}
 	for (unsigned int i = 0; i < d->nallowed && !ret; i++) {
 		snprintf(rel, sizeof(rel), "allowed/%s", d->allowed[i].name);
-		len = vfm_allowed_format(&d->allowed[i], text, sizeof(text) - 1);
+		len = vfm_allowed_format(&d->allowed[i], text,
+					 sizeof(text) - 1);
 		if (len < 0)
 			return vfm_err_set(err, len, "%s: cannot format", rel);
 		strcpy(text + len, "\n");

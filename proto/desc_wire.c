@@ -57,7 +57,8 @@ static int put_named(struct vfm_desc *d, const char *dir, char *text,
 	bool dup;
 
 	if (!eq)
-		return vfm_err_set(err, -EBADMSG, "descriptor %s entry '%.40s' has no '='",
+		return vfm_err_set(err, -EBADMSG,
+				   "descriptor %s entry '%.40s' has no '='",
 				   dir, text);
 	*eq = '\0';
 	if (dir[0] == 'p')
@@ -106,13 +107,15 @@ int vfm_desc_get(const struct vfm_tlv *t, struct vfm_desc *d,
 			ret = vfm_tlv_get_str(&f, text, VFM_DESC_NAME_MAX + 1,
 					      err);
 			if (!ret && (!text[0] || strpbrk(text, " ,\t\r\n")))
-				ret = vfm_err_set(err, -EBADMSG,
-						  "descriptor feature '%s' is not one name",
-						  text);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"descriptor feature '%s' is not one name",
+					text);
 			if (!ret && vfm_desc_has_feature(d, text))
-				ret = vfm_err_set(err, -EBADMSG,
-						  "descriptor has feature %s twice",
-						  text);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"descriptor has feature %s twice",
+					text);
 			if (!ret)
 				ret = vfm_desc_add_features(d, text, err);
 			break;
@@ -136,6 +139,9 @@ int vfm_desc_get(const struct vfm_tlv *t, struct vfm_desc *d,
 		return ret;
 	if (vfm_desc_check(d, err))
 		return vfm_err_set(err, -EBADMSG, "descriptor lacks %s",
-				   d->model[0] ? (d->has_version ? "version_compatible" : "version") : "model");
+				   d->model[0] ? (d->has_version ?
+							  "version_compatible" :
+							  "version") :
+						 "model");
 	return 0;
 }

@@ -72,22 +72,14 @@ static int mac_frame(struct vfm_hs *hs, enum vfm_role sender, uint8_t type,
 	memcpy(data + n, nonce_of(hs, VFM_ROLE_DESTINATION), VFM_NONCE_LEN);
 	n += VFM_NONCE_LEN;
 
-	if (seq) {
-		/* After the handshake: the final transcript and a counter. */
-		memcpy(th, hs->final_hash, 32);
-		hlen = 32;
-		ok = 1;
-		c = EVP_MD_CTX_new();
+	c = EVP_MD_CTX_new();
+	if (seq) /* after the handshake: the final transcript hash */
 		ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-		     EVP_DigestUpdate(c, th, hlen) &&
-		     EVP_DigestUpdate(c, frame, len - VFM_MAC_LEN) &&
-		     EVP_DigestFinal_ex(c, th, &hlen);
-	} else {
-		c = EVP_MD_CTX_new();
-		ok = c && EVP_MD_CTX_copy_ex(c, hs->transcript) &&
-		     EVP_DigestUpdate(c, frame, len - VFM_MAC_LEN) &&
-		     EVP_DigestFinal_ex(c, th, &hlen);
-	}
+		     EVP_DigestUpdate(c, hs->final_hash, 32);
+	else /* during it: every frame so far */
+		ok = c && EVP_MD_CTX_copy_ex(c, hs->transcript);
+	ok = ok && EVP_DigestUpdate(c, frame, len - VFM_MAC_LEN) &&
+	     EVP_DigestFinal_ex(c, th, &hlen);
 	EVP_MD_CTX_free(c);
 	if (!ok || hlen != 32)
 		return -EIO;
@@ -186,8 +178,7 @@ static int send_frame(struct vfm_hs *hs, struct vfm_msgb *b, bool sealed)
 	return hash_frame(hs, hs->frame, len);
 }
 
-static int verify_frame(struct vfm_hs *hs, const struct vfm_msg *m,
-			size_t len)
+static int verify_frame(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 {
 	enum vfm_role peer = hs->role == VFM_ROLE_SOURCE ?
 				     VFM_ROLE_DESTINATION :
@@ -204,9 +195,10 @@ static int verify_frame(struct vfm_hs *hs, const struct vfm_msg *m,
 		return fail(hs, ret, VFM_ABORT_INTERNAL,
 			    "computing the MAC failed");
 	if (CRYPTO_memcmp(mac, m->frame + len - VFM_MAC_LEN, VFM_MAC_LEN))
-		return fail(hs, -EACCES, VFM_ABORT_AUTH,
-			    "authentication failed: the %s's %s does not carry a valid MAC (the per-migration secrets differ, or the connection was tampered with)",
-			    vfm_role_name(peer), vfm_msg_type_name(m->type));
+		return fail(
+			hs, -EACCES, VFM_ABORT_AUTH,
+			"authentication failed: the %s's %s does not carry a valid MAC (the per-migration secrets differ, or the connection was tampered with)",
+			vfm_role_name(peer), vfm_msg_type_name(m->type));
 	return hash_frame(hs, m->frame, len);
 }
 
@@ -230,22 +222,24 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 				   cfg->role);
 	if (!cfg->secret || cfg->secret_len < VFM_HS_SECRET_MIN ||
 	    cfg->secret_len > VFM_HS_SECRET_MAX)
-		return vfm_err_set(err, -EINVAL,
-				   "the per-migration secret must be %d to %d bytes",
-				   VFM_HS_SECRET_MIN, VFM_HS_SECRET_MAX);
+		return vfm_err_set(
+			err, -EINVAL,
+			"the per-migration secret must be %d to %d bytes",
+			VFM_HS_SECRET_MIN, VFM_HS_SECRET_MAX);
 	if (cfg->role == VFM_ROLE_SOURCE && zero_id(cfg->migration_id))
 		return vfm_err_set(err, -EINVAL,
 				   "the source needs a migration id");
 	if (cfg->proto_min > cfg->proto_max ||
 	    (!cfg->proto_min && cfg->proto_max))
-		return vfm_err_set(err, -EINVAL,
-				   "bad protocol range %u-%u", cfg->proto_min,
-				   cfg->proto_max);
+		return vfm_err_set(err, -EINVAL, "bad protocol range %u-%u",
+				   cfg->proto_min, cfg->proto_max);
 	if (!cfg->desc || vfm_desc_check(cfg->desc, err))
-		return vfm_err_set(err, -EINVAL,
-				   "the handshake needs this side's complete device descriptor");
+		return vfm_err_set(
+			err, -EINVAL,
+			"the handshake needs this side's complete device descriptor");
 	if (cfg->nreq > VFM_DESC_FEATURES_MAX)
-		return vfm_err_set(err, -E2BIG, "more than %d required features",
+		return vfm_err_set(err, -E2BIG,
+				   "more than %d required features",
 				   VFM_DESC_FEATURES_MAX);
 	if (cfg->transport && strlen(cfg->transport) > VFM_TRANSPORT_NAME_MAX)
 		return vfm_err_set(err, -ENAMETOOLONG,
@@ -340,8 +334,8 @@ static int on_hello(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 
 	ret = vfm_hello_decode(m, &hs->peer, &err);
 	if (ret)
-		return fail(hs, ret, VFM_ABORT_MALFORMED, "the peer's HELLO: %s",
-			    err.msg);
+		return fail(hs, ret, VFM_ABORT_MALFORMED,
+			    "the peer's HELLO: %s", err.msg);
 	if (hs->peer.role == hs->role)
 		return fail(hs, -EPROTO, VFM_ABORT_PROTOCOL,
 			    "both sides are the %s", vfm_role_name(hs->role));
@@ -359,8 +353,9 @@ static int on_hello(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 	}
 	if (memcmp(hs->mine.migration_id, hs->peer.migration_id,
 		   VFM_MIGRATION_ID_LEN))
-		return fail(hs, -EPROTO, VFM_ABORT_PROTOCOL,
-			    "the peer is set up for another migration (migration ids differ)");
+		return fail(
+			hs, -EPROTO, VFM_ABORT_PROTOCOL,
+			"the peer is set up for another migration (migration ids differ)");
 	ret = vfm_proto_negotiate(&hs->mine, &hs->peer, &hs->version,
 				  &hs->features, &err);
 	if (ret)
@@ -431,8 +426,8 @@ static int on_offer(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 
 	ret = vfm_offer_decode(m, &hs->offer, &err);
 	if (ret)
-		return fail(hs, ret, VFM_ABORT_MALFORMED, "the peer's OFFER: %s",
-			    err.msg);
+		return fail(hs, ret, VFM_ABORT_MALFORMED,
+			    "the peer's OFFER: %s", err.msg);
 	ret = verify_frame(hs, m, len);
 	if (ret)
 		return ret;
@@ -470,9 +465,10 @@ static int on_abort(struct vfm_hs *hs, const struct vfm_msg *m)
 	int error;
 
 	if (vfm_abort_decode(m, &a, &err))
-		return fail(hs, -EPROTO, 0,
-			    "the peer aborted the handshake (its reason could not be read: %s)",
-			    err.msg);
+		return fail(
+			hs, -EPROTO, 0,
+			"the peer aborted the handshake (its reason could not be read: %s)",
+			err.msg);
 	switch (a.reason) {
 	case VFM_ABORT_AUTH:
 		error = -EACCES;
@@ -489,8 +485,8 @@ static int on_abort(struct vfm_hs *hs, const struct vfm_msg *m)
 	return fail(hs, error, 0, "the %s aborted the handshake (%s): %s",
 		    vfm_role_name(hs->peer.role ? hs->peer.role :
 				  hs->role == VFM_ROLE_SOURCE ?
-							 VFM_ROLE_DESTINATION :
-							 VFM_ROLE_SOURCE),
+						  VFM_ROLE_DESTINATION :
+						  VFM_ROLE_SOURCE),
 		    vfm_abort_reason_name(a.reason), a.text);
 }
 

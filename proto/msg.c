@@ -56,9 +56,10 @@ static int other(struct walk *w, const struct vfm_tlv *t, bool sealed,
 {
 	if (sealed && t->type == VFM_TLV_MAC) {
 		if (w->it.p != w->it.end || t->len != VFM_MAC_LEN)
-			return vfm_err_set(err, -EBADMSG,
-					   "%s has a MAC that is not its last TLV or not %d bytes",
-					   w->name, VFM_MAC_LEN);
+			return vfm_err_set(
+				err, -EBADMSG,
+				"%s has a MAC that is not its last TLV or not %d bytes",
+				w->name, VFM_MAC_LEN);
 		return 0;
 	}
 	return vfm_tlv_unknown(t, w->name, err);
@@ -124,7 +125,8 @@ int vfm_hello_decode(const struct vfm_msg *m, struct vfm_hello *h,
 			ret = vfm_tlv_get_u64(&t, &h->features, err);
 			break;
 		case VFM_HELLO_NONCE:
-			ret = vfm_tlv_get_bytes(&t, h->nonce, VFM_NONCE_LEN, err);
+			ret = vfm_tlv_get_bytes(&t, h->nonce, VFM_NONCE_LEN,
+						err);
 			break;
 		case VFM_HELLO_MIGRATION_ID:
 			ret = vfm_tlv_get_bytes(&t, h->migration_id,
@@ -273,23 +275,26 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 			break;
 		case VFM_OFFER_REQ_FEATURE:
 			if (o->nreq == VFM_DESC_FEATURES_MAX) {
-				ret = vfm_err_set(err, -EBADMSG,
-						  "OFFER requires more than %d features",
-						  VFM_DESC_FEATURES_MAX);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"OFFER requires more than %d features",
+					VFM_DESC_FEATURES_MAX);
 				break;
 			}
 			ret = vfm_tlv_get_str(&t, o->req[o->nreq],
 					      sizeof(o->req[0]), err);
 			if (!ret && !one_name(o->req[o->nreq]))
-				ret = vfm_err_set(err, -EBADMSG,
-						  "OFFER requires a feature with a bad name");
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"OFFER requires a feature with a bad name");
 			o->nreq += !ret;
 			break;
 		case VFM_OFFER_TRANSPORT:
 			ret = once(&w, &t, err);
 			if (!ret)
 				ret = vfm_tlv_get_str(&t, o->transport,
-						      sizeof(o->transport), err);
+						      sizeof(o->transport),
+						      err);
 			break;
 		case VFM_OFFER_STREAMS:
 			ret = once(&w, &t, err);
@@ -328,7 +333,8 @@ int vfm_verdict_put(struct vfm_msgb *b, const struct vfm_verdict_msg *vm)
 		vfm_msg_put_str(b, M | VFM_RULE_SENTENCE, r->sentence);
 		vfm_msg_nest_end(b, mark);
 	}
-	for (unsigned int i = 0; i < v->nnotes && i < VFM_VERDICT_NOTES_MAX; i++)
+	for (unsigned int i = 0; i < v->nnotes && i < VFM_VERDICT_NOTES_MAX;
+	     i++)
 		vfm_msg_put_str(b, M | VFM_VERDICT_NOTE, v->notes[i]);
 	return vfm_desc_put(b, M | VFM_VERDICT_DESC, &vm->desc);
 }
@@ -338,8 +344,8 @@ static int verdict_put(struct vfm_msgb *b, const void *x)
 	return vfm_verdict_put(b, x);
 }
 
-int vfm_verdict_encode(const struct vfm_verdict_msg *v, void *buf,
-		       size_t cap, size_t *len)
+int vfm_verdict_encode(const struct vfm_verdict_msg *v, void *buf, size_t cap,
+		       size_t *len)
 {
 	return frame(verdict_put, VFM_MSG_VERDICT, v, buf, cap, len);
 }
@@ -364,9 +370,10 @@ static int rule_get(const struct vfm_tlv *nt, struct vfm_rule_result *r,
 		case VFM_RULE_PASSED:
 			ret = vfm_tlv_get_u8(&t, &passed, err);
 			if (!ret && passed > 1)
-				ret = vfm_err_set(err, -EBADMSG,
-						  "VERDICT rule outcome %u is not 0 or 1",
-						  passed);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"VERDICT rule outcome %u is not 0 or 1",
+					passed);
 			break;
 		case VFM_RULE_SUBJECT:
 			ret = vfm_tlv_get_str(&t, r->subject,
@@ -410,15 +417,17 @@ int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
 			if (!ret)
 				ret = vfm_tlv_get_u8(&t, &accept, err);
 			if (!ret && accept > 1)
-				ret = vfm_err_set(err, -EBADMSG,
-						  "VERDICT accept %u is not 0 or 1",
-						  accept);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"VERDICT accept %u is not 0 or 1",
+					accept);
 			break;
 		case VFM_VERDICT_RULE:
 			if (v->nresults == VFM_VERDICT_RESULTS_MAX) {
-				ret = vfm_err_set(err, -EBADMSG,
-						  "VERDICT has more than %d rules",
-						  VFM_VERDICT_RESULTS_MAX);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"VERDICT has more than %d rules",
+					VFM_VERDICT_RESULTS_MAX);
 				break;
 			}
 			ret = rule_get(&t, &v->r[v->nresults], err);
@@ -426,9 +435,10 @@ int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
 			break;
 		case VFM_VERDICT_NOTE:
 			if (v->nnotes == VFM_VERDICT_NOTES_MAX) {
-				ret = vfm_err_set(err, -EBADMSG,
-						  "VERDICT has more than %d notes",
-						  VFM_VERDICT_NOTES_MAX);
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"VERDICT has more than %d notes",
+					VFM_VERDICT_NOTES_MAX);
 				break;
 			}
 			ret = vfm_tlv_get_str(&t, v->notes[v->nnotes],

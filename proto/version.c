@@ -84,7 +84,8 @@ int vfm_version_parse(const char *s, size_t len, struct vfm_version *v,
 	if (ret)
 		return ret;
 	if (pos != len)
-		return syntax(err, s, len, pos, "'.' or the end of the version");
+		return syntax(err, s, len, pos,
+			      "'.' or the end of the version");
 	return 0;
 }
 
@@ -124,8 +125,8 @@ static size_t skip_blanks(const char *s, size_t len, size_t p)
 	return p;
 }
 
-static int range_at(const char *s, size_t len, size_t *pos,
-		    struct vfm_range *r, struct vfm_err *err)
+static int range_at(const char *s, size_t len, size_t *pos, struct vfm_range *r,
+		    struct vfm_err *err)
 {
 	size_t p = *pos, lo_pos = p;
 	int ret;
@@ -237,9 +238,10 @@ int vfm_ranges_format(const struct vfm_range_list *rl, char *buf, size_t cap)
 			return -ENOSPC;
 		if (r->has_hi && vfm_version_format(&r->hi, hi, sizeof(hi)) < 0)
 			return -ENOSPC;
-		if (r->has_lo && r->has_hi && !vfm_version_cmp(&r->lo, &r->hi) &&
-		    !strcmp(lo, hi))
-			w = snprintf(buf + n, cap - n, "%s%s", i ? "," : "", lo);
+		if (r->has_lo && r->has_hi &&
+		    !vfm_version_cmp(&r->lo, &r->hi) && !strcmp(lo, hi))
+			w = snprintf(buf + n, cap - n, "%s%s", i ? "," : "",
+				     lo);
 		else
 			w = snprintf(buf + n, cap - n, "%s%s-%s", i ? "," : "",
 				     lo, hi);

@@ -124,8 +124,7 @@ int vfm_frame_peek(const void *buf, size_t len, size_t *frame_len,
 		return bad(err, -EBADMSG, 0,
 			   "frame does not start with the vfmig magic");
 	if (p[5])
-		return bad(err, -EBADMSG, 5,
-			   "frame has unknown flag bits set");
+		return bad(err, -EBADMSG, 5, "frame has unknown flag bits set");
 	if (vfm_get_le16(p + 6))
 		return bad(err, -EBADMSG, 6,
 			   "frame has its reserved field set");
@@ -133,9 +132,10 @@ int vfm_frame_peek(const void *buf, size_t len, size_t *frame_len,
 	if (plen > VFM_WIRE_FRAME_MAX - VFM_WIRE_HDR_LEN) {
 		if (err)
 			err->off = 8;
-		return vfm_err_set(err, -EMSGSIZE,
-				   "frame of %u payload bytes is above the %u-byte limit",
-				   plen, VFM_WIRE_FRAME_MAX);
+		return vfm_err_set(
+			err, -EMSGSIZE,
+			"frame of %u payload bytes is above the %u-byte limit",
+			plen, VFM_WIRE_FRAME_MAX);
 	}
 	*frame_len = VFM_WIRE_HDR_LEN + (size_t)plen;
 	return 0;
@@ -171,14 +171,15 @@ int vfm_tlv_next(struct vfm_tlv_iter *it, struct vfm_tlv *t,
 				   VFM_WIRE_TLVS_MAX);
 	if (left < VFM_TLV_HDR_LEN)
 		return vfm_err_set(err, -EBADMSG,
-				   "truncated TLV header (%zu bytes left)", left);
+				   "truncated TLV header (%zu bytes left)",
+				   left);
 	type = vfm_get_le16(it->p);
 	len = vfm_get_le16(it->p + 2);
 	if (len > left - VFM_TLV_HDR_LEN)
 		return vfm_err_set(
 			err, -EBADMSG,
-			"TLV 0x%04x says %u value bytes but only %zu remain", type,
-			len, left - VFM_TLV_HDR_LEN);
+			"TLV 0x%04x says %u value bytes but only %zu remain",
+			type, len, left - VFM_TLV_HDR_LEN);
 	t->type = type & VFM_TLV_TYPE_MASK;
 	t->mandatory = type & VFM_TLV_MANDATORY;
 	t->len = len;
@@ -206,9 +207,10 @@ int vfm_msg_parse(const void *frame, size_t len, struct vfm_msg *m,
 	if (ret)
 		return ret;
 	if (flen != len)
-		return vfm_err_set(err, -EBADMSG,
-				   "frame length %zu does not match the %zu bytes given",
-				   flen, len);
+		return vfm_err_set(
+			err, -EBADMSG,
+			"frame length %zu does not match the %zu bytes given",
+			flen, len);
 	m->type = p[4];
 	m->flags = p[5];
 	m->frame = p;
@@ -272,12 +274,14 @@ int vfm_tlv_get_str(const struct vfm_tlv *t, char *buf, size_t cap,
 		    struct vfm_err *err)
 {
 	if (t->len >= cap)
-		return vfm_err_set(err, -EBADMSG,
-				   "TLV %u: string of %u bytes is longer than %zu",
-				   t->type, t->len, cap ? cap - 1 : 0);
+		return vfm_err_set(
+			err, -EBADMSG,
+			"TLV %u: string of %u bytes is longer than %zu",
+			t->type, t->len, cap ? cap - 1 : 0);
 	if (memchr(t->val, '\0', t->len))
 		return vfm_err_set(err, -EBADMSG,
-				   "TLV %u: string contains a NUL byte", t->type);
+				   "TLV %u: string contains a NUL byte",
+				   t->type);
 	memcpy(buf, t->val, t->len);
 	buf[t->len] = '\0';
 	return 0;
@@ -296,8 +300,8 @@ int vfm_tlv_unknown(const struct vfm_tlv *t, const char *where,
 const char *vfm_msg_type_name(uint8_t type)
 {
 	static const char *const names[] = {
-		[VFM_MSG_HELLO] = "HELLO",     [VFM_MSG_AUTH] = "AUTH",
-		[VFM_MSG_OFFER] = "OFFER",     [VFM_MSG_VERDICT] = "VERDICT",
+		[VFM_MSG_HELLO] = "HELLO", [VFM_MSG_AUTH] = "AUTH",
+		[VFM_MSG_OFFER] = "OFFER", [VFM_MSG_VERDICT] = "VERDICT",
 		[VFM_MSG_ABORT] = "ABORT",
 	};
 

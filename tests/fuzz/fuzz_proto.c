@@ -21,8 +21,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const files[] = { "model",	 "version",  "version_compatible",
-				     "features", "params/x", "allowed/x" };
+static const char *const files[] = {
+	"model",    "version",	"version_compatible",
+	"features", "params/x", "allowed/x"
+};
 
 static void walk(const uint8_t *p, size_t n, int depth)
 {

@@ -27,19 +27,18 @@ static int put(const char *dir, const char *name, const uint8_t *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	static const char *const files[] = { "model",
-					     "version",
-					     "version_compatible",
-					     "features",
-					     "params/memory",
-					     "allowed/memory" };
+	static const char *const files[] = {
+		"model",    "version",	     "version_compatible",
+		"features", "params/memory", "allowed/memory"
+	};
 	static uint8_t buf[VFM_WIRE_FRAME_MAX + 1];
 	struct dirent *de;
 	int count = 0;
 	DIR *dp;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: fuzz_seeds GOLDEN_DIR DESC_DIR CORPUS_DIR\n");
+		fprintf(stderr,
+			"usage: fuzz_seeds GOLDEN_DIR DESC_DIR CORPUS_DIR\n");
 		return 2;
 	}
 	dp = opendir(argv[1]);

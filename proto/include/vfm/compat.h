@@ -47,10 +47,10 @@ enum vfm_compat_code {
 #define VFM_SENTENCE_MAX 256 /* including the NUL */
 
 struct vfm_rule_result {
-	uint16_t code;				/* enum vfm_compat_code */
+	uint16_t code; /* enum vfm_compat_code */
 	bool passed;
 	char subject[VFM_DESC_NAME_MAX + 1]; /* param/feature name or "" */
-	char sentence[VFM_SENTENCE_MAX];	/* for the operator */
+	char sentence[VFM_SENTENCE_MAX]; /* for the operator */
 };
 
 struct vfm_verdict {
@@ -72,9 +72,9 @@ bool vfm_compat_code_passes(uint16_t code);
 int vfm_compat_eval(const struct vfm_desc *src, const struct vfm_desc *dst,
 		    struct vfm_verdict *v);
 /* Evaluate with an explicit required-features set (@nreq names). */
-int vfm_compat_eval_req(const struct vfm_desc *src,
-			const struct vfm_desc *dst, const char *const *req,
-			unsigned int nreq, struct vfm_verdict *v);
+int vfm_compat_eval_req(const struct vfm_desc *src, const struct vfm_desc *dst,
+			const char *const *req, unsigned int nreq,
+			struct vfm_verdict *v);
 
 /* Count of failed results. */
 unsigned int vfm_verdict_failures(const struct vfm_verdict *v);

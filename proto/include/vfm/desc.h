@@ -30,17 +30,17 @@
 #include "vfm/err.h"
 #include "vfm/version.h"
 
-#define VFM_DESC_MODEL_MAX 63	  /* bytes, without NUL */
-#define VFM_DESC_NAME_MAX 31	  /* param and feature names */
-#define VFM_DESC_VALUE_MAX 63	  /* one value */
-#define VFM_DESC_FEATURES_MAX 32  /* features in one descriptor */
-#define VFM_DESC_PARAMS_MAX 16	  /* params, and separately allowed sets */
-#define VFM_DESC_ALLOWED_MAX 16	  /* items in one allowed list */
-#define VFM_DESC_FILE_MAX 4096	  /* bytes of one descriptor file */
+#define VFM_DESC_MODEL_MAX 63 /* bytes, without NUL */
+#define VFM_DESC_NAME_MAX 31 /* param and feature names */
+#define VFM_DESC_VALUE_MAX 63 /* one value */
+#define VFM_DESC_FEATURES_MAX 32 /* features in one descriptor */
+#define VFM_DESC_PARAMS_MAX 16 /* params, and separately allowed sets */
+#define VFM_DESC_ALLOWED_MAX 16 /* items in one allowed list */
+#define VFM_DESC_FILE_MAX 4096 /* bytes of one descriptor file */
 
 struct vfm_allowed_item {
 	bool is_range;
-	uint64_t lo, hi;		     /* is_range: lo <= hi */
+	uint64_t lo, hi; /* is_range: lo <= hi */
 	char value[VFM_DESC_VALUE_MAX + 1]; /* !is_range */
 };
 
@@ -82,11 +82,11 @@ int vfm_desc_set_compatible(struct vfm_desc *d, const char *ranges,
 int vfm_desc_add_features(struct vfm_desc *d, const char *names,
 			  struct vfm_err *err);
 /* Adds or replaces. */
-int vfm_desc_set_param(struct vfm_desc *d, const char *name,
-		       const char *value, struct vfm_err *err);
+int vfm_desc_set_param(struct vfm_desc *d, const char *name, const char *value,
+		       struct vfm_err *err);
 /* Adds or replaces the allowed list of @name, e.g. "off,1-16". */
-int vfm_desc_set_allowed(struct vfm_desc *d, const char *name,
-			 const char *list, struct vfm_err *err);
+int vfm_desc_set_allowed(struct vfm_desc *d, const char *name, const char *list,
+			 struct vfm_err *err);
 
 /*
  * Apply the content of one descriptor file, named by its path relative to
@@ -116,8 +116,7 @@ int vfm_allowed_format(const struct vfm_allowed *a, char *buf, size_t cap);
  * Saving creates @dir and its subfolders if needed and writes one file per
  * value, each ending in a newline.
  */
-int vfm_desc_load_dir(const char *dir, struct vfm_desc *d,
-		      struct vfm_err *err);
+int vfm_desc_load_dir(const char *dir, struct vfm_desc *d, struct vfm_err *err);
 int vfm_desc_save_dir(const struct vfm_desc *d, const char *dir,
 		      struct vfm_err *err);
 

@@ -13,8 +13,8 @@
 
 struct vfm_err {
 	char msg[VFM_ERR_MSG_MAX]; /* "" when no error was recorded */
-	unsigned int col;	   /* 1-based column of a text error, 0 if n/a */
-	size_t off;		   /* byte offset of a wire error, 0 if n/a */
+	unsigned int col; /* 1-based column of a text error, 0 if n/a */
+	size_t off; /* byte offset of a wire error, 0 if n/a */
 };
 
 /* Clear @err (may be NULL). */

@@ -16,8 +16,9 @@
  * AUTH, OFFER and VERDICT are sealed: their last TLV is VFM_TLV_MAC =
  *   HMAC-SHA256(secret, label || nonce_src || nonce_dst ||
  *               SHA-256(every earlier frame || this frame up to the MAC))
- * where label is "vfmig-hs-v1 <role> <MSG>" of the sender (so a MAC never
- * verifies for the other role or another message). Verification uses
+ * where label is "vfmig-hs-v1 <sender role> <MSG> 0x<type>" and a NUL (so
+ * a MAC never verifies for the other role or another message); the MAC TLV
+ * header is covered, the MAC bytes are not. Verification uses
  * CRYPTO_memcmp. A wrong MAC fails the session with -EACCES and queues an
  * ABORT (reason AUTH) for the peer, which then fails with -EACCES too.
  *
@@ -50,7 +51,7 @@ enum vfm_hs_state {
 	VFM_HS_INIT = 0,
 	VFM_HS_WAIT_HELLO,
 	VFM_HS_WAIT_AUTH,
-	VFM_HS_WAIT_OFFER,   /* destination */
+	VFM_HS_WAIT_OFFER, /* destination */
 	VFM_HS_WAIT_VERDICT, /* source */
 	VFM_HS_DONE,
 	VFM_HS_FAILED,
@@ -59,11 +60,11 @@ enum vfm_hs_state {
 struct vfm_hs_cfg {
 	enum vfm_role role;
 	const uint8_t *secret; /* per-migration secret, copied */
-	size_t secret_len;     /* VFM_HS_SECRET_MIN..VFM_HS_SECRET_MAX */
+	size_t secret_len; /* VFM_HS_SECRET_MIN..VFM_HS_SECRET_MAX */
 	/* All zero: accept the peer's (destination) / invalid (source). */
 	uint8_t migration_id[VFM_MIGRATION_ID_LEN];
 	uint16_t proto_min, proto_max; /* both 0: VFM_PROTO_MIN..MAX */
-	uint64_t features;	       /* VFM_PFEAT_* bits offered */
+	uint64_t features; /* VFM_PFEAT_* bits offered */
 	/* Source: its device; destination: its own device. Copied. */
 	const struct vfm_desc *desc;
 	/* Source only: features the destination must support, the transport
@@ -93,9 +94,9 @@ void vfm_hs_consumed(struct vfm_hs *hs, size_t n);
 
 enum vfm_hs_state vfm_hs_state(const struct vfm_hs *hs);
 const char *vfm_hs_state_name(enum vfm_hs_state s);
-bool vfm_hs_done(const struct vfm_hs *hs);   /* VFM_HS_DONE */
+bool vfm_hs_done(const struct vfm_hs *hs); /* VFM_HS_DONE */
 bool vfm_hs_failed(const struct vfm_hs *hs); /* VFM_HS_FAILED */
-int vfm_hs_error(const struct vfm_hs *hs);   /* 0 or negative errno */
+int vfm_hs_error(const struct vfm_hs *hs); /* 0 or negative errno */
 const char *vfm_hs_reason(const struct vfm_hs *hs); /* "" if none */
 
 /* Results, valid once the step that produces them is passed. */
@@ -110,11 +111,15 @@ const struct vfm_verdict *vfm_hs_verdict(const struct vfm_hs *hs);
 const struct vfm_desc *vfm_hs_peer_desc(const struct vfm_hs *hs);
 
 /*
- * For the agent's control messages after the handshake: seal a finished
- * frame whose last TLV is a zeroed VFM_TLV_MAC (put it with vfm_msg_put
- * before vfm_msg_finish), or check such a frame from the peer. The MAC
- * covers the whole transcript so far, so frames must be sealed and verified
- * in the order they are sent/received on the connection.
+ * For the agent's control messages after the handshake (DONE only): seal a
+ * finished frame whose last TLV is a zeroed VFM_TLV_MAC (put it with
+ * vfm_msg_put(b, VFM_TLV_MANDATORY | VFM_TLV_MAC, zeros, VFM_MAC_LEN) just
+ * before vfm_msg_finish), or check such a frame from the peer. The MAC is
+ * HMAC-SHA256(secret, label || nonces || SHA-256(final transcript hash ||
+ * frame up to the MAC) || u64 LE counter), with one counter per direction:
+ * frames must be verified in the order the peer sealed them, and a replayed
+ * or reordered frame fails with -EACCES. A frame without a trailing MAC:
+ * -EINVAL (seal) / -EBADMSG (verify).
  */
 int vfm_hs_seal(struct vfm_hs *hs, uint8_t *frame, size_t len);
 int vfm_hs_verify(struct vfm_hs *hs, const uint8_t *frame, size_t len);

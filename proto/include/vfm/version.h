@@ -24,12 +24,12 @@
 #include "vfm/err.h"
 
 #define VFM_VERSION_PARTS_MAX 4
-#define VFM_VERSION_STR_MAX 48	/* longest text form, without the NUL */
-#define VFM_RANGES_MAX 16	/* items in one range list */
+#define VFM_VERSION_STR_MAX 48 /* longest text form, without the NUL */
+#define VFM_RANGES_MAX 16 /* items in one range list */
 #define VFM_RANGES_STR_MAX 1024 /* longest range list text, without NUL */
 
 struct vfm_version {
-	uint8_t nparts;				/* 1..VFM_VERSION_PARTS_MAX */
+	uint8_t nparts; /* 1..VFM_VERSION_PARTS_MAX */
 	uint32_t part[VFM_VERSION_PARTS_MAX]; /* unused parts are 0 */
 };
 

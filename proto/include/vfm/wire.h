@@ -43,8 +43,8 @@
 
 #define VFM_WIRE_MAGIC 0x484d4656u /* "VFMH" as bytes on the wire */
 #define VFM_WIRE_HDR_LEN 12
-#define VFM_WIRE_FRAME_MAX 65536u  /* header included */
-#define VFM_WIRE_TLVS_MAX 1024u	   /* per TLV sequence */
+#define VFM_WIRE_FRAME_MAX 65536u /* header included */
+#define VFM_WIRE_TLVS_MAX 1024u /* per TLV sequence */
 #define VFM_TLV_HDR_LEN 4
 #define VFM_TLV_MANDATORY 0x8000u
 #define VFM_TLV_TYPE_MASK 0x7fffu
@@ -54,50 +54,50 @@
 #define VFM_PROTO_MAX 1
 
 /* Protocol feature bits (HELLO); bits 32..63 are the agent's to define. */
-#define VFM_PFEAT_TCP (1ull << 0)      /* io_uring TCP data transport */
-#define VFM_PFEAT_RDMA (1ull << 1)     /* RDMA data transport */
+#define VFM_PFEAT_TCP (1ull << 0) /* io_uring TCP data transport */
+#define VFM_PFEAT_RDMA (1ull << 1) /* RDMA data transport */
 #define VFM_PFEAT_PRE_COPY (1ull << 2) /* pre-copy iterations */
-#define VFM_PFEAT_MMAP (1ull << 3)     /* zero-copy from the mapped buffer */
+#define VFM_PFEAT_MMAP (1ull << 3) /* zero-copy from the mapped buffer */
 
 enum vfm_msg_type {
 	VFM_MSG_HELLO = 0x01,
 	VFM_MSG_AUTH = 0x02,
 	VFM_MSG_OFFER = 0x03,
 	VFM_MSG_VERDICT = 0x04,
-	VFM_MSG_ABORT = 0x05,	  /* a side gives up; says why */
+	VFM_MSG_ABORT = 0x05, /* a side gives up; says why */
 	VFM_MSG_AGENT_FIRST = 0x40, /* 0x40..0xff: agent control messages */
 };
 
 /* TLV types per message. MAC (in AUTH, OFFER, VERDICT) is always last. */
 enum vfm_hello_tlv {
-	VFM_HELLO_ROLE = 1,	    /* u8 enum vfm_role */
-	VFM_HELLO_PROTO_MIN = 2,    /* u16 */
-	VFM_HELLO_PROTO_MAX = 3,    /* u16 */
-	VFM_HELLO_FEATURES = 4,	    /* u64 */
-	VFM_HELLO_NONCE = 5,	    /* 32 bytes */
+	VFM_HELLO_ROLE = 1, /* u8 enum vfm_role */
+	VFM_HELLO_PROTO_MIN = 2, /* u16 */
+	VFM_HELLO_PROTO_MAX = 3, /* u16 */
+	VFM_HELLO_FEATURES = 4, /* u64 */
+	VFM_HELLO_NONCE = 5, /* 32 bytes */
 	VFM_HELLO_MIGRATION_ID = 6, /* 16 bytes (UUID) */
 };
 enum vfm_offer_tlv {
-	VFM_OFFER_DESC = 1,	   /* nested descriptor (vfm/desc.h) */
+	VFM_OFFER_DESC = 1, /* nested descriptor (vfm/desc.h) */
 	VFM_OFFER_REQ_FEATURE = 2, /* str, 0..n */
-	VFM_OFFER_TRANSPORT = 3,   /* str, e.g. "tcp", "rdma" */
-	VFM_OFFER_STREAMS = 4,	   /* u32 */
+	VFM_OFFER_TRANSPORT = 3, /* str, e.g. "tcp", "rdma" */
+	VFM_OFFER_STREAMS = 4, /* u32 */
 };
 enum vfm_verdict_tlv {
 	VFM_VERDICT_ACCEPT = 1, /* u8 0/1 */
-	VFM_VERDICT_RULE = 2,	/* nested, 0..n, in rule order */
-	VFM_VERDICT_NOTE = 3,	/* str, 0..n */
-	VFM_VERDICT_DESC = 4,	/* nested: the destination's descriptor */
+	VFM_VERDICT_RULE = 2, /* nested, 0..n, in rule order */
+	VFM_VERDICT_NOTE = 3, /* str, 0..n */
+	VFM_VERDICT_DESC = 4, /* nested: the destination's descriptor */
 };
 enum vfm_rule_tlv {
-	VFM_RULE_CODE = 1,     /* u16 enum vfm_compat_code */
-	VFM_RULE_PASSED = 2,   /* u8 0/1 */
-	VFM_RULE_SUBJECT = 3,  /* str */
+	VFM_RULE_CODE = 1, /* u16 enum vfm_compat_code */
+	VFM_RULE_PASSED = 2, /* u8 0/1 */
+	VFM_RULE_SUBJECT = 3, /* str */
 	VFM_RULE_SENTENCE = 4, /* str */
 };
 enum vfm_abort_tlv {
 	VFM_ABORT_REASON = 1, /* u16 enum vfm_abort_reason */
-	VFM_ABORT_TEXT = 2,   /* str */
+	VFM_ABORT_TEXT = 2, /* str */
 };
 #define VFM_TLV_MAC 0x7f /* 32 bytes HMAC-SHA256, last TLV of a sealed msg */
 #define VFM_MAC_LEN 32
@@ -111,10 +111,10 @@ enum vfm_role {
 };
 
 enum vfm_abort_reason {
-	VFM_ABORT_PROTOCOL = 1,	 /* no common protocol version / bad sequence */
-	VFM_ABORT_AUTH = 2,	 /* authentication failed */
+	VFM_ABORT_PROTOCOL = 1, /* no common protocol version / bad sequence */
+	VFM_ABORT_AUTH = 2, /* authentication failed */
 	VFM_ABORT_MALFORMED = 3, /* a frame could not be decoded */
-	VFM_ABORT_INTERNAL = 4,	 /* local error */
+	VFM_ABORT_INTERNAL = 4, /* local error */
 	VFM_ABORT_CANCELLED = 5, /* operator or orchestrator stopped it */
 };
 
@@ -130,8 +130,7 @@ struct vfm_msgb {
 
 int vfm_msg_init(struct vfm_msgb *b, void *buf, size_t cap, uint8_t type);
 /* @type includes VFM_TLV_MANDATORY when wanted. */
-int vfm_msg_put(struct vfm_msgb *b, uint16_t type, const void *val,
-		size_t len);
+int vfm_msg_put(struct vfm_msgb *b, uint16_t type, const void *val, size_t len);
 int vfm_msg_put_u8(struct vfm_msgb *b, uint16_t type, uint8_t v);
 int vfm_msg_put_u16(struct vfm_msgb *b, uint16_t type, uint16_t v);
 int vfm_msg_put_u32(struct vfm_msgb *b, uint16_t type, uint32_t v);
@@ -187,12 +186,9 @@ int vfm_tlv_next(struct vfm_tlv_iter *it, struct vfm_tlv *t,
 
 /* Typed getters: the length must be exact (-EBADMSG otherwise). */
 int vfm_tlv_get_u8(const struct vfm_tlv *t, uint8_t *v, struct vfm_err *err);
-int vfm_tlv_get_u16(const struct vfm_tlv *t, uint16_t *v,
-		    struct vfm_err *err);
-int vfm_tlv_get_u32(const struct vfm_tlv *t, uint32_t *v,
-		    struct vfm_err *err);
-int vfm_tlv_get_u64(const struct vfm_tlv *t, uint64_t *v,
-		    struct vfm_err *err);
+int vfm_tlv_get_u16(const struct vfm_tlv *t, uint16_t *v, struct vfm_err *err);
+int vfm_tlv_get_u32(const struct vfm_tlv *t, uint32_t *v, struct vfm_err *err);
+int vfm_tlv_get_u64(const struct vfm_tlv *t, uint64_t *v, struct vfm_err *err);
 int vfm_tlv_get_bytes(const struct vfm_tlv *t, void *buf, size_t len,
 		      struct vfm_err *err);
 /* NUL-terminated copy; no NUL byte inside, len < cap (-EBADMSG). */
@@ -205,7 +201,7 @@ int vfm_tlv_get_str(const struct vfm_tlv *t, char *buf, size_t cap,
 int vfm_tlv_unknown(const struct vfm_tlv *t, const char *where,
 		    struct vfm_err *err);
 
-/* "HELLO", "AUTH", ..., "AGENT(0x41)" style names for logs. */
+/* "HELLO", "AUTH", ...; "AGENT" for 0x40..0xff, "UNKNOWN" otherwise. */
 const char *vfm_msg_type_name(uint8_t type);
 const char *vfm_role_name(uint8_t role);
 const char *vfm_abort_reason_name(uint16_t reason);
@@ -266,8 +262,8 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 		     struct vfm_err *err);
 
 int vfm_verdict_put(struct vfm_msgb *b, const struct vfm_verdict_msg *v);
-int vfm_verdict_encode(const struct vfm_verdict_msg *v, void *buf,
-		       size_t cap, size_t *len);
+int vfm_verdict_encode(const struct vfm_verdict_msg *v, void *buf, size_t cap,
+		       size_t *len);
 int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *v,
 		       struct vfm_err *err);
 

@@ -81,8 +81,7 @@ static inline void pt_desc_gfx(struct vfm_desc *d, bool dst)
 	pt_must(vfm_desc_set_version(d, dst ? "3.2" : "3.1", &e), &e);
 	pt_must(vfm_desc_set_compatible(d, "3.0-3.9", &e), &e);
 	pt_must(vfm_desc_add_features(d, "pre_copy p2p", &e), &e);
-	pt_must(vfm_desc_set_param(d, "memory", dst ? "8192" : "4096", &e),
-		&e);
+	pt_must(vfm_desc_set_param(d, "memory", dst ? "8192" : "4096", &e), &e);
 	pt_must(vfm_desc_set_allowed(d, "memory", dst ? "8192" : "4096,8192",
 				     &e),
 		&e);
@@ -138,7 +137,8 @@ static inline int pt_hex_write(const char *path, const uint8_t *p, size_t n)
 	if (!f)
 		return -errno;
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%02x%s", p[i], (i % 32 == 31 || i == n - 1) ? "\n" : "");
+		fprintf(f, "%02x%s", p[i],
+			(i % 32 == 31 || i == n - 1) ? "\n" : "");
 	return fclose(f) ? -errno : 0;
 }
 

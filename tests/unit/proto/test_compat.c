@@ -102,8 +102,9 @@ static void test_model(void **state)
 	assert_int_equal(vfm_desc_set_model(&d, "vfmig-edu2", &e), 0);
 	eval(&s, &d);
 	assert_false(v.accept);
-	assert_string_equal(find(VFM_COMPAT_MODEL_MISMATCH, NULL)->sentence,
-			    "source model vfmig-edu does not match destination model vfmig-edu2");
+	assert_string_equal(
+		find(VFM_COMPAT_MODEL_MISMATCH, NULL)->sentence,
+		"source model vfmig-edu does not match destination model vfmig-edu2");
 	assert_false(has(VFM_COMPAT_MODEL_MATCH));
 	assert_int_equal(vfm_verdict_failures(&v), 1);
 }
@@ -119,9 +120,9 @@ static void test_version(void **state)
 			 0);
 	eval(&s, &d);
 	assert_false(v.accept);
-	assert_non_null(strstr(find(VFM_COMPAT_VERSION_INCOMPATIBLE, NULL)
-				       ->sentence,
-			       "2.0.5 is outside the destination's compatible versions 2.0.2-2.0.4,2.1.0-"));
+	assert_non_null(strstr(
+		find(VFM_COMPAT_VERSION_INCOMPATIBLE, NULL)->sentence,
+		"2.0.5 is outside the destination's compatible versions 2.0.2-2.0.4,2.1.0-"));
 	const char *ok[] = { "2.0.3", "2.1.7", "2.0.2", "2.0.4", "2.1" };
 	const char *bad[] = { "2.0.5", "1.9", "2.0.1", "2.0.4.1" };
 
@@ -156,8 +157,9 @@ static void test_gfx_4gb(void **state)
 	assert_int_equal(vfm_desc_set_param(&s, "memory", "8192", &e), 0);
 	eval(&s, &d);
 	assert_true(v.accept);
-	assert_string_equal(find(VFM_COMPAT_PARAM_ALLOWED, "memory")->sentence,
-			    "source parameter memory=8192 is allowed at the destination (allowed: 8192)");
+	assert_string_equal(
+		find(VFM_COMPAT_PARAM_ALLOWED, "memory")->sentence,
+		"source parameter memory=8192 is allowed at the destination (allowed: 8192)");
 }
 
 static void test_param_missing_and_implicit_allowed(void **state)
@@ -171,7 +173,8 @@ static void test_param_missing_and_implicit_allowed(void **state)
 	eval(&s, &d);
 	assert_false(v.accept);
 	assert_string_equal(
-		find(VFM_COMPAT_PARAM_MISSING_AT_DESTINATION, "tiling")->sentence,
+		find(VFM_COMPAT_PARAM_MISSING_AT_DESTINATION, "tiling")
+			->sentence,
 		"source parameter tiling=on does not exist at the destination");
 
 	/* known only through allowed/ counts as known */
@@ -207,8 +210,9 @@ static void test_rss(void **state)
 	assert_true(v.accept);
 	find(VFM_COMPAT_PARAM_DESTINATION_ONLY_OFF, "rss");
 	assert_int_equal(v.nnotes, 1);
-	assert_string_equal(v.notes[0],
-			    "destination parameter rss will be set to off: the source does not have it");
+	assert_string_equal(
+		v.notes[0],
+		"destination parameter rss will be set to off: the source does not have it");
 
 	assert_int_equal(vfm_desc_set_allowed(&d, "rss", "1-16", &e), 0);
 	eval(&s, &d);
@@ -247,8 +251,9 @@ static void test_features(void **state)
 	assert_int_equal(vfm_desc_add_features(&d, "pre_copy p2p", &e), 0);
 	eval(&s, &d); /* default: every source feature is required */
 	assert_false(v.accept);
-	assert_string_equal(find(VFM_COMPAT_FEATURE_UNSUPPORTED, "mmap")->sentence,
-			    "required feature mmap is not supported by the destination (it has: pre_copy p2p)");
+	assert_string_equal(
+		find(VFM_COMPAT_FEATURE_UNSUPPORTED, "mmap")->sentence,
+		"required feature mmap is not supported by the destination (it has: pre_copy p2p)");
 	find(VFM_COMPAT_FEATURE_SUPPORTED, "p2p");
 
 	/* an explicit required set */
@@ -267,9 +272,9 @@ static void test_features(void **state)
 
 	d.nfeatures = 0;
 	eval(&s, &d);
-	assert_non_null(strstr(find(VFM_COMPAT_FEATURE_UNSUPPORTED, "mmap")
-				       ->sentence,
-			       "(it has: none)"));
+	assert_non_null(
+		strstr(find(VFM_COMPAT_FEATURE_UNSUPPORTED, "mmap")->sentence,
+		       "(it has: none)"));
 }
 
 /* Every failure is listed, not only the first; passes are listed too. */

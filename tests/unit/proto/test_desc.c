@@ -36,8 +36,8 @@ static void test_setters(void **state)
 	assert_int_equal(d.nparams, 1);
 	assert_int_equal(vfm_desc_add_features(&d, "mmap,p2p\nnew_one", &e), 0);
 	assert_int_equal(d.nfeatures, 4);
-	assert_int_equal(vfm_allowed_format(vfm_desc_allowed(&d, "memory"),
-					    buf, sizeof(buf)),
+	assert_int_equal(vfm_allowed_format(vfm_desc_allowed(&d, "memory"), buf,
+					    sizeof(buf)),
 			 16);
 	assert_string_equal(buf, "16,32,64,128,256");
 
@@ -78,14 +78,13 @@ static void test_setter_errors(void **state)
 	assert_int_equal(vfm_desc_set_model(&d, "two words", &e), -EINVAL);
 	assert_int_equal(vfm_desc_set_model(&d, "", &e), -EINVAL);
 	assert_int_equal(vfm_desc_set_version(&d, "2.0.x", &e), -EINVAL);
-	assert_string_equal(e.msg,
-			    "version: column 5: expected a digit after '.', found 'x'");
-	assert_int_equal(vfm_desc_set_compatible(&d, "  1.0-0.9", &e),
-			 -EINVAL);
+	assert_string_equal(
+		e.msg,
+		"version: column 5: expected a digit after '.', found 'x'");
+	assert_int_equal(vfm_desc_set_compatible(&d, "  1.0-0.9", &e), -EINVAL);
 	assert_int_equal(e.col, 7); /* counted from the file's first byte */
 	assert_non_null(strstr(e.msg, "version_compatible: column 7"));
-	assert_int_equal(vfm_desc_add_features(&d, "ok bad-name", &e),
-			 -EINVAL);
+	assert_int_equal(vfm_desc_add_features(&d, "ok bad-name", &e), -EINVAL);
 
 	/* caps */
 	vfm_desc_init(&d);
@@ -153,8 +152,8 @@ static void test_apply_file(void **state)
 	struct vfm_err e;
 
 	vfm_desc_init(&d);
-	assert_int_equal(vfm_desc_apply_file(&d, "model", "vfmig-edu\n", 10, &e),
-			 0);
+	assert_int_equal(
+		vfm_desc_apply_file(&d, "model", "vfmig-edu\n", 10, &e), 0);
 	assert_int_equal(vfm_desc_apply_file(&d, "version", "2.0\0", 4, &e),
 			 -EINVAL);
 	assert_non_null(strstr(e.msg, "NUL"));
@@ -211,8 +210,9 @@ static void test_dir_round_trip(void **state)
 	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "version_compatible: column 7"));
 	write_text("version_compatible", "3.0-3.9\n");
-	write_text("params/memory",
-		   "1234567890123456789012345678901234567890123456789012345678901234\n");
+	write_text(
+		"params/memory",
+		"1234567890123456789012345678901234567890123456789012345678901234\n");
 	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), -ENAMETOOLONG);
 	assert_non_null(strstr(e.msg, "params/memory"));
 	write_text("params/memory", "8192\n");

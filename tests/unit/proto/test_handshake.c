@@ -77,8 +77,8 @@ static int shuttle(struct pair *p, struct vfm_hs *a, struct vfm_hs *b)
 	int moved = 0;
 
 	while (off < n) {
-		assert_int_equal(vfm_frame_peek(out + off, n - off, &flen, NULL),
-				 0);
+		assert_int_equal(
+			vfm_frame_peek(out + off, n - off, &flen, NULL), 0);
 		assert_true(flen <= n - off);
 		if (p->nframes < 8) {
 			memcpy(p->frame[p->nframes], out + off, flen);
@@ -190,8 +190,9 @@ static void test_refused(void **state)
 	assert_int_equal(vfm_verdict_failures(v), 3);
 	assert_int_equal(v->r[1].code, VFM_COMPAT_VERSION_INCOMPATIBLE);
 	assert_int_equal(v->r[2].code, VFM_COMPAT_PARAM_VALUE_NOT_ALLOWED);
-	assert_string_equal(v->r[2].sentence,
-			    "source parameter memory=4096 is not allowed at the destination (allowed: 8192)");
+	assert_string_equal(
+		v->r[2].sentence,
+		"source parameter memory=4096 is not allowed at the destination (allowed: 8192)");
 	assert_int_equal(v->r[3].code, VFM_COMPAT_PARAM_DESTINATION_ONLY_OFF);
 	assert_int_equal(v->r[5].code, VFM_COMPAT_FEATURE_UNSUPPORTED);
 	assert_string_equal(v->r[5].subject, "dirty_log");
@@ -237,8 +238,9 @@ static void test_no_common_version(void **state)
 	run(p);
 	assert_int_equal(vfm_hs_error(p->s), -EPROTONOSUPPORT);
 	assert_int_equal(vfm_hs_error(p->d), -EPROTONOSUPPORT);
-	assert_string_equal(vfm_hs_reason(p->s),
-			    "no common handshake protocol version: this side speaks 1-1, the peer 2-3");
+	assert_string_equal(
+		vfm_hs_reason(p->s),
+		"no common handshake protocol version: this side speaks 1-1, the peer 2-3");
 	free_pair(p);
 
 	/* overlap: the highest common version wins */
@@ -330,7 +332,8 @@ static void test_unexpected_and_malformed(void **state)
 		memcpy(offer, p->frame[4], len);
 		shuttle(q, q->s, q->d);
 		assert_int_equal(vfm_hs_recv(q->d, offer, len), -EPROTO);
-		assert_non_null(strstr(vfm_hs_reason(q->d), "unexpected OFFER"));
+		assert_non_null(
+			strstr(vfm_hs_reason(q->d), "unexpected OFFER"));
 		free_pair(q);
 	}
 	free_pair(p);
@@ -368,8 +371,9 @@ static void test_unknown_tlvs(void **state)
 	vfm_msg_put_str(&b, VFM_TLV_MANDATORY | 0x70, "must understand");
 	assert_int_equal(vfm_msg_finish(&b, &len), 0);
 	assert_int_equal(vfm_hs_recv(d, f, len), -EPROTO);
-	assert_string_equal(vfm_hs_reason(d),
-			    "the peer's HELLO: unknown mandatory TLV 0x8070 (type 112) in HELLO");
+	assert_string_equal(
+		vfm_hs_reason(d),
+		"the peer's HELLO: unknown mandatory TLV 0x8070 (type 112) in HELLO");
 	assert_true(vfm_hs_output(d, &out) > 0);
 	assert_int_equal(out[4], VFM_MSG_ABORT);
 	vfm_hs_free(d);
@@ -415,12 +419,10 @@ static void test_tampering(void **state)
 /* The whole transcript is deterministic with fixed nonces: golden. */
 static void test_golden_transcript(void **state)
 {
-	static const char *const names[] = { "hs-1-hello-src",
-					     "hs-2-hello-dst",
-					     "hs-3-auth-src",
-					     "hs-4-auth-dst",
-					     "hs-5-offer-src",
-					     "hs-6-verdict-dst" };
+	static const char *const names[] = {
+		"hs-1-hello-src", "hs-2-hello-dst", "hs-3-auth-src",
+		"hs-4-auth-dst",  "hs-5-offer-src", "hs-6-verdict-dst"
+	};
 	static uint8_t gold[VFM_WIRE_FRAME_MAX];
 	bool update = getenv("VFM_GOLDEN_UPDATE") != NULL;
 	struct vfm_hs_cfg sc, dc;
@@ -438,19 +440,20 @@ static void test_golden_transcript(void **state)
 		snprintf(path, sizeof(path), "%s/%s.hex", VFM_GOLDEN_DIR,
 			 names[i]);
 		if (update) {
-			assert_int_equal(pt_hex_write(path, p->frame[i],
-						      p->len[i]),
-					 0);
+			assert_int_equal(
+				pt_hex_write(path, p->frame[i], p->len[i]), 0);
 			continue;
 		}
 		n = pt_hex_read(path, gold, sizeof(gold));
 		if (n < 0)
 			fail_msg("%s: cannot read (%ld)", path, n);
-		if ((size_t)n != p->len[i] || memcmp(gold, p->frame[i], p->len[i]))
-			fail_msg("%s: the handshake encoding differs from the golden "
-				 "vector. If that is on purpose, run "
-				 "VFM_GOLDEN_UPDATE=1 test_proto_handshake",
-				 path);
+		if ((size_t)n != p->len[i] ||
+		    memcmp(gold, p->frame[i], p->len[i]))
+			fail_msg(
+				"%s: the handshake encoding differs from the golden "
+				"vector. If that is on purpose, run "
+				"VFM_GOLDEN_UPDATE=1 test_proto_handshake",
+				path);
 	}
 	free_pair(p);
 }
@@ -479,7 +482,8 @@ static void test_seal_after_handshake(void **state)
 	/* a replay does not verify: the counter moved on */
 	assert_int_equal(vfm_hs_verify(p->d, f, len), -EACCES);
 	/* a frame without a trailing MAC cannot be sealed */
-	assert_int_equal(vfm_hs_seal(p->s, f, len - VFM_TLV_HDR_LEN - VFM_MAC_LEN),
+	assert_int_equal(vfm_hs_seal(p->s, f,
+				     len - VFM_TLV_HDR_LEN - VFM_MAC_LEN),
 			 -EINVAL);
 	free_pair(p);
 

@@ -183,9 +183,8 @@ static void test_ranges_cap_and_format(void **state)
 	strcat(text, ",99");
 	assert_int_equal(vfm_ranges_parse(text, strlen(text), &rl, &e), -E2BIG);
 
-	assert_int_equal(vfm_ranges_parse("-1.0, 2.0.2-2.0.4 ,3,4.1-", 25, &rl,
-					  &e),
-			 0);
+	assert_int_equal(
+		vfm_ranges_parse("-1.0, 2.0.2-2.0.4 ,3,4.1-", 25, &rl, &e), 0);
 	assert_true(vfm_ranges_format(&rl, out, sizeof(out)) > 0);
 	assert_string_equal(out, "-1.0,2.0.2-2.0.4,3,4.1-");
 	assert_int_equal(vfm_ranges_format(&rl, out, 5), -ENOSPC);

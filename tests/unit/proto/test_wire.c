@@ -50,9 +50,10 @@ static void test_builder_parser(void **state)
 	assert_int_equal(vfm_msg_finish(&b, &len), 0);
 	assert_int_equal(len, 12 + 5 + 6 + 8 + 12 + 6 + 4 + 5);
 	/* explicit little endian, byte by byte */
-	static const uint8_t head[] = { 'V', 'F', 'M', 'H', 0x41, 0, 0, 0,
-					46,  0,   0,   0,   1,	  0, 1, 0,
-					0xab, 2,  0x80, 2,  0,	  0x34, 0x12 };
+	static const uint8_t head[] = { 'V',  'F', 'M', 'H',  0x41, 0,
+					0,    0,   46,	0,    0,    0,
+					1,    0,   1,	0,    0xab, 2,
+					0x80, 2,   0,	0x34, 0x12 };
 	assert_memory_equal(buf, head, sizeof(head));
 
 	assert_int_equal(vfm_msg_parse(buf, len, &m, &e), 0);
@@ -265,8 +266,9 @@ static void test_negotiate(void **state)
 	b.proto_min = 4;
 	assert_int_equal(vfm_proto_negotiate(&a, &b, &v, &f, &e),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(e.msg,
-			    "no common handshake protocol version: this side speaks 1-3, the peer 4-5");
+	assert_string_equal(
+		e.msg,
+		"no common handshake protocol version: this side speaks 1-3, the peer 4-5");
 }
 
 static void test_offer_verdict_abort(void **state)
@@ -430,10 +432,11 @@ static void test_golden(void **state)
 			fail_msg("%s: cannot read (%ld)", path, n);
 		if ((size_t)n != samples[i].len ||
 		    memcmp(buf, samples[i].frame, (size_t)n))
-			fail_msg("%s: the encoding differs from the golden vector "
-				 "(%ld bytes there, %zu now). If the wire format "
-				 "changed on purpose, run VFM_GOLDEN_UPDATE=1 %s",
-				 path, n, samples[i].len, "test_proto_wire");
+			fail_msg(
+				"%s: the encoding differs from the golden vector "
+				"(%ld bytes there, %zu now). If the wire format "
+				"changed on purpose, run VFM_GOLDEN_UPDATE=1 %s",
+				path, n, samples[i].len, "test_proto_wire");
 		/* and the golden bytes decode */
 		assert_int_equal(pt_decode_any(buf, (size_t)n, NULL), 0);
 	}
@@ -480,8 +483,9 @@ static void test_truncation_and_corruption(void **state)
 			}
 		}
 	}
-	print_message("corruptions: %lu refused, %lu decoded to another valid message\n",
-		      refused, ok);
+	print_message(
+		"corruptions: %lu refused, %lu decoded to another valid message\n",
+		refused, ok);
 	assert_true(refused > 0);
 }
 
