@@ -63,6 +63,9 @@ struct vfm_dev_ops {
 	int (*digest)(struct vfm_dev *d, char hex[VFM_DIGEST_HEX]);
 	/* Back to RUNNING, any session dropped. */
 	int (*reset)(struct vfm_dev *d);
+	/* Optional: this device will be a destination; set up now what
+	 * resuming needs, so that it costs nothing while data arrives. */
+	int (*prepare_resume)(struct vfm_dev *d);
 };
 
 extern const struct vfm_dev_ops vfm_dev_sim_ops;
@@ -141,5 +144,10 @@ static inline int vfm_dev_digest(struct vfm_dev *d, char hex[VFM_DIGEST_HEX])
 }
 
 int vfm_dev_reset(struct vfm_dev *d);
+
+static inline int vfm_dev_prepare_resume(struct vfm_dev *d)
+{
+	return d->ops->prepare_resume ? d->ops->prepare_resume(d) : 0;
+}
 
 #endif

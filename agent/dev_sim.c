@@ -481,6 +481,25 @@ static int sim_reset(struct vfm_dev *d)
 	return 0;
 }
 
+static int sim_prepare_resume(struct vfm_dev *d)
+{
+	struct vfm_sim *s = to_sim(d);
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->spare) {
+		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+		if (p == MAP_FAILED)
+			ret = -ENOMEM;
+		else
+			s->spare = p;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 const struct vfm_dev_ops vfm_dev_sim_ops = {
 	.name = "sim",
 	.open = sim_open,
@@ -498,4 +517,5 @@ const struct vfm_dev_ops vfm_dev_sim_ops = {
 	.describe = sim_describe,
 	.digest = sim_digest,
 	.reset = sim_reset,
+	.prepare_resume = sim_prepare_resume,
 };

@@ -382,6 +382,7 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		code = VFM_EXIT_DEVICE;
 		goto out;
 	}
+	vfm_dev_prepare_resume(e->dev);
 	d->lfd = vfm_listen_tcp(o->addr, e->why, sizeof(e->why));
 	if (d->lfd < 0) {
 		vfm_log_msg("error", "error", "%s", e->why);
