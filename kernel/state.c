@@ -110,6 +110,11 @@ int vfmig_state_resize(struct vfmig_device *vdev, u64 size)
 	return 0;
 }
 
+/*
+ * pread/pwrite of the device-memory region. User memory is copied with
+ * mem_lock dropped, so a user buffer that faults (even on a vfio mapping)
+ * never waits while this device's memory is locked.
+ */
 static ssize_t vfmig_region_rw(struct vfio_pci_core_device *core,
 			       char __user *buf, size_t count, loff_t *ppos,
 			       bool iswrite)
@@ -118,42 +123,47 @@ static ssize_t vfmig_region_rw(struct vfio_pci_core_device *core,
 						 core);
 	u64 pos = *ppos & VFIO_PCI_OFFSET_MASK;
 	size_t done = 0;
-	u8 *bounce;
+	u8 *user, *bounce;
 	int ret = 0;
 
-	bounce = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
+	bounce = kmalloc(2 * VFMIG_PAGE_SIZE, GFP_KERNEL);
 	if (!bounce)
 		return -ENOMEM;
+	user = bounce + VFMIG_PAGE_SIZE;
 
-	mutex_lock(&vdev->mem_lock);
-	if (pos >= vdev->mem.size) {
-		ret = -EINVAL;
-		goto out;
-	}
-	count = min_t(u64, count, vdev->mem.size - pos);
 	while (done < count) {
-		unsigned long idx = (pos + done) / VFMIG_PAGE_SIZE;
-		size_t off = (pos + done) % VFMIG_PAGE_SIZE;
+		u64 at = pos + done;
+		unsigned long idx = at / VFMIG_PAGE_SIZE;
+		size_t off = at % VFMIG_PAGE_SIZE;
 		size_t n = min_t(size_t, count - done, VFMIG_PAGE_SIZE - off);
 
+		if (iswrite && copy_from_user(user, buf + done, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		mutex_lock(&vdev->mem_lock);
+		if (at >= vdev->mem.size) {
+			mutex_unlock(&vdev->mem_lock);
+			ret = done ? 0 : -EINVAL;
+			break;
+		}
+		n = min_t(u64, n, vdev->mem.size - at);
 		vfmig_mem_read_page(&vdev->mem, idx, bounce);
 		if (iswrite) {
-			if (copy_from_user(bounce + off, buf + done, n)) {
-				ret = -EFAULT;
-				break;
-			}
+			memcpy(bounce + off, user, n);
 			ret = vfmig_mem_write_page(&vdev->mem, idx, bounce);
-			if (ret)
-				break;
-			vfmig_dirty_mark_locked(vdev, idx);
-		} else if (copy_to_user(buf + done, bounce + off, n)) {
+			if (!ret)
+				vfmig_dirty_mark_locked(vdev, idx);
+		}
+		mutex_unlock(&vdev->mem_lock);
+		if (ret)
+			break;
+		if (!iswrite && copy_to_user(buf + done, bounce + off, n)) {
 			ret = -EFAULT;
 			break;
 		}
 		done += n;
 	}
-out:
-	mutex_unlock(&vdev->mem_lock);
 	kfree(bounce);
 	if (done) {
 		*ppos += done;

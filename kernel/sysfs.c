@@ -85,6 +85,9 @@ static ssize_t vfmig_str_store(struct kobject *kobj,
 		ret = -EBUSY;
 	else
 		strscpy((char *)vdev + sa->off, tmp, sa->size);
+	/* allowed/memory is the only one named "memory" */
+	if (!ret && !strcmp(attr->attr.name, "memory"))
+		vdev->allowed_memory_set = true;
 	mutex_unlock(&vdev->state_mutex);
 	return ret ? ret : count;
 }
@@ -165,6 +168,10 @@ static int vfmig_set_mem_mib(struct vfmig_device *vdev, u64 mib)
 		ret = -EBUSY;
 	else
 		ret = vfmig_state_resize(vdev, mib << 20);
+	/* allowed/memory follows params/memory until it is written itself */
+	if (!ret && !vdev->allowed_memory_set)
+		snprintf(vdev->allowed_memory, sizeof(vdev->allowed_memory),
+			 "%llu", mib);
 	mutex_unlock(&vdev->state_mutex);
 	return ret;
 }

@@ -132,6 +132,7 @@ struct vfmig_device {
 	char version_compatible[VFMIG_COMPAT_MAX];
 	char features[VFMIG_COMPAT_MAX];
 	char allowed_memory[VFMIG_COMPAT_MAX];
+	bool allowed_memory_set;	/* written: no longer follows params/memory */
 
 	struct mutex mem_lock;		/* protects mem, regs, dirty tracking, running */
 	struct vfmig_mem mem;
