@@ -83,7 +83,8 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 	       struct vfm_err *err);
 void vfm_hs_free(struct vfm_hs *hs);
 
-/* Source: queues HELLO. Destination: nothing to do (returns 0). */
+/* Call once on both sides before vfm_hs_recv(). Source: queues HELLO.
+ * Destination: only arms the session (returns 0). */
 int vfm_hs_start(struct vfm_hs *hs);
 /* Feed one complete frame. Returns 0 or the session's error. */
 int vfm_hs_recv(struct vfm_hs *hs, const void *frame, size_t len);

@@ -212,6 +212,8 @@ const char *vfm_abort_reason_name(uint16_t reason);
  * parsed message of that type, refuses unknown mandatory TLVs, skips
  * unknown optional ones, refuses duplicates and missing mandatory fields,
  * and ignores a trailing VFM_TLV_MAC (the handshake checks it).
+ * vfm_auth_put() writes the MAC TLV itself; the OFFER and VERDICT encoders
+ * write no MAC (the handshake session appends and fills it).
  */
 struct vfm_hello {
 	uint8_t role; /* enum vfm_role */
