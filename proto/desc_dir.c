@@ -144,10 +144,21 @@ int vfm_desc_load_dir(const char *dir, struct vfm_desc *d, struct vfm_err *err)
 {
 	static const char *const files[] = { "model", "version",
 					     "version_compatible", "features" };
+	char path[PATH_CAP];
+	size_t n = strlen(dir);
 	int ret;
 
 	vfm_err_clear(err);
 	vfm_desc_init(d);
+	/* "dir/" and "dir" name the same files: keep error paths tidy. */
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n >= sizeof(path))
+		return vfm_err_set(err, -ENAMETOOLONG,
+				   "%.64s...: path too long", dir);
+	memcpy(path, dir, n);
+	path[n] = '\0';
+	dir = path;
 	for (size_t i = 0; i < VFM_ARRAY_SIZE(files); i++) {
 		ret = load_file(dir, files[i], d, err);
 		if (ret)
