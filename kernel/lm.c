@@ -115,7 +115,6 @@ static ssize_t vfmig_save_read(struct file *filp, char __user *buf,
 static long vfmig_precopy_info(struct vfmig_file *migf, void __user *arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
-	struct vfmig_device *vdev = migf->vdev;
 	struct vfio_precopy_info info;
 	int ret = 0;
 
@@ -124,18 +123,19 @@ static long vfmig_precopy_info(struct vfmig_file *migf, void __user *arg)
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	mutex_lock(&vdev->state_mutex);
+	/*
+	 * An enabled saving fd is in PRE_COPY* until it turns stop_copy; a
+	 * disabled one may outlive its device, so no state_mutex here.
+	 */
 	mutex_lock(&migf->lock);
 	if (migf->disabled)
 		ret = -ENODEV;
-	else if (vdev->mig_state != VFIO_DEVICE_STATE_PRE_COPY &&
-		 vdev->mig_state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+	else if (migf->prod.stop_copy)
 		ret = -EINVAL;
 	else
-		vfmig_prod_pending(vdev, &migf->prod, &info.initial_bytes,
-				   &info.dirty_bytes);
+		vfmig_prod_pending(migf->vdev, &migf->prod,
+				   &info.initial_bytes, &info.dirty_bytes);
 	mutex_unlock(&migf->lock);
-	mutex_unlock(&vdev->state_mutex);
 	if (ret)
 		return ret;
 	info.flags = 0;

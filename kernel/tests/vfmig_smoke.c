@@ -460,6 +460,14 @@ static void test_teardown(struct dev *a)
 	check(r < 0 && errno == ENODEV, "data fd after the device closed: ENODEV");
 	ret = sysfs_write(a->bdf, "driver/unbind", a->bdf);
 	check(!ret, "unbind with a data fd open (%d)", ret);
+	{
+		uint64_t i0, d0;
+
+		r = read(fd, buf, sizeof(buf));
+		ret = precopy_info(fd, &i0, &d0);
+		check(r < 0 && errno == ENODEV && ret == -ENODEV,
+		      "data fd after unbind: ENODEV");
+	}
 	close(fd);
 	ret = sysfs_write("", "../drivers_probe", a->bdf);
 	check(!ret, "rebind (%d)", ret);
