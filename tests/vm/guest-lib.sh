@@ -82,9 +82,11 @@ vfm_load_stub() {
 
 vfm_find_edu() {
 	local d
-	VFM_EDU_A= VFM_EDU_B=
+	VFM_EDU_A='' VFM_EDU_B=''
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+		if [ "$(cat "$d/vendor")" != 0x1234 ] || [ "$(cat "$d/device")" != 0x11e8 ]; then
+			continue
+		fi
 		if [ -z "$VFM_EDU_A" ]; then
 			VFM_EDU_A=${d##*/}
 		elif [ -z "$VFM_EDU_B" ]; then
@@ -173,8 +175,8 @@ vfm_setup_rxe() {
 		VFM_RXE_REASON="rdma link add failed: $(tr '\n' ' ' </tmp/vfm-rdma.err)"
 		return 1
 	fi
-	local i st=
-	for i in $(seq 100); do
+	local st=
+	for _ in $(seq 100); do
 		st=$(cat /sys/class/infiniband/$VFM_RXE/ports/1/state 2>/dev/null)
 		case "$st" in *ACTIVE*) break ;; esac
 		sleep 0.1

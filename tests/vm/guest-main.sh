@@ -49,6 +49,8 @@ shell)
 	# shellcheck source=/dev/null
 	. "$VFM_ROOT/tests/vm/guest-lib.sh"
 	vfm_prepare 2>&1 | tee "$VFM_OUT/prepare.log"
+	# shellcheck source=/dev/null
+	. /run/vfm-env # vfm_prepare ran in the pipeline's subshell
 	echo "vfm-guest: environment: $(vfm_env_summary)"
 	echo "vfm-guest: interactive shell; 'exit' powers off"
 	setsid -c bash -i </dev/ttyS0 >/dev/ttyS0 2>&1

@@ -7,7 +7,7 @@
  *
  *   mig_uapi_test --a BDF --b BDF [--driver NAME] [--module NAME]
  *                 [--ko FILE] [--ko-params S] [--rxe DEV] [--rate B/s]
- *                 [--only NAME[,NAME...]]
+ *                 [--large-mib N] [--only NAME[,NAME...]]
  *   mig_uapi_test --list
  *   mig_uapi_test --skip-all REASON      (every test: skip with REASON)
  */
@@ -37,6 +37,7 @@ static const struct test_def tests[] = {
 	{ "incompat", vfm_t_incompat },
 	{ "rdma", vfm_t_rdma },
 	{ "throughput", vfm_t_throughput },
+	{ "large", vfm_t_large },
 	{ "unbind", vfm_t_unbind },
 };
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
@@ -60,7 +61,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: mig_uapi_test --a BDF --b BDF [--driver NAME] [--module NAME]\n"
 	      "                     [--ko FILE] [--ko-params S] [--rxe DEV] [--rate B/s]\n"
-	      "                     [--only NAME[,NAME...]]\n"
+	      "                     [--large-mib N] [--only NAME[,NAME...]]\n"
 	      "       mig_uapi_test --list | --skip-all REASON\n",
 	      f);
 }
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
 		{ "rxe", required_argument, NULL, 'r' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "large-mib", required_argument, NULL, 'L' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "skip-all", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		.module = "vfmig_stub",
 		.rxe = "rxe0",
 		.rate = 4u << 20,
+		.large_mib = 1024,
 	};
 	const char *only = NULL, *skip_all = NULL;
 	bool list = false;
@@ -104,6 +107,7 @@ int main(int argc, char **argv)
 		case 'r': c.rxe = optarg; break;
 		case 'R': c.rate = strtoull(optarg, NULL, 0); break;
 		case 'o': only = optarg; break;
+		case 'L': c.large_mib = strtoull(optarg, NULL, 0); break;
 		case 'l': list = true; break;
 		case 's': skip_all = optarg; break;
 		case 'h': usage(stdout); return 0;

@@ -190,7 +190,7 @@ out=$runs/run-$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$out"
 ln -sfn "${out##*/}" "$runs/last"
 # keep the newest 5 runs
-ls -1d "$runs"/run-* 2>/dev/null | sort | head -n -5 | xargs -r rm -rf
+find "$runs" -maxdepth 1 -name 'run-*' -type d | sort | head -n -5 | xargs -r rm -rf
 
 # Host paths that the guest must see although it mounts tmpfs over their
 # parent (see initramfs-init.sh).
@@ -224,6 +224,7 @@ fi
 
 # ---- boot -------------------------------------------------------------------
 cmdline="console=ttyS0 rdinit=/init intel_iommu=on panic=-1 mitigations=off loglevel=4"
+# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 cmd=("$qemu" -nodefaults -no-user-config -display none -no-reboot
 	-accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem"
 	-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on
@@ -273,7 +274,7 @@ trap - EXIT INT TERM
 wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 boot_up=$(cat "$out/boot-uptime" 2>/dev/null || true)
-[ -n "$boot_wall" ] || [ -z "$boot_up" ] || boot_wall=?
+[ -n "$boot_wall" ] || [ -z "$boot_up" ] || boot_wall='?'
 
 echo
 if [ -n "$boot_up" ]; then

@@ -18,6 +18,7 @@ args=(--a "$VFM_EDU_A" --b "$VFM_EDU_B" --driver "$VFM_STUB_DRV"
 	--module "$VFM_STUB_MOD" --ko "$VFM_KO" --rxe "${VFM_RXE:-rxe0}")
 [ -n "${VFM_KO_PARAMS:-}" ] && args+=(--ko-params "$VFM_KO_PARAMS")
 [ -n "${VFM_MIG_ONLY:-}" ] && args+=(--only "$VFM_MIG_ONLY")
+[ -n "${VFM_MIG_LARGE_MIB:-}" ] && args+=(--large-mib "$VFM_MIG_LARGE_MIB")
 "$bin" "${args[@]}"
 rc=$?
 # The unbind test reloads the module: make sure both devices are bound again

@@ -29,6 +29,7 @@ struct vfm_ctx {
 	const char *driver;	/* PCI driver name */
 	const char *rxe;	/* RDMA device for ibv_reg_mr */
 	uint64_t rate;		/* workload bytes/s while tests want one */
+	uint64_t large_mib;	/* device memory of the "large" test */
 };
 
 int vfm_ctx_open(struct vfm_ctx *c, int i);
@@ -51,6 +52,7 @@ void vfm_t_corrupt(struct vfm_ctx *c);
 void vfm_t_incompat(struct vfm_ctx *c);
 void vfm_t_rdma(struct vfm_ctx *c);
 void vfm_t_throughput(struct vfm_ctx *c);
+void vfm_t_large(struct vfm_ctx *c);
 void vfm_t_unbind(struct vfm_ctx *c);
 
 #endif
