@@ -249,8 +249,9 @@ static int prepare(struct dst *d)
 		return ret;
 	}
 	vfm_log_msg("phase_receiving", "info",
-		    "RESUMING; %u %s stream%s connected, landing ring %llu bytes.", d->streams,
-		    e->xops->name, d->streams == 1 ? "" : "s", (unsigned long long)d->landing);
+		    "RESUMING; %u %s stream%s connected, landing ring %llu bytes (%s).", d->streams,
+		    e->xops->name, d->streams == 1 ? "" : "s", (unsigned long long)d->landing,
+		    e->dev->fb_buf ? "loaded with write()" : "the device's mapped buffer");
 	return 0;
 }
 

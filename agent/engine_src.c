@@ -501,8 +501,10 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 		snprintf(e->why, sizeof(e->why), "The device refused PRE_COPY: %s.", strerror(-ret));
 		return ret;
 	}
-	vfm_log_msg("phase_precopy", "info", "The source device entered PRE_COPY.");
 	ret = vfm_dev_buf(e->dev, 0, &addr, &size);
+	vfm_log_msg("phase_precopy", "info",
+		    "The source device entered PRE_COPY; data through %s (%zu-byte buffer).",
+		    e->dev->fb_buf ? "read()" : "the device's mapped buffer", size);
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {

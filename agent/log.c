@@ -263,12 +263,16 @@ void vfm_log_human(const char *fmt, ...)
 void vfm_log_progress(const char *label, uint64_t done, uint64_t total,
 		      double mbps)
 {
+	static double last_ms;
 	char bar[41];
 	double frac = total ? (double)done / (double)total : 0;
 	int fill;
 
 	if (!vfm_log.tty)
 		return;
+	if (vfm_now_ms() - last_ms < 100 && done < total)
+		return;
+	last_ms = vfm_now_ms();
 	if (frac > 1)
 		frac = 1;
 	fill = (int)(frac * 40);

@@ -1,0 +1,109 @@
+#!/bin/bash
+# The vfmig agent in the guest: vfio -> vfio between the two edu devices
+# bound to vfmig_stub.ko, over TCP on loopback, with the source's workload
+# dirtying memory during pre-copy; then a migration the destination refuses.
+# vfm-timeout: 900
+# shellcheck source=tests/vm/guest-lib.sh
+. "$VFM_ROOT/tests/vm/guest-lib.sh"
+
+bin=$VFM_BUILD/bin/vfmig
+if [ ! -x "$bin" ]; then
+	echo "skip agent-tcp - vfmig not built in $VFM_BUILD"
+	exit 77
+fi
+if [ "$VFM_HAVE_STUB" != 1 ]; then
+	echo "skip agent-tcp - ${VFM_STUB_REASON:-vfmig_stub.ko not loaded}"
+	exit 77
+fi
+
+A=$VFM_EDU_A
+B=$VFM_EDU_B
+knob() { echo "/sys/bus/pci/devices/$1/vfmig/$2"; }
+mig() { echo "/sys/bus/pci/devices/$1/migration/$2"; }
+work=$(mktemp -d /tmp/agent-tcp.XXXXXX)
+head -c 48 /dev/urandom | base64 -w0 >"$work/secret"
+chmod 600 "$work/secret"
+rate_a=$(cat "$(knob "$A" dirty_rate)")
+rate_b=$(cat "$(knob "$B" dirty_rate)")
+compat_b=$(cat "$(mig "$B" version_compatible)")
+restore() {
+	echo "$rate_a" >"$(knob "$A" dirty_rate)"
+	echo "$rate_b" >"$(knob "$B" dirty_rate)"
+	echo "$compat_b" >"$(mig "$B" version_compatible)"
+	cp "$work"/*.log "$VFM_OUT/" 2>/dev/null
+	rm -rf "$work"
+}
+trap restore EXIT
+
+# field LOG EVENT KEY
+field() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+val = ""
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("event") == sys.argv[2] and sys.argv[3] in o:
+        val = str(o[sys.argv[3]]).lower() if isinstance(o[sys.argv[3]], bool) else str(o[sys.argv[3]])
+print(val)
+PY
+}
+
+# 1. A (workload on) -> B (workload off, so its digest stays put once running)
+echo 2000000 >"$(knob "$A" dirty_rate)"
+echo 0 >"$(knob "$B" dirty_rate)"
+"$bin" recv --device "vfio:$B" --listen 127.0.0.1:7600 --secret-file "$work/secret" \
+	--log "$work/agent-dst.log" --timeout-s 120 --wait-s 120 >"$work/dst.out" 2>&1 &
+rpid=$!
+sleep 1
+timeout 600 "$bin" send --device "vfio:$A" --to 127.0.0.1:7600 --secret-file "$work/secret" \
+	--log "$work/agent-src.log" --timeout-s 120 --streams 2 >"$work/src.out" 2>&1
+src_rc=$?
+wait "$rpid"
+dst_rc=$?
+cat "$work/src.out" "$work/dst.out"
+if [ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ]; then
+	vfm_ok migrate/exit-codes
+else
+	vfm_not_ok migrate/exit-codes "send $src_rc recv $dst_rc: $(tail -n 3 "$work/agent-src.log" "$work/agent-dst.log" | tr '\n' ' ')"
+fi
+sd=$(field "$work/agent-src.log" summary state_digest)
+dd=$(field "$work/agent-dst.log" summary state_digest)
+if [ -n "$sd" ] && [ "$sd" = "$dd" ]; then
+	vfm_ok migrate/digest-equal
+else
+	vfm_not_ok migrate/digest-equal "source '$sd' destination '$dd'"
+fi
+# The same from sysfs, now that both fds are closed: A stopped, B idle.
+da=$(cat "$(mig "$A" state_digest)")
+db=$(cat "$(mig "$B" state_digest)")
+vfm_check migrate/sysfs-digest-destination test "$db" = "$sd"
+dirty=$(field "$work/agent-src.log" iteration dirty_bytes)
+vfm_check migrate/workload-dirtied-during-precopy test -n "$dirty"
+grep -q '"event":"iteration"' "$work/agent-src.log" && vfm_ok migrate/iterations-logged ||
+	vfm_not_ok migrate/iterations-logged "no iteration lines"
+vfm_measure agent-tcp/downtime "$(field "$work/agent-src.log" summary downtime_ms)" ms
+vfm_measure agent-tcp/total "$(field "$work/agent-src.log" summary total_ms)" ms
+vfm_measure agent-tcp/bandwidth "$(field "$work/agent-src.log" summary bandwidth_mbps)" MB/s
+: "$da"
+
+# 2. refused: B accepts only 2.1.x; A (workload off) must not change.
+echo 0 >"$(knob "$A" dirty_rate)"
+echo "2.1.0-2.1.9" >"$(mig "$B" version_compatible)"
+before=$(cat "$(mig "$A" state_digest)")
+"$bin" recv --device "vfio:$B" --listen 127.0.0.1:7601 --secret-file "$work/secret" \
+	--log "$work/agent-dst2.log" --timeout-s 60 --wait-s 60 >"$work/dst2.out" 2>&1 &
+rpid=$!
+sleep 1
+timeout 120 "$bin" send --device "vfio:$A" --to 127.0.0.1:7601 --secret-file "$work/secret" \
+	--log "$work/agent-src2.log" --timeout-s 60 >"$work/src2.out" 2>&1
+src_rc=$?
+wait "$rpid"
+dst_rc=$?
+cat "$work/src2.out" "$work/dst2.out"
+vfm_check refused/exit-codes test "$src_rc-$dst_rc" = "3-3"
+vfm_check refused/source-running test "$(field "$work/agent-src2.log" summary state)" = RUNNING
+after=$(cat "$(mig "$A" state_digest)")
+vfm_check refused/source-digest-unchanged test "$before" = "$after"
+grep -q '"code":"version_incompatible"' "$work/agent-src2.log" && vfm_ok refused/reason-logged ||
+	vfm_not_ok refused/reason-logged "no version_incompatible rule in the log"
+exit 0
