@@ -667,7 +667,9 @@ static int tcp_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
 		}
 		wait = deadline < 0 ? -1 : deadline - now;
 		if (wait == 0 || (deadline >= 0 && wait < 0)) {
-			io_uring_submit(&t->ring);
+			/* enter the kernel even with nothing to submit: with
+			 * COOP_TASKRUN, completions wait for us there */
+			io_uring_submit_and_get_events(&t->ring);
 			if (reap(t))
 				continue;
 			return 0;
@@ -916,7 +918,8 @@ static int ring_setup(struct vfm_tcp *t)
 	while (entries < want && entries < 4096)
 		entries <<= 1;
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
+		  IORING_SETUP_TASKRUN_FLAG;
 	p.cq_entries = entries * 4;
 	err = io_uring_queue_init_params(entries, &t->ring, &p);
 	if (err == -EINVAL) {

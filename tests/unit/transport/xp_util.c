@@ -67,7 +67,12 @@ static void *dst_main(void *arg)
 		return NULL;
 	err = vfm_xport_accept(d->x, d->accept_timeout_ms);
 	while (!err && d->bytes < d->want) {
-		n = vfm_xport_poll(d->x, c, 32, d->poll_timeout_ms);
+		int64_t end = xp_now_ms() + d->poll_timeout_ms;
+
+		do {
+			n = vfm_xport_poll(d->x, c, 32,
+					   d->spin ? 0 : d->poll_timeout_ms);
+		} while (d->spin && !n && xp_now_ms() < end);
 		if (n <= 0) {
 			err = n ? n : -ETIMEDOUT;
 			break;

@@ -28,6 +28,7 @@ struct xp_dst {
 	uint64_t recvs;		/* RECV completions seen */
 	uint64_t want;		/* stop after this many bytes */
 	int poll_timeout_ms;	/* per poll call; stop on 0 completions */
+	int spin;		/* poll with timeout 0 until poll_timeout_ms */
 	/* optional check of every RECV completion, returns 0 when good */
 	int (*check)(struct xp_dst *d, const struct vfm_cqe *c);
 	void *priv;
