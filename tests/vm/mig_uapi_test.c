@@ -26,6 +26,7 @@ struct test_def {
 };
 
 /* In order: "unbind" unloads and reloads the module, so it comes last. */
+/* clang-format off */
 static const struct test_def tests[] = {
 	{ "flags", vfm_t_flags },
 	{ "fsm", vfm_t_fsm },
@@ -40,6 +41,7 @@ static const struct test_def tests[] = {
 	{ "large", vfm_t_large },
 	{ "unbind", vfm_t_unbind },
 };
+/* clang-format on */
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
 static bool wanted(const char *only, const char *name)
@@ -98,20 +100,48 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'a': c.bdf[0] = optarg; break;
-		case 'b': c.bdf[1] = optarg; break;
-		case 'd': c.driver = optarg; break;
-		case 'm': c.module = optarg; break;
-		case 'k': c.ko = optarg; break;
-		case 'p': c.ko_params = optarg; break;
-		case 'r': c.rxe = optarg; break;
-		case 'R': c.rate = strtoull(optarg, NULL, 0); break;
-		case 'o': only = optarg; break;
-		case 'L': c.large_mib = strtoull(optarg, NULL, 0); break;
-		case 'l': list = true; break;
-		case 's': skip_all = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'a':
+			c.bdf[0] = optarg;
+			break;
+		case 'b':
+			c.bdf[1] = optarg;
+			break;
+		case 'd':
+			c.driver = optarg;
+			break;
+		case 'm':
+			c.module = optarg;
+			break;
+		case 'k':
+			c.ko = optarg;
+			break;
+		case 'p':
+			c.ko_params = optarg;
+			break;
+		case 'r':
+			c.rxe = optarg;
+			break;
+		case 'R':
+			c.rate = strtoull(optarg, NULL, 0);
+			break;
+		case 'o':
+			only = optarg;
+			break;
+		case 'L':
+			c.large_mib = strtoull(optarg, NULL, 0);
+			break;
+		case 'l':
+			list = true;
+			break;
+		case 's':
+			skip_all = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (list || skip_all) {
@@ -131,7 +161,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < 2; i++) {
 		ret = vfm_ctx_open(&c, (int)i);
 		if (ret) {
-			fprintf(stderr, "mig_uapi_test: cannot open %s through VFIO: %s\n",
+			fprintf(stderr,
+				"mig_uapi_test: cannot open %s through VFIO: %s\n",
 				c.bdf[i], strerror(-ret));
 			vfm_fail("open", "%s: %s", c.bdf[i], strerror(-ret));
 			return 1;

@@ -10,10 +10,11 @@
 
 #define SEG_DEFAULT (1u << 20)
 
-const size_t vfm_sizes_mixed_a[] = { 1, 7, 24, 511, 4096, 4120, 65537,
-				     (1u << 20) + 3, 333, 0 };
-const size_t vfm_sizes_mixed_b[] = { 512, 3, 4119, 100000, 1, 24, 2u << 20,
-				     8191, 0 };
+const size_t vfm_sizes_mixed_a[] = { 1,	   7,	 24,	511,
+				     4096, 4120, 65537, (1u << 20) + 3,
+				     333,  0 };
+const size_t vfm_sizes_mixed_b[] = { 512, 3,	    4119, 100000, 1,
+				     24,  2u << 20, 8191, 0 };
 
 int vfm_buf_append(struct vfm_buf *b, const void *p, size_t n)
 {
@@ -241,8 +242,7 @@ static int drain(int fd, enum vfm_path path, struct vfm_map *m,
 		 bool *eof)
 {
 	if (path == VFM_PATH_MMAP)
-		return vfm_mmap_save_until(fd, m, out, sizes, limit, eof,
-					   NULL);
+		return vfm_mmap_save_until(fd, m, out, sizes, limit, eof, NULL);
 	return vfm_read_until(fd, out, sizes, limit, eof, NULL);
 }
 
@@ -260,7 +260,8 @@ int vfm_save(struct vfm_vdev *d, enum vfm_path path, bool precopy,
 	} else {
 		ret = vfm_goto(d, VFIO_DEVICE_STATE_STOP);
 		if (!ret)
-			ret = vfm_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+			ret = vfm_set_state(d, VFIO_DEVICE_STATE_STOP_COPY,
+					    &fd);
 		if (ret)
 			return ret;
 	}

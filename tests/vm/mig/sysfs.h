@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VFM_SYS_DIGEST		"migration/state_digest"
-#define VFM_SYS_MODEL		"migration/model"
-#define VFM_SYS_VERSION		"migration/version"
-#define VFM_SYS_COMPATIBLE	"migration/version_compatible"
-#define VFM_SYS_ALLOWED_MEMORY	"migration/allowed/memory"
+#define VFM_SYS_DIGEST "migration/state_digest"
+#define VFM_SYS_MODEL "migration/model"
+#define VFM_SYS_VERSION "migration/version"
+#define VFM_SYS_COMPATIBLE "migration/version_compatible"
+#define VFM_SYS_ALLOWED_MEMORY "migration/allowed/memory"
 
 int vfm_sysfs_read(const char *bdf, const char *rel, char *buf, size_t len);
 int vfm_sysfs_write(const char *bdf, const char *rel, const char *val);

@@ -18,8 +18,8 @@
 
 /* Feed a damaged stream into B; expect no way to STOP or RUNNING. */
 static void refuse_case(struct vfm_ctx *c, const char *name,
-			const struct vfm_buf *good, size_t flip_at,
-			size_t cut, const char *da)
+			const struct vfm_buf *good, size_t flip_at, size_t cut,
+			const char *da)
 {
 	char db0[VFM_DIGEST_MAX], db[VFM_DIGEST_MAX];
 	struct vfm_vdev *b = &c->dev[1];
@@ -69,14 +69,17 @@ static void refuse_case(struct vfm_ctx *c, const char *name,
 	}
 	ret = vfm_digest(c->bdf[1], db, sizeof(db));
 	if (ret || strcmp(db, db0) || !strcmp(db, da)) {
-		vfm_fail(name, "B's state changed (%s): before %.16s..., after %.16s..., A %.16s...",
-			 strerror(-ret), db0, db, da);
+		vfm_fail(
+			name,
+			"B's state changed (%s): before %.16s..., after %.16s..., A %.16s...",
+			strerror(-ret), db0, db, da);
 		goto out;
 	}
 	vfm_ok(name);
-	vfm_note("%s: write %s after %zu of %zu bytes; RESUMING->STOP %s; B stays in %s",
-		 name, wret ? strerror(-wret) : "ok", accepted, len,
-		 strerror(-sret), vfm_state_name(st));
+	vfm_note(
+		"%s: write %s after %zu of %zu bytes; RESUMING->STOP %s; B stays in %s",
+		name, wret ? strerror(-wret) : "ok", accepted, len,
+		strerror(-sret), vfm_state_name(st));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -146,7 +149,8 @@ static int first_write(struct vfm_ctx *c, const struct vfm_buf *hdr)
 	if (!ret)
 		ret = vfm_goto(&c->dev[1], VFIO_DEVICE_STATE_STOP);
 	if (!ret)
-		ret = vfm_set_state(&c->dev[1], VFIO_DEVICE_STATE_RESUMING, &fd);
+		ret = vfm_set_state(&c->dev[1], VFIO_DEVICE_STATE_RESUMING,
+				    &fd);
 	if (ret)
 		return -ENOTRECOVERABLE; /* never mistaken for a refusal */
 	n = write(fd, hdr->p, hdr->len);
@@ -167,7 +171,8 @@ static int header_of_a(struct vfm_ctx *c, struct vfm_buf *out)
 	out->len = 0;
 	ret = vfm_ctx_fresh(c, 0);
 	if (!ret)
-		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY, &fd);
+		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY,
+				    &fd);
 	if (!ret)
 		ret = vfm_read_until(fd, out, NULL, hdr, &eof, &got);
 	if (!ret && got != hdr)
@@ -198,8 +203,8 @@ static void incompat_case(struct vfm_ctx *c, const char *name, int dev,
 	}
 	ret = first_write(c, &h);
 	vfm_expect(ret && ret != -ENOTRECOVERABLE && ret != -EIO, name,
-		   "first write of the header: %s", ret ? strerror(-ret) :
-							  "accepted");
+		   "first write of the header: %s",
+		   ret ? strerror(-ret) : "accepted");
 	if (ret && ret != -ENOTRECOVERABLE)
 		vfm_note("%s: refused with %s", name, strerror(-ret));
 out:

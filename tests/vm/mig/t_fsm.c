@@ -64,10 +64,11 @@ void vfm_t_flags(struct vfm_ctx *c)
 	int ret;
 
 	ret = vfm_mig_flags(d, &flags);
-	vfm_expect(!ret && flags == want, "flags/migration",
-		   "VFIO_DEVICE_FEATURE_MIGRATION: %s, flags %#llx (want %#llx)",
-		   strerror(-ret), (unsigned long long)flags,
-		   (unsigned long long)want);
+	vfm_expect(
+		!ret && flags == want, "flags/migration",
+		"VFIO_DEVICE_FEATURE_MIGRATION: %s, flags %#llx (want %#llx)",
+		strerror(-ret), (unsigned long long)flags,
+		(unsigned long long)want);
 	ret = vfm_get_state(d, &st);
 	vfm_expect(!ret && st == VFIO_DEVICE_STATE_RUNNING,
 		   "flags/opens-running", "state after open: %s (%s)",
@@ -109,7 +110,8 @@ static bool one_arc(struct vfm_vdev *d, uint32_t from, uint32_t to,
 		goto out;
 	}
 	if (from == VFIO_DEVICE_STATE_RESUMING && to != from) {
-		ret = vfm_write_all(fd_from, golden->p, golden->len, NULL, NULL);
+		ret = vfm_write_all(fd_from, golden->p, golden->len, NULL,
+				    NULL);
 		if (ret) {
 			snprintf(why, n, "writing a good stream: %s",
 				 strerror(-ret));
@@ -138,8 +140,8 @@ static bool one_arc(struct vfm_vdev *d, uint32_t from, uint32_t to,
 	else if (st != to)
 		snprintf(why, n, "ended in %s", vfm_state_name(st));
 	else if ((fd_to >= 0) != arc_gives_fd(from, to))
-		snprintf(why, n, "%s a data fd", fd_to >= 0 ? "returned" :
-							      "did not return");
+		snprintf(why, n, "%s a data fd",
+			 fd_to >= 0 ? "returned" : "did not return");
 	else
 		good = true;
 out:
@@ -187,7 +189,8 @@ void vfm_t_fsm(struct vfm_ctx *c)
 				 sizeof(fails) - strlen(fails), "%s%s: %s",
 				 fails[0] ? "; " : "", vfm_state_name(to), why);
 		}
-		snprintf(name, sizeof(name), "fsm/from-%s", vfm_state_name(from));
+		snprintf(name, sizeof(name), "fsm/from-%s",
+			 vfm_state_name(from));
 		vfm_expect(!fails[0], name, "%s", fails);
 	}
 
@@ -195,16 +198,17 @@ void vfm_t_fsm(struct vfm_ctx *c)
 	fails[0] = '\0';
 	for (i = 0; i < NSTATES; i++) {
 		uint32_t from = all_states[i];
-		uint32_t bad[] = { VFIO_DEVICE_STATE_ERROR, VFM_NUM_STATES, 99 };
+		uint32_t bad[] = { VFIO_DEVICE_STATE_ERROR, VFM_NUM_STATES,
+				   99 };
 
 		for (j = 0; j < 3; j++) {
 			why[0] = '\0';
 			if (one_arc(d, from, bad[j], &golden, why, sizeof(why)))
 				continue;
 			snprintf(fails + strlen(fails),
-				 sizeof(fails) - strlen(fails),
-				 "%s%s->%u: %s", fails[0] ? "; " : "",
-				 vfm_state_name(from), bad[j], why);
+				 sizeof(fails) - strlen(fails), "%s%s->%u: %s",
+				 fails[0] ? "; " : "", vfm_state_name(from),
+				 bad[j], why);
 		}
 	}
 	vfm_expect(!fails[0], "fsm/invalid-targets-refused", "%s", fails);

@@ -54,7 +54,8 @@ static int resize(struct vfm_ctx *c, int i, uint64_t mib, const char *allowed)
 	vfm_ctx_close(c, i);
 	ret = vfm_sysfs_write_u64(c->bdf[i], VFM_KNOB_MEM_SIZE, mib << 20);
 	if (!ret && allowed)
-		ret = vfm_sysfs_write(c->bdf[i], VFM_SYS_ALLOWED_MEMORY, allowed);
+		ret = vfm_sysfs_write(c->bdf[i], VFM_SYS_ALLOWED_MEMORY,
+				      allowed);
 	if (!ret)
 		ret = vfm_ctx_open(c, i);
 	return ret;
@@ -147,8 +148,7 @@ void vfm_t_large(struct vfm_ctx *c)
 		       "%s; digests A %.16s... B %.16s...", strerror(-ret), da,
 		       db)) {
 		vfm_note("%s: %llu stream bytes in %.1f s, digests in %.1f s",
-			 name, (unsigned long long)moved, secs,
-			 vfm_now() - t0);
+			 name, (unsigned long long)moved, secs, vfm_now() - t0);
 		vfm_measure("large_migrate_MBps", (double)moved / secs / 1e6,
 			    "MB/s");
 	}

@@ -75,9 +75,10 @@ void vfm_t_throughput(struct vfm_ctx *c)
 		return;
 	}
 	vfm_ok("throughput/save");
-	vfm_note("save of %llu stream bytes (%llu MiB of device memory), best of %d",
-		 (unsigned long long)bytes,
-		 (unsigned long long)(d->mem_size >> 20), ROUNDS);
+	vfm_note(
+		"save of %llu stream bytes (%llu MiB of device memory), best of %d",
+		(unsigned long long)bytes,
+		(unsigned long long)(d->mem_size >> 20), ROUNDS);
 	vfm_measure("save_read_MBps", best[0], "MB/s");
 	vfm_measure("save_mmap_MBps", best[1], "MB/s");
 	vfm_measure("save_mmap_over_read", best[1] / best[0], "ratio");

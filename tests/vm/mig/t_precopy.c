@@ -60,14 +60,16 @@ void vfm_t_p2p(struct vfm_ctx *c)
 		vfm_fail("p2p/setup", "%s: %s", bdf, strerror(-ret));
 		return;
 	}
-	vfm_expect(digest_changes(bdf, WAIT_MS), "p2p/running-changes",
-		   "the workload (%llu B/s) did not change the state in RUNNING",
-		   (unsigned long long)c->rate);
+	vfm_expect(
+		digest_changes(bdf, WAIT_MS), "p2p/running-changes",
+		"the workload (%llu B/s) did not change the state in RUNNING",
+		(unsigned long long)c->rate);
 
 	ret = vfm_goto(d, VFIO_DEVICE_STATE_RUNNING_P2P);
 	vfm_expect(!ret && digest_changes(bdf, WAIT_MS),
 		   "p2p/running-p2p-changes",
-		   "RUNNING_P2P (%s): the workload did not run", strerror(-ret));
+		   "RUNNING_P2P (%s): the workload did not run",
+		   strerror(-ret));
 
 	ret = vfm_goto(d, VFIO_DEVICE_STATE_STOP);
 	vfm_expect(!ret && !digest_changes(bdf, 1500), "p2p/stop-frozen",
@@ -128,19 +130,20 @@ void vfm_t_precopy(struct vfm_ctx *c)
 		goto out;
 	}
 	init0 = initial;
-	vfm_expect(initial >= d->mem_size && dirty == 0,
-		   "precopy/initial-covers-memory",
-		   "initial_bytes %llu, dirty_bytes %llu for %llu bytes of memory",
-		   (unsigned long long)initial, (unsigned long long)dirty,
-		   (unsigned long long)d->mem_size);
+	vfm_expect(
+		initial >= d->mem_size && dirty == 0,
+		"precopy/initial-covers-memory",
+		"initial_bytes %llu, dirty_bytes %llu for %llu bytes of memory",
+		(unsigned long long)initial, (unsigned long long)dirty,
+		(unsigned long long)d->mem_size);
 	ret = vfm_data_size(d, &len);
 	vfm_expect(!ret && len > 0, "precopy/data-size",
 		   "MIG_DATA_SIZE in PRE_COPY: %s", strerror(-ret));
 
 	/* initial_bytes falls by exactly what is read, down to 0. */
 	while (initial > 0) {
-		uint64_t before = initial, want = before < 777777 ? before :
-								     777777;
+		uint64_t before = initial,
+			 want = before < 777777 ? before : 777777;
 
 		n = read_n(fd, want);
 		if (n <= 0 || vfm_precopy_info(fd, &initial, &dirty)) {
@@ -151,8 +154,8 @@ void vfm_t_precopy(struct vfm_ctx *c)
 			exact = false;
 	}
 	vfm_expect(monotonic && exact && initial == 0,
-		   "precopy/initial-falls-to-zero",
-		   "from %llu: %s%s, now %llu", (unsigned long long)init0,
+		   "precopy/initial-falls-to-zero", "from %llu: %s%s, now %llu",
+		   (unsigned long long)init0,
 		   monotonic ? "" : "read or info failed",
 		   exact ? "" : "did not fall by the bytes read",
 		   (unsigned long long)initial);
@@ -175,7 +178,8 @@ void vfm_t_precopy(struct vfm_ctx *c)
 		ret = vfm_precopy_info(fd, &initial, &dirty);
 	exact = !ret && d1 >= sizeof(page) && dirty == d1;
 	for (int k = 1; !ret && k <= 3; k++)
-		ret = vfm_mem_write(d, (uint64_t)k * 7 * sizeof(page) + 10, b, 1);
+		ret = vfm_mem_write(d, (uint64_t)k * 7 * sizeof(page) + 10, b,
+				    1);
 	if (!ret)
 		ret = vfm_precopy_info(fd, &initial, &dirty);
 	vfm_expect(!ret && exact && dirty == 4 * d1, "precopy/dirty-exact",
@@ -201,7 +205,8 @@ void vfm_t_precopy(struct vfm_ctx *c)
 			d1 = dirty;
 		vfm_sleep_ms(200);
 	}
-	vfm_expect(!ret && d1 > 0 && dirty > d1, "precopy/dirty-tracks-workload",
+	vfm_expect(!ret && d1 > 0 && dirty > d1,
+		   "precopy/dirty-tracks-workload",
 		   "workload at %llu B/s: dirty_bytes %llu then %llu (%s)",
 		   (unsigned long long)c->rate, (unsigned long long)d1,
 		   (unsigned long long)dirty, strerror(-ret));

@@ -64,7 +64,8 @@ void vfm_t_rdma(struct vfm_ctx *c)
 	ctx = open_rdma(c->rxe);
 	if (!ctx) {
 		vfm_skip("rdma/reg-mr-source", "no RDMA device %s", c->rxe);
-		vfm_skip("rdma/reg-mr-destination", "no RDMA device %s", c->rxe);
+		vfm_skip("rdma/reg-mr-destination", "no RDMA device %s",
+			 c->rxe);
 		return;
 	}
 	pd = ibv_alloc_pd(ctx);
@@ -72,14 +73,16 @@ void vfm_t_rdma(struct vfm_ctx *c)
 	if (!ret)
 		ret = vfm_ctx_fresh(c, 1);
 	if (!ret)
-		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY, &fa);
+		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY,
+				    &fa);
 	if (!ret)
 		ret = vfm_goto(&c->dev[1], VFIO_DEVICE_STATE_STOP);
 	if (!ret)
-		ret = vfm_set_state(&c->dev[1], VFIO_DEVICE_STATE_RESUMING, &fb);
+		ret = vfm_set_state(&c->dev[1], VFIO_DEVICE_STATE_RESUMING,
+				    &fb);
 	if (ret || !pd) {
-		vfm_fail("rdma/setup", "%s", pd ? strerror(-ret) :
-						   "ibv_alloc_pd failed");
+		vfm_fail("rdma/setup", "%s",
+			 pd ? strerror(-ret) : "ibv_alloc_pd failed");
 		goto out;
 	}
 	reg_one(pd, "rdma/reg-mr-source", fa);

@@ -77,7 +77,8 @@ static void one_case(struct vfm_ctx *c, const struct case_def *k,
 		goto out;
 	}
 	if (!strcmp(da, db0)) {
-		vfm_fail(k->name, "B already had A's state before the migration");
+		vfm_fail(k->name,
+			 "B already had A's state before the migration");
 		goto out;
 	}
 	if (!vfm_expect(!strcmp(da, db), k->name,
@@ -106,8 +107,8 @@ static void same_bytes(struct vfm_ctx *c)
 	if (!ret)
 		ret = vfm_ctx_scribble(c, 0, 77);
 	if (!ret)
-		ret = vfm_save(&c->dev[0], VFM_PATH_RW, false, vfm_sizes_mixed_a,
-			       &r);
+		ret = vfm_save(&c->dev[0], VFM_PATH_RW, false,
+			       vfm_sizes_mixed_a, &r);
 	if (!ret)
 		ret = vfm_save(&c->dev[0], VFM_PATH_MMAP, false,
 			       vfm_sizes_mixed_b, &m);
@@ -118,9 +119,10 @@ static void same_bytes(struct vfm_ctx *c)
 	}
 	while (at < r.len && at < m.len && r.p[at] == m.p[at])
 		at++;
-	vfm_expect(r.len == m.len && at == r.len, "transfer/rw-mmap-same-stream",
-		   "read(): %zu bytes, mmap: %zu bytes, first difference at %zu",
-		   r.len, m.len, at);
+	vfm_expect(
+		r.len == m.len && at == r.len, "transfer/rw-mmap-same-stream",
+		"read(): %zu bytes, mmap: %zu bytes, first difference at %zu",
+		r.len, m.len, at);
 out:
 	vfm_buf_free(&r);
 	vfm_buf_free(&m);

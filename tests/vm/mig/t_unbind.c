@@ -171,15 +171,16 @@ void vfm_t_unbind(struct vfm_ctx *c)
 	/* 1. rmmod while a device and its data fd are open: refused. */
 	ret = vfm_ctx_fresh(c, 0);
 	if (!ret)
-		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY, &fa);
+		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_PRE_COPY,
+				    &fa);
 	if (ret || fa < 0) {
 		vfm_fail("unbind/setup", "PRE_COPY on A: %s", strerror(-ret));
 		return;
 	}
 	ret = rmmod(c->module);
 	vfm_expect(ret && module_loaded(c->module),
-		   "unbind/rmmod-refused-while-open", "rmmod %s: %s",
-		   c->module, ret ? strerror(-ret) : "succeeded");
+		   "unbind/rmmod-refused-while-open", "rmmod %s: %s", c->module,
+		   ret ? strerror(-ret) : "succeeded");
 
 	/* 2. The device closes under its data fd: the fd is dead, not broken. */
 	vfm_ctx_close(c, 0);
@@ -253,7 +254,8 @@ void vfm_t_unbind(struct vfm_ctx *c)
 	vfm_expect(!ret && !module_loaded(c->module), "unbind/rmmod-when-idle",
 		   "rmmod %s: %s", c->module, strerror(-ret));
 	if (!c->ko) {
-		vfm_skip("unbind/reload-and-migrate", "no module file given (--ko)");
+		vfm_skip("unbind/reload-and-migrate",
+			 "no module file given (--ko)");
 		return;
 	}
 	ret = module_loaded(c->module) ? 0 : insmod(c->ko, c->ko_params);

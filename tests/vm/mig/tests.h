@@ -12,24 +12,24 @@
 #include "vdev.h"
 
 /* Knobs of vfmig_stub under /sys/bus/pci/devices/<bdf>/ (kernel/sysfs.c). */
-#define VFM_KNOB_DIRTY_RATE	"vfmig/dirty_rate"
-#define VFM_KNOB_MEM_SIZE	"vfmig/mem_size"
-#define VFM_KNOB_FAIL_NEXT	"vfmig/fail_next"
-#define VFM_KNOB_MIG_STATE	"vfmig/mig_state"
+#define VFM_KNOB_DIRTY_RATE "vfmig/dirty_rate"
+#define VFM_KNOB_MEM_SIZE "vfmig/mem_size"
+#define VFM_KNOB_FAIL_NEXT "vfmig/fail_next"
+#define VFM_KNOB_MIG_STATE "vfmig/mig_state"
 
 #define VFM_DIGEST_MAX 128
 
 struct vfm_ctx {
-	const char *bdf[2];	/* device A (source) and B (destination) */
+	const char *bdf[2]; /* device A (source) and B (destination) */
 	struct vfm_vdev dev[2];
 	bool open[2];
-	const char *ko;		/* module file, for the reload test */
+	const char *ko; /* module file, for the reload test */
 	const char *ko_params;
-	const char *module;	/* module name */
-	const char *driver;	/* PCI driver name */
-	const char *rxe;	/* RDMA device for ibv_reg_mr */
-	uint64_t rate;		/* workload bytes/s while tests want one */
-	uint64_t large_mib;	/* device memory of the "large" test */
+	const char *module; /* module name */
+	const char *driver; /* PCI driver name */
+	const char *rxe; /* RDMA device for ibv_reg_mr */
+	uint64_t rate; /* workload bytes/s while tests want one */
+	uint64_t large_mib; /* device memory of the "large" test */
 };
 
 int vfm_ctx_open(struct vfm_ctx *c, int i);

@@ -54,8 +54,7 @@ static int find_mem_region(struct vfm_vdev *d)
 				(void *)((char *)ri + off);
 
 			if (h->id == VFIO_REGION_INFO_CAP_TYPE) {
-				struct vfio_region_info_cap_type *t =
-					(void *)h;
+				struct vfio_region_info_cap_type *t = (void *)h;
 
 				if (t->type == VFMIG_REGION_TYPE &&
 				    t->subtype == VFMIG_REGION_SUBTYPE_MEM) {
@@ -157,7 +156,8 @@ int vfm_mig_flags(struct vfm_vdev *d, uint64_t *flags)
 	struct vfio_device_feature_migration m = { 0 };
 	int ret;
 
-	ret = feature(d, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
+	ret = feature(d,
+		      VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
 		      &m, sizeof(m));
 	if (!ret)
 		*flags = m.flags;
@@ -205,10 +205,9 @@ int vfm_data_size(struct vfm_vdev *d, uint64_t *len)
 	struct vfio_device_feature_mig_data_size m = { 0 };
 	int ret;
 
-	ret = feature(d,
-		      VFIO_DEVICE_FEATURE_GET |
-			      VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
-		      &m, sizeof(m));
+	ret = feature(
+		d, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+		&m, sizeof(m));
 	if (!ret)
 		*len = m.stop_copy_length;
 	return ret;
@@ -257,8 +256,8 @@ int vfm_mem_read(struct vfm_vdev *d, uint64_t off, void *p, size_t n)
 const char *vfm_state_name(uint32_t state)
 {
 	static const char *const names[VFM_NUM_STATES] = {
-		"ERROR",     "STOP",	    "RUNNING",	   "STOP_COPY",
-		"RESUMING",  "RUNNING_P2P", "PRE_COPY",	   "PRE_COPY_P2P",
+		"ERROR",    "STOP",	   "RUNNING",  "STOP_COPY",
+		"RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P",
 	};
 
 	return state < VFM_NUM_STATES ? names[state] : "INVALID";

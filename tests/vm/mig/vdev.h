@@ -20,8 +20,8 @@ struct vfm_vdev {
 	int container;
 	int group;
 	int fd;
-	uint64_t mem_off;	/* device-memory region: offset on fd */
-	uint64_t mem_size;	/* 0: no such region */
+	uint64_t mem_off; /* device-memory region: offset on fd */
+	uint64_t mem_size; /* 0: no such region */
 };
 
 int vfm_vdev_open(struct vfm_vdev *d, const char *bdf);
