@@ -60,6 +60,37 @@ crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	return ~(uint32_t)c;
 }
 
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_copy_hw(uint32_t crc, uint8_t *d, const uint8_t *p, size_t len)
+{
+	uint64_t c = ~crc;
+
+	while (len >= 32) {
+		uint64_t v0, v1, v2, v3;
+
+		memcpy(&v0, p, 8);
+		memcpy(&v1, p + 8, 8);
+		memcpy(&v2, p + 16, 8);
+		memcpy(&v3, p + 24, 8);
+		c = __builtin_ia32_crc32di(c, v0);
+		memcpy(d, &v0, 8);
+		c = __builtin_ia32_crc32di(c, v1);
+		memcpy(d + 8, &v1, 8);
+		c = __builtin_ia32_crc32di(c, v2);
+		memcpy(d + 16, &v2, 8);
+		c = __builtin_ia32_crc32di(c, v3);
+		memcpy(d + 24, &v3, 8);
+		p += 32;
+		d += 32;
+		len -= 32;
+	}
+	while (len--) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p);
+		*d++ = *p++;
+	}
+	return ~(uint32_t)c;
+}
+
 static bool have_sse42(void)
 {
 	static int have = -1;
@@ -77,9 +108,23 @@ uint32_t vfm_crc32c(uint32_t crc, const void *buf, size_t len)
 		return crc32c_hw(crc, buf, len);
 	return vfm_crc32c_sw(crc, buf, len);
 }
+
+uint32_t vfm_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+	if (have_sse42())
+		return crc32c_copy_hw(crc, dst, src, len);
+	memcpy(dst, src, len);
+	return vfm_crc32c_sw(crc, dst, len);
+}
 #else
 uint32_t vfm_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	return vfm_crc32c_sw(crc, buf, len);
+}
+
+uint32_t vfm_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+	return vfm_crc32c_sw(crc, dst, len);
 }
 #endif

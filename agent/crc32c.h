@@ -12,6 +12,10 @@
  */
 uint32_t vfm_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* Copy @len bytes from @src to @dst and continue @crc over them, in one
+ * pass over the data. */
+uint32_t vfm_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
+
 /* The portable table version, for tests that compare both paths. */
 uint32_t vfm_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 

@@ -199,8 +199,7 @@ static int parse_locked(struct vfm_sim *s, const uint8_t *p, size_t len)
 				dst = ld->regs + r->offset + ld->paid;
 			else
 				dst = ld->endbuf + ld->paid;
-			memcpy(dst, p, n);
-			ld->crc = vfm_crc32c(ld->crc, p, n);
+			ld->crc = vfm_crc32c_copy(ld->crc, dst, p, n);
 			ld->paid += (uint32_t)n;
 		}
 		p += n;

@@ -81,8 +81,7 @@ static size_t emit_pages(struct vfm_sim *s, uint64_t first, uint64_t n,
 		.offset = first * VFMIG_PAGE_SIZE,
 	};
 
-	memcpy(out + VFM_REC_HDR_LEN, s->mem + r.offset, r.len);
-	r.data_crc = vfm_crc32c(0, out + VFM_REC_HDR_LEN, r.len);
+	r.data_crc = vfm_crc32c_copy(0, out + VFM_REC_HDR_LEN, s->mem + r.offset, r.len);
 	vfm_rec_hdr_encode(&r, out);
 	s->sv.records++;
 	return VFM_REC_HDR_LEN + r.len;

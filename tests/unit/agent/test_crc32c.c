@@ -44,11 +44,29 @@ static void test_paths_agree_and_chain(void **state)
 	free(b);
 }
 
+static void test_copy(void **state)
+{
+	uint8_t src[1000], dst[1000];
+
+	for (int i = 0; i < 1000; i++)
+		src[i] = (uint8_t)(i * 13);
+	for (size_t off = 0; off < 9; off++) {
+		for (size_t len = 0; len < 200; len += 7) {
+			memset(dst, 0, sizeof(dst));
+			assert_int_equal(vfm_crc32c_copy(5, dst + off, src + off, len),
+					 vfm_crc32c_sw(5, src + off, len));
+			assert_memory_equal(dst + off, src + off, len);
+		}
+	}
+	assert_int_equal(vfm_crc32c_copy(0, dst, "123456789", 9), 0xe3069283);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_paths_agree_and_chain),
+		cmocka_unit_test(test_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
