@@ -920,6 +920,9 @@ static int ring_setup(struct vfm_tcp *t)
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
 		  IORING_SETUP_TASKRUN_FLAG;
+	if (getenv("VFM_TCP_DEFER"))
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN;
 	p.cq_entries = entries * 4;
 	err = io_uring_queue_init_params(entries, &t->ring, &p);
 	if (err == -EINVAL) {
