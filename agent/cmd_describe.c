@@ -43,10 +43,18 @@ int vfm_cmd_describe(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': out = optarg; break;
-		case 'j': json = true; break;
-		case 'h': describe_usage(stdout); return VFM_EXIT_OK;
-		default: describe_usage(stderr); return VFM_EXIT_USAGE;
+		case 'o':
+			out = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			describe_usage(stdout);
+			return VFM_EXIT_OK;
+		default:
+			describe_usage(stderr);
+			return VFM_EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
@@ -88,7 +96,8 @@ int vfm_cmd_describe(int argc, char **argv)
 			printf(" %s", desc.features[i]);
 		printf("\n");
 		for (unsigned int i = 0; i < desc.nparams; i++)
-			printf("params/%-12s %s\n", desc.params[i].name, desc.params[i].value);
+			printf("params/%-12s %s\n", desc.params[i].name,
+			       desc.params[i].value);
 		for (unsigned int i = 0; i < desc.nallowed; i++) {
 			vfm_allowed_format(&desc.allowed[i], buf, sizeof(buf));
 			printf("allowed/%-11s %s\n", desc.allowed[i].name, buf);
@@ -98,7 +107,8 @@ int vfm_cmd_describe(int argc, char **argv)
 	if (out) {
 		vfm_err_clear(&err);
 		if (vfm_desc_save_dir(&desc, out, &err)) {
-			fprintf(stderr, "vfmig describe: cannot write %s: %s\n", out, err.msg);
+			fprintf(stderr, "vfmig describe: cannot write %s: %s\n",
+				out, err.msg);
 			ret = VFM_EXIT_ERROR;
 		}
 	}

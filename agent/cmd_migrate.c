@@ -12,9 +12,22 @@
 #include "engine.h"
 
 enum {
-	OPT_DEVICE = 256, OPT_TO, OPT_LISTEN, OPT_SECRET, OPT_STREAMS, OPT_DOWNTIME,
-	OPT_MAXIT, OPT_MAXPRE, OPT_RATE, OPT_TRANSPORT, OPT_MID, OPT_LOG, OPT_STATS,
-	OPT_TIMEOUT, OPT_WAIT, OPT_HELP,
+	OPT_DEVICE = 256,
+	OPT_TO,
+	OPT_LISTEN,
+	OPT_SECRET,
+	OPT_STREAMS,
+	OPT_DOWNTIME,
+	OPT_MAXIT,
+	OPT_MAXPRE,
+	OPT_RATE,
+	OPT_TRANSPORT,
+	OPT_MID,
+	OPT_LOG,
+	OPT_STATS,
+	OPT_TIMEOUT,
+	OPT_WAIT,
+	OPT_HELP,
 };
 
 static const struct option mig_opts[] = {
@@ -108,7 +121,8 @@ static void help_check(FILE *f)
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
 }
 
-static int num(const char *name, const char *v, double lo, double hi, double *out)
+static int num(const char *name, const char *v, double lo, double hi,
+	       double *out)
 {
 	char *end;
 	double d;
@@ -116,16 +130,17 @@ static int num(const char *name, const char *v, double lo, double hi, double *ou
 	errno = 0;
 	d = strtod(v, &end);
 	if (errno || end == v || *end || d < lo || d > hi) {
-		fprintf(stderr, "vfmig: --%s wants a number from %g to %g, not '%s'.\n", name, lo,
-			hi, v);
+		fprintf(stderr,
+			"vfmig: --%s wants a number from %g to %g, not '%s'.\n",
+			name, lo, hi, v);
 		return -1;
 	}
 	*out = d;
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct vfm_mig_opts *o, const char *role,
-		 void (*help)(FILE *))
+static int parse(int argc, char **argv, struct vfm_mig_opts *o,
+		 const char *role, void (*help)(FILE *))
 {
 	double d;
 	int c;
@@ -148,18 +163,34 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o, const char *role
 		}
 		name = mig_opts[c - OPT_DEVICE].name;
 		switch (c) {
-		case OPT_DEVICE: o->device = optarg; break;
-		case OPT_TO: o->addr = optarg; break;
-		case OPT_LISTEN: o->addr = optarg; break;
-		case OPT_SECRET: o->secret_file = optarg; break;
-		case OPT_TRANSPORT: o->transport = optarg; break;
-		case OPT_LOG: o->log_path = optarg; break;
-		case OPT_STATS: o->stats_path = optarg; break;
+		case OPT_DEVICE:
+			o->device = optarg;
+			break;
+		case OPT_TO:
+			o->addr = optarg;
+			break;
+		case OPT_LISTEN:
+			o->addr = optarg;
+			break;
+		case OPT_SECRET:
+			o->secret_file = optarg;
+			break;
+		case OPT_TRANSPORT:
+			o->transport = optarg;
+			break;
+		case OPT_LOG:
+			o->log_path = optarg;
+			break;
+		case OPT_STATS:
+			o->stats_path = optarg;
+			break;
 		case OPT_MID: {
 			uuid_t u;
 
 			if (uuid_parse(optarg, u)) {
-				fprintf(stderr, "vfmig: --migration-id '%s' is not a UUID.\n", optarg);
+				fprintf(stderr,
+					"vfmig: --migration-id '%s' is not a UUID.\n",
+					optarg);
 				return VFM_EXIT_USAGE;
 			}
 			uuid_unparse_lower(u, o->migration_id);
@@ -171,39 +202,50 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o, const char *role
 		default:
 			if (c == OPT_STREAMS && !num(name, optarg, 1, 64, &d))
 				o->streams = (unsigned int)d;
-			else if (c == OPT_DOWNTIME && !num(name, optarg, 1, 1e7, &d))
+			else if (c == OPT_DOWNTIME &&
+				 !num(name, optarg, 1, 1e7, &d))
 				o->downtime_limit_ms = d;
-			else if (c == OPT_MAXIT && !num(name, optarg, 0, 1e6, &d))
+			else if (c == OPT_MAXIT &&
+				 !num(name, optarg, 0, 1e6, &d))
 				o->max_iterations = (unsigned int)d;
-			else if (c == OPT_MAXPRE && !num(name, optarg, 0, 1e6, &d))
+			else if (c == OPT_MAXPRE &&
+				 !num(name, optarg, 0, 1e6, &d))
 				o->max_precopy_s = d;
-			else if (c == OPT_RATE && !num(name, optarg, 0, 1e7, &d))
+			else if (c == OPT_RATE &&
+				 !num(name, optarg, 0, 1e7, &d))
 				o->rate_limit_mbps = d;
-			else if (c == OPT_TIMEOUT && !num(name, optarg, 0.1, 1e5, &d))
+			else if (c == OPT_TIMEOUT &&
+				 !num(name, optarg, 0.1, 1e5, &d))
 				o->timeout_s = d;
-			else if (c == OPT_WAIT && !num(name, optarg, 0.1, 1e6, &d))
+			else if (c == OPT_WAIT &&
+				 !num(name, optarg, 0.1, 1e6, &d))
 				o->wait_s = d;
 			else
 				return VFM_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vfmig %s: unexpected argument '%s' (see --help).\n", role, argv[optind]);
+		fprintf(stderr,
+			"vfmig %s: unexpected argument '%s' (see --help).\n",
+			role, argv[optind]);
 		return VFM_EXIT_USAGE;
 	}
 	if (!o->device || !o->addr || !o->secret_file) {
-		fprintf(stderr, "vfmig %s: --device, --%s and --secret-file are required (see --help).\n",
+		fprintf(stderr,
+			"vfmig %s: --device, --%s and --secret-file are required (see --help).\n",
 			role, strcmp(role, "recv") ? "to" : "listen");
 		return VFM_EXIT_USAGE;
 	}
 	if (strcmp(o->transport, "tcp") && strcmp(o->transport, "rdma")) {
-		fprintf(stderr, "vfmig %s: --transport must be tcp or rdma.\n", role);
+		fprintf(stderr, "vfmig %s: --transport must be tcp or rdma.\n",
+			role);
 		return VFM_EXIT_USAGE;
 	}
 	return -1;
 }
 
-static int run(int argc, char **argv, const char *role, bool check, void (*help)(FILE *))
+static int run(int argc, char **argv, const char *role, bool check,
+	       void (*help)(FILE *))
 {
 	struct vfm_mig_opts *o = calloc(1, sizeof(*o));
 	char why[512];
@@ -222,8 +264,10 @@ static int run(int argc, char **argv, const char *role, bool check, void (*help)
 		uuid_generate(u);
 		uuid_unparse_lower(u, o->migration_id);
 	}
-	if (vfm_log_open(o->log_path, strcmp(role, "recv") ? "source" : "destination")) {
-		fprintf(stderr, "vfmig %s: cannot open the log %s.\n", role, o->log_path);
+	if (vfm_log_open(o->log_path,
+			 strcmp(role, "recv") ? "source" : "destination")) {
+		fprintf(stderr, "vfmig %s: cannot open the log %s.\n", role,
+			o->log_path);
 		ret = VFM_EXIT_USAGE;
 		goto out;
 	}

@@ -43,7 +43,8 @@ int vfm_addr_split(const char *addr, char *host, size_t hostcap, char *port,
 
 static int resolve(const char *addr, bool passive, struct addrinfo **res)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM };
 	char host[256], port[32];
 
 	if (vfm_addr_split(addr, host, sizeof(host), port, sizeof(port)))
@@ -62,7 +63,8 @@ int vfm_listen_tcp(const char *addr, char *why, size_t whylen)
 	int one = 1, fd, ret = resolve(addr, true, &res);
 
 	if (ret) {
-		snprintf(why, whylen, "'%s' is not an ADDRESS:PORT to listen on.", addr);
+		snprintf(why, whylen,
+			 "'%s' is not an ADDRESS:PORT to listen on.", addr);
 		return ret;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -73,7 +75,8 @@ int vfm_listen_tcp(const char *addr, char *why, size_t whylen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 4)) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot listen on %s: %s.", addr, strerror(errno));
+		snprintf(why, whylen, "Cannot listen on %s: %s.", addr,
+			 strerror(errno));
 		close(fd);
 		goto out;
 	}
@@ -91,11 +94,13 @@ static void tune(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static void name_peer(struct vfm_conn *c, const struct sockaddr *sa, socklen_t len)
+static void name_peer(struct vfm_conn *c, const struct sockaddr *sa,
+		      socklen_t len)
 {
 	char h[128], p[16];
 
-	if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV))
+	if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p),
+			NI_NUMERICHOST | NI_NUMERICSERV))
 		snprintf(c->peer, sizeof(c->peer), "?");
 	else
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", h, p);
@@ -131,16 +136,19 @@ int vfm_conn_connect(struct vfm_conn *c, const char *addr, int timeout_ms)
 	c->fd = -1;
 	c->rx_len = c->frame_len = 0;
 	if (ret) {
-		snprintf(c->why, sizeof(c->why), "'%s' is not a HOST:PORT to connect to.", addr);
+		snprintf(c->why, sizeof(c->why),
+			 "'%s' is not a HOST:PORT to connect to.", addr);
 		return ret;
 	}
-	c->fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	c->fd = socket(res->ai_family,
+		       SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0) {
 		ret = -errno;
 		goto out;
 	}
 	name_peer(c, res->ai_addr, res->ai_addrlen);
-	if (connect(c->fd, res->ai_addr, res->ai_addrlen) && errno != EINPROGRESS) {
+	if (connect(c->fd, res->ai_addr, res->ai_addrlen) &&
+	    errno != EINPROGRESS) {
 		ret = -errno;
 		goto fail;
 	}
@@ -159,7 +167,8 @@ int vfm_conn_connect(struct vfm_conn *c, const char *addr, int timeout_ms)
 	ret = 0;
 	goto out;
 fail:
-	snprintf(c->why, sizeof(c->why), "Cannot connect to %s: %s.", addr, strerror(-ret));
+	snprintf(c->why, sizeof(c->why), "Cannot connect to %s: %s.", addr,
+		 strerror(-ret));
 	close(c->fd);
 	c->fd = -1;
 out:
@@ -174,7 +183,8 @@ void vfm_conn_close(struct vfm_conn *c)
 	c->fd = -1;
 }
 
-int vfm_conn_send(struct vfm_conn *c, const void *buf, size_t len, int timeout_ms)
+int vfm_conn_send(struct vfm_conn *c, const void *buf, size_t len,
+		  int timeout_ms)
 {
 	const uint8_t *p = buf;
 	double deadline = vfm_now_ms() + timeout_ms;
@@ -229,13 +239,16 @@ int vfm_conn_recv(struct vfm_conn *c, int timeout_ms, const uint8_t **frame,
 			*len = flen;
 			return 1;
 		}
-		n = recv(c->fd, c->rx + c->rx_len, sizeof(c->rx) - c->rx_len, 0);
+		n = recv(c->fd, c->rx + c->rx_len, sizeof(c->rx) - c->rx_len,
+			 0);
 		if (n > 0) {
 			c->rx_len += (size_t)n;
 			continue;
 		}
 		if (n == 0) {
-			snprintf(c->why, sizeof(c->why), "The peer %s closed the control connection.", c->peer);
+			snprintf(c->why, sizeof(c->why),
+				 "The peer %s closed the control connection.",
+				 c->peer);
 			return -ECONNRESET;
 		}
 		if (errno == EINTR)
@@ -243,7 +256,8 @@ int vfm_conn_recv(struct vfm_conn *c, int timeout_ms, const uint8_t **frame,
 		if (errno != EAGAIN) {
 			int e = errno;
 
-			snprintf(c->why, sizeof(c->why), "The control connection to %s failed: %s.",
+			snprintf(c->why, sizeof(c->why),
+				 "The control connection to %s failed: %s.",
 				 c->peer, strerror(e));
 			return -e;
 		}

@@ -12,15 +12,15 @@
 struct vfm_conn {
 	int fd;
 	uint8_t rx[VFM_WIRE_FRAME_MAX * 2];
-	size_t rx_len;	  /* bytes buffered */
+	size_t rx_len; /* bytes buffered */
 	size_t frame_len; /* the frame last returned, dropped on next recv */
-	char peer[160];	  /* "addr:port" */
-	char why[256];	  /* the last error, as a sentence */
+	char peer[160]; /* "addr:port" */
+	char why[256]; /* the last error, as a sentence */
 };
 
 /* "host:port", "[v6]:port" -> host, port. */
-int vfm_addr_split(const char *addr, char *host, size_t hostcap,
-		   char *port, size_t portcap);
+int vfm_addr_split(const char *addr, char *host, size_t hostcap, char *port,
+		   size_t portcap);
 
 /* Listening socket on @addr ("0.0.0.0:7000"); returns the fd or -errno. */
 int vfm_listen_tcp(const char *addr, char *why, size_t whylen);

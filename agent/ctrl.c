@@ -78,13 +78,15 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 				return 0;
 			}
 		}
-		snprintf(err->msg, sizeof(err->msg), "unexpected message %s on the control connection",
+		snprintf(err->msg, sizeof(err->msg),
+			 "unexpected message %s on the control connection",
 			 vfm_msg_type_name(msg.type));
 		return -EPROTO;
 	}
 	ret = vfm_hs_verify(hs, frame, len);
 	if (ret) {
-		snprintf(err->msg, sizeof(err->msg), "control message %s failed authentication",
+		snprintf(err->msg, sizeof(err->msg),
+			 "control message %s failed authentication",
 			 vfm_ctl_name(msg.type));
 		return ret;
 	}
@@ -99,11 +101,13 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 			ret = vfm_tlv_get_u8(&t, &m->mode, err);
 			break;
 		case VFM_CTLV_TRANSPORT:
-			ret = vfm_tlv_get_str(&t, m->transport, sizeof(m->transport), err);
+			ret = vfm_tlv_get_str(&t, m->transport,
+					      sizeof(m->transport), err);
 			break;
 		case VFM_CTLV_INFO:
 			if (t.len > sizeof(m->info.data)) {
-				snprintf(err->msg, sizeof(err->msg), "transport info too long");
+				snprintf(err->msg, sizeof(err->msg),
+					 "transport info too long");
 				return -EBADMSG;
 			}
 			memcpy(m->info.data, t.val, t.len);
@@ -120,7 +124,8 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 			ret = vfm_tlv_get_u64(&t, &m->pos, err);
 			break;
 		case VFM_CTLV_PHASE:
-			ret = vfm_tlv_get_str(&t, m->phase, sizeof(m->phase), err);
+			ret = vfm_tlv_get_str(&t, m->phase, sizeof(m->phase),
+					      err);
 			break;
 		case VFM_CTLV_ITERATION:
 			ret = vfm_tlv_get_u32(&t, &m->iteration, err);
@@ -132,13 +137,15 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 			ret = vfm_tlv_get_u64(&t, &m->resume_us, err);
 			break;
 		case VFM_CTLV_DIGEST:
-			ret = vfm_tlv_get_str(&t, m->digest, sizeof(m->digest), err);
+			ret = vfm_tlv_get_str(&t, m->digest, sizeof(m->digest),
+					      err);
 			break;
 		case VFM_CTLV_CODE:
 			ret = vfm_tlv_get_u16(&t, &m->code, err);
 			break;
 		case VFM_CTLV_TEXT:
-			ret = vfm_tlv_get_str(&t, m->text, sizeof(m->text), err);
+			ret = vfm_tlv_get_str(&t, m->text, sizeof(m->text),
+					      err);
 			break;
 		default:
 			ret = vfm_tlv_unknown(&t, vfm_ctl_name(msg.type), err);
@@ -152,8 +159,9 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 
 const char *vfm_ctl_name(uint8_t type)
 {
-	static const char *const names[] = { "GO", "XPORT", "CREDIT", "PHASE",
-					     "DONE", "COMMIT", "DIGEST", "FAIL" };
+	static const char *const names[] = { "GO",     "XPORT", "CREDIT",
+					     "PHASE",  "DONE",	"COMMIT",
+					     "DIGEST", "FAIL" };
 
 	if (type >= VFM_CTL_GO && type <= VFM_CTL_FAIL)
 		return names[type - VFM_CTL_GO];

@@ -37,19 +37,19 @@ enum vfm_ctl_mode {
 
 /* TLV types inside the control messages (scoped per message). */
 enum vfm_ctl_tlv {
-	VFM_CTLV_MODE = 1,	/* u8 */
+	VFM_CTLV_MODE = 1, /* u8 */
 	VFM_CTLV_TRANSPORT = 2, /* str */
-	VFM_CTLV_INFO = 3,	/* bytes */
-	VFM_CTLV_LANDING = 4,	/* u64 */
-	VFM_CTLV_STREAMS = 5,	/* u32 */
-	VFM_CTLV_POS = 6,	/* u64 */
-	VFM_CTLV_PHASE = 7,	/* str */
+	VFM_CTLV_INFO = 3, /* bytes */
+	VFM_CTLV_LANDING = 4, /* u64 */
+	VFM_CTLV_STREAMS = 5, /* u32 */
+	VFM_CTLV_POS = 6, /* u64 */
+	VFM_CTLV_PHASE = 7, /* str */
 	VFM_CTLV_ITERATION = 8, /* u32 */
-	VFM_CTLV_TOTAL = 9,	/* u64 */
+	VFM_CTLV_TOTAL = 9, /* u64 */
 	VFM_CTLV_RESUME_US = 10, /* u64 */
-	VFM_CTLV_DIGEST = 11,	/* str */
-	VFM_CTLV_CODE = 12,	/* u16: a VFM_EXIT_* the sender uses */
-	VFM_CTLV_TEXT = 13,	/* str */
+	VFM_CTLV_DIGEST = 11, /* str */
+	VFM_CTLV_CODE = 12, /* u16: a VFM_EXIT_* the sender uses */
+	VFM_CTLV_TEXT = 13, /* str */
 };
 
 struct vfm_ctl {

@@ -22,7 +22,8 @@ int vfm_dev_open(const char *spec, struct vfm_dev **out, char *why,
 	const char *colon = strchr(spec, ':');
 	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
 
-	for (size_t i = 0; i < sizeof(vfm_dev_backends) / sizeof(vfm_dev_backends[0]); i++) {
+	for (size_t i = 0;
+	     i < sizeof(vfm_dev_backends) / sizeof(vfm_dev_backends[0]); i++) {
 		const struct vfm_dev_ops *ops = vfm_dev_backends[i];
 		int ret;
 
@@ -35,9 +36,10 @@ int vfm_dev_open(const char *spec, struct vfm_dev **out, char *why,
 		snprintf((*out)->spec, sizeof((*out)->spec), "%s", spec);
 		return 0;
 	}
-	snprintf(why, whylen,
-		 "The device '%s' is neither 'vfio:<PCI address>' nor 'sim:<options>'.",
-		 spec);
+	snprintf(
+		why, whylen,
+		"The device '%s' is neither 'vfio:<PCI address>' nor 'sim:<options>'.",
+		spec);
 	return -EINVAL;
 }
 
@@ -70,7 +72,8 @@ const char *vfm_dev_state_name(uint32_t state)
 
 int vfm_dev_state_parse(const char *s, uint32_t *state)
 {
-	for (uint32_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+	for (uint32_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]);
+	     i++) {
 		if (!strcasecmp(s, state_names[i])) {
 			*state = i;
 			return 0;
@@ -143,7 +146,8 @@ int vfm_dev_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
 	if (!d->fb_buf)
 		return d->ops->save_next(d, max, seg);
 	if (d->fb_eof) {
-		*seg = (struct vfm_dev_seg){ .stream_pos = d->fb_pos, .eof = true };
+		*seg = (struct vfm_dev_seg){ .stream_pos = d->fb_pos,
+					     .eof = true };
 		return 0;
 	}
 	off = d->fb_head % d->fb_size;
@@ -159,10 +163,12 @@ int vfm_dev_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
 		return (int)r;
 	if (r == 0) {
 		d->fb_eof = true;
-		*seg = (struct vfm_dev_seg){ .stream_pos = d->fb_pos, .eof = true };
+		*seg = (struct vfm_dev_seg){ .stream_pos = d->fb_pos,
+					     .eof = true };
 		return 0;
 	}
-	*seg = (struct vfm_dev_seg){ .off = off, .len = (uint64_t)r,
+	*seg = (struct vfm_dev_seg){ .off = off,
+				     .len = (uint64_t)r,
 				     .stream_pos = d->fb_pos };
 	d->fb_head += (uint64_t)r;
 	d->fb_pos += (uint64_t)r;

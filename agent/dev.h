@@ -30,10 +30,10 @@
 struct vfm_dev;
 
 struct vfm_dev_seg {
-	uint64_t off;	     /* in the device buffer */
-	uint64_t len;	     /* bytes; 0 with eof */
+	uint64_t off; /* in the device buffer */
+	uint64_t len; /* bytes; 0 with eof */
 	uint64_t stream_pos; /* stream offset of byte 0 */
-	bool eof;	     /* STOP_COPY stream complete */
+	bool eof; /* STOP_COPY stream complete */
 };
 
 struct vfm_dev_ops {
@@ -79,7 +79,7 @@ struct vfm_dev {
 	uint8_t *fb_buf;
 	size_t fb_size;
 	uint64_t fb_head, fb_tail; /* ring positions (monotonic) */
-	uint64_t fb_pos;	   /* stream position of the next byte */
+	uint64_t fb_pos; /* stream position of the next byte */
 	bool fb_eof;
 };
 
@@ -96,8 +96,7 @@ int vfm_dev_state_parse(const char *s, uint32_t *state);
  * a fallback of @fallback_size bytes. */
 int vfm_dev_buf(struct vfm_dev *d, size_t fallback_size, void **addr,
 		size_t *size);
-int vfm_dev_save_next(struct vfm_dev *d, uint64_t max,
-		      struct vfm_dev_seg *seg);
+int vfm_dev_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg);
 int vfm_dev_save_release(struct vfm_dev *d, const struct vfm_dev_seg *seg);
 int vfm_dev_load_commit(struct vfm_dev *d, uint64_t off, uint64_t len);
 /* Drop a fallback session (after a state change that ends one). */

@@ -106,11 +106,13 @@ static void *workload(void *arg)
 		}
 		/* cond is bound to CLOCK_MONOTONIC at init. */
 		while (!s->stop_thread &&
-		       pthread_cond_timedwait(&s->cond, &s->lock, &next) != ETIMEDOUT)
+		       pthread_cond_timedwait(&s->cond, &s->lock, &next) !=
+			       ETIMEDOUT)
 			;
 		if (s->stop_thread || !vfm_sim_running(s->state))
 			continue;
-		carry += (double)s->dirty_rate * VFM_SIM_TICK_NS / 1e9 / VFMIG_PAGE_SIZE;
+		carry += (double)s->dirty_rate * VFM_SIM_TICK_NS / 1e9 /
+			 VFMIG_PAGE_SIZE;
 		while (carry >= 1) {
 			dirty_page_locked(s, xorshift(&s->rng) % s->pages);
 			carry -= 1;
@@ -130,7 +132,8 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 	int ret = 0;
 
 	if (n < 0) {
-		snprintf(why, whylen, "The sim options '%s' are not key=value pairs.", args);
+		snprintf(why, whylen,
+			 "The sim options '%s' are not key=value pairs.", args);
 		return -EINVAL;
 	}
 	s->size = VFM_SIM_DEFAULT_SIZE;
@@ -144,11 +147,15 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 	for (int i = 0; i < n && !ret; i++) {
 		char *k = kv[i].key, *v = kv[i].val;
 
-		if (!strcmp(k, "size") || !strcmp(k, "dirty") || !strcmp(k, "buf")) {
+		if (!strcmp(k, "size") || !strcmp(k, "dirty") ||
+		    !strcmp(k, "buf")) {
 			uint64_t x;
 
 			if (vfm_parse_size(v, &x)) {
-				snprintf(why, whylen, "The sim option %s=%s is not a size (e.g. 64M, 1G).", k, v);
+				snprintf(
+					why, whylen,
+					"The sim option %s=%s is not a size (e.g. 64M, 1G).",
+					k, v);
 				return -EINVAL;
 			}
 			if (!strcmp(k, "size"))
@@ -181,20 +188,27 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 			have_allowed_mem |= !strcmp(k + 8, "memory");
 			ret = vfm_desc_set_allowed(&s->desc, k + 8, v, &err);
 		} else {
-			snprintf(why, whylen, "The sim option '%s' is unknown (size, dirty, buf, seed, model, version, compatible, features, param.NAME, allowed.NAME).", k);
+			snprintf(
+				why, whylen,
+				"The sim option '%s' is unknown (size, dirty, buf, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
+				k);
 			return -EINVAL;
 		}
 	}
 	if (ret) {
-		snprintf(why, whylen, "The sim options are invalid: %s", err.msg);
+		snprintf(why, whylen, "The sim options are invalid: %s",
+			 err.msg);
 		return -EINVAL;
 	}
 	if (s->size < VFMIG_PAGE_SIZE || s->size % VFMIG_PAGE_SIZE) {
-		snprintf(why, whylen, "The sim size must be a non-zero multiple of 4 KiB.");
+		snprintf(why, whylen,
+			 "The sim size must be a non-zero multiple of 4 KiB.");
 		return -EINVAL;
 	}
 	if (s->buf_size < (2u << 20) || s->buf_size % VFMIG_PAGE_SIZE) {
-		snprintf(why, whylen, "The sim buffer must be at least 2 MiB, in 4 KiB pages.");
+		snprintf(
+			why, whylen,
+			"The sim buffer must be at least 2 MiB, in 4 KiB pages.");
 		return -EINVAL;
 	}
 	snprintf(mib, sizeof(mib), "%llu", (unsigned long long)(s->size >> 20));
@@ -211,8 +225,9 @@ static void params_text(struct vfm_sim *s)
 
 	s->params_text[0] = '\0';
 	for (unsigned int i = 0; i < s->desc.nparams; i++) {
-		int n = snprintf(s->params_text + off, sizeof(s->params_text) - off,
-				 "%s=%s\n", s->desc.params[i].name,
+		int n = snprintf(s->params_text + off,
+				 sizeof(s->params_text) - off, "%s=%s\n",
+				 s->desc.params[i].name,
 				 s->desc.params[i].value);
 
 		if (n < 0 || (size_t)n >= sizeof(s->params_text) - off)
@@ -234,7 +249,8 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 		free(copy);
 		return -ENOMEM;
 	}
-	s->seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dull ^ (uint64_t)time(NULL);
+	s->seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dull ^
+		  (uint64_t)time(NULL);
 	ret = sim_config(s, copy, why, whylen);
 	free(copy);
 	if (ret) {
@@ -247,7 +263,8 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	s->buf = aligned_alloc(VFMIG_PAGE_SIZE, s->buf_size);
 	if (s->mem == MAP_FAILED || !s->buf) {
-		snprintf(why, whylen, "The sim device could not allocate %llu bytes.",
+		snprintf(why, whylen,
+			 "The sim device could not allocate %llu bytes.",
 			 (unsigned long long)s->size);
 		if (s->mem != MAP_FAILED)
 			munmap(s->mem, s->size);
@@ -357,17 +374,25 @@ static int step_locked(struct vfm_sim *s, uint32_t to)
 	uint32_t from = s->state;
 	int ret = 0;
 
-	if ((from == VFIO_DEVICE_STATE_RUNNING && to == VFIO_DEVICE_STATE_PRE_COPY) ||
-	    (from == VFIO_DEVICE_STATE_RUNNING_P2P && to == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
-	    (from == VFIO_DEVICE_STATE_STOP && to == VFIO_DEVICE_STATE_STOP_COPY))
+	if ((from == VFIO_DEVICE_STATE_RUNNING &&
+	     to == VFIO_DEVICE_STATE_PRE_COPY) ||
+	    (from == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     to == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
+	    (from == VFIO_DEVICE_STATE_STOP &&
+	     to == VFIO_DEVICE_STATE_STOP_COPY))
 		ret = vfm_sim_save_start_locked(s);
-	else if ((from == VFIO_DEVICE_STATE_PRE_COPY && to == VFIO_DEVICE_STATE_RUNNING) ||
-		 (from == VFIO_DEVICE_STATE_PRE_COPY_P2P && to == VFIO_DEVICE_STATE_RUNNING_P2P) ||
-		 (from == VFIO_DEVICE_STATE_STOP_COPY && to == VFIO_DEVICE_STATE_STOP))
+	else if ((from == VFIO_DEVICE_STATE_PRE_COPY &&
+		  to == VFIO_DEVICE_STATE_RUNNING) ||
+		 (from == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
+		  to == VFIO_DEVICE_STATE_RUNNING_P2P) ||
+		 (from == VFIO_DEVICE_STATE_STOP_COPY &&
+		  to == VFIO_DEVICE_STATE_STOP))
 		vfm_sim_save_end_locked(s);
-	else if (from == VFIO_DEVICE_STATE_STOP && to == VFIO_DEVICE_STATE_RESUMING)
+	else if (from == VFIO_DEVICE_STATE_STOP &&
+		 to == VFIO_DEVICE_STATE_RESUMING)
 		ret = vfm_sim_load_start_locked(s);
-	else if (from == VFIO_DEVICE_STATE_RESUMING && to == VFIO_DEVICE_STATE_STOP)
+	else if (from == VFIO_DEVICE_STATE_RESUMING &&
+		 to == VFIO_DEVICE_STATE_STOP)
 		ret = vfm_sim_load_finish_locked(s);
 	if (ret) {
 		if (from == VFIO_DEVICE_STATE_RESUMING) {
@@ -388,7 +413,8 @@ static int sim_set_state(struct vfm_dev *d, uint32_t target)
 	unsigned int qh = 0, qt = 0, n = 0;
 	int ret = 0;
 
-	if (target > VFIO_DEVICE_STATE_PRE_COPY_P2P || target == VFIO_DEVICE_STATE_ERROR)
+	if (target > VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	    target == VFIO_DEVICE_STATE_ERROR)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (s->state == target)
@@ -489,7 +515,8 @@ static int sim_prepare_resume(struct vfm_dev *d)
 	pthread_mutex_lock(&s->lock);
 	if (!s->spare) {
 		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+			       0);
 
 		if (p == MAP_FAILED)
 			ret = -ENOMEM;

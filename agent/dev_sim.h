@@ -16,14 +16,14 @@
 struct vfm_sim_save {
 	bool active;
 	bool hdr_sent, regs_sent, end_sent, eof;
-	uint64_t *unsent;	/* initial image pages not yet sent */
+	uint64_t *unsent; /* initial image pages not yet sent */
 	uint64_t unsent_count;
-	uint64_t init_cursor;	/* page index: unsent bits below are 0 */
-	uint64_t *dirty;	/* sent, then written */
+	uint64_t init_cursor; /* page index: unsent bits below are 0 */
+	uint64_t *dirty; /* sent, then written */
 	uint64_t dirty_count;
 	uint64_t dirty_cursor;
-	uint64_t records;	/* REGS + DATA records emitted */
-	uint64_t pos;		/* stream bytes emitted */
+	uint64_t records; /* REGS + DATA records emitted */
+	uint64_t pos; /* stream bytes emitted */
 	/* A record that did not fit the caller's room. */
 	uint8_t *pend;
 	uint32_t pend_len, pend_off;
@@ -35,20 +35,20 @@ struct vfm_sim_save {
 
 struct vfm_sim_load {
 	bool active, failed, hdr_ok, end_ok;
-	uint8_t *mem;		/* shadow memory, applied on RESUMING->STOP */
+	uint8_t *mem; /* shadow memory, applied on RESUMING->STOP */
 	uint8_t regs[VFM_SIM_REGS_SIZE];
-	uint64_t *got;		/* pages received */
+	uint64_t *got; /* pages received */
 	uint64_t got_count;
 	bool got_regs;
-	uint64_t pos;		/* stream bytes consumed */
+	uint64_t pos; /* stream bytes consumed */
 	uint64_t records;
 	/* Parser. */
 	uint8_t hbuf[VFM_STREAM_HDR_LEN];
-	uint32_t hlen;		/* bytes of hbuf filled (header or record hdr) */
+	uint32_t hlen; /* bytes of hbuf filled (header or record hdr) */
 	bool in_payload;
 	struct vfm_rec rec;
-	uint64_t rec_start;	/* stream position of the record header */
-	uint32_t paid;		/* payload bytes consumed */
+	uint64_t rec_start; /* stream position of the record header */
+	uint32_t paid; /* payload bytes consumed */
 	uint32_t crc;
 	uint8_t endbuf[VFM_REC_END_LEN];
 	char why[256];
@@ -56,17 +56,17 @@ struct vfm_sim_load {
 
 struct vfm_sim {
 	struct vfm_dev dev;
-	pthread_mutex_t lock;	/* protects everything below */
+	pthread_mutex_t lock; /* protects everything below */
 	uint32_t state;
 	uint64_t size, pages;
-	uint64_t dirty_rate;	/* bytes/s dirtied by the workload */
+	uint64_t dirty_rate; /* bytes/s dirtied by the workload */
 	uint64_t seed;
 	uint8_t *mem;
-	uint8_t *spare;		/* replaced memory, reused as the next shadow */
+	uint8_t *spare; /* replaced memory, reused as the next shadow */
 	uint8_t regs[VFM_SIM_REGS_SIZE];
 	struct vfm_desc desc;
 	char params_text[VFMIG_PARAMS_MAX];
-	uint8_t *buf;		/* the migration buffer */
+	uint8_t *buf; /* the migration buffer */
 	size_t buf_size;
 	struct vfm_sim_save sv;
 	struct vfm_sim_load ld;
@@ -74,7 +74,7 @@ struct vfm_sim {
 	/* Workload thread. */
 	pthread_t thread;
 	bool thread_started, stop_thread;
-	pthread_cond_t cond;	/* wakes the workload on stop */
+	pthread_cond_t cond; /* wakes the workload on stop */
 };
 
 static inline struct vfm_sim *to_sim(struct vfm_dev *d)
@@ -107,8 +107,7 @@ int vfm_sim_save_start_locked(struct vfm_sim *s);
 void vfm_sim_save_end_locked(struct vfm_sim *s);
 int vfm_sim_save_gen_locked(struct vfm_sim *s, uint8_t *out, size_t room,
 			    size_t *got);
-int vfm_sim_precopy_info(struct vfm_dev *d, uint64_t *initial,
-			 uint64_t *dirty);
+int vfm_sim_precopy_info(struct vfm_dev *d, uint64_t *initial, uint64_t *dirty);
 int vfm_sim_data_size(struct vfm_dev *d, uint64_t *bytes);
 int vfm_sim_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg);
 int vfm_sim_save_release(struct vfm_dev *d, const struct vfm_dev_seg *seg);

@@ -26,7 +26,8 @@ int vfm_sim_load_start_locked(struct vfm_sim *s)
 		s->spare = NULL;
 	} else {
 		ld->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+			       0);
 	}
 	ld->got = calloc((s->pages + 63) / 64, 8);
 	if (ld->mem == MAP_FAILED || !ld->got) {
@@ -68,21 +69,25 @@ static int check_header(struct vfm_sim *s)
 	if (vfm_stream_hdr_decode(s->ld.hbuf, &si, why, sizeof(why)))
 		return fail(s, why);
 	if (strcmp(si.model, s->desc.model)) {
-		snprintf(msg, sizeof(msg), "The stream is for model '%s', this device is '%s'.",
+		snprintf(msg, sizeof(msg),
+			 "The stream is for model '%s', this device is '%s'.",
 			 si.model, s->desc.model);
 		return fail(s, msg);
 	}
 	if (vfm_version_parse(si.version, strlen(si.version), &v, NULL) ||
 	    !vfm_ranges_contain(&s->desc.compatible, &v)) {
-		snprintf(msg, sizeof(msg),
-			 "The stream's device version %s is outside this device's compatible versions.",
-			 si.version);
+		snprintf(
+			msg, sizeof(msg),
+			"The stream's device version %s is outside this device's compatible versions.",
+			si.version);
 		return fail(s, msg);
 	}
 	if (si.mem_size != s->size || si.regs_size != VFM_SIM_REGS_SIZE) {
-		snprintf(msg, sizeof(msg),
-			 "The stream holds %llu bytes of memory, this device has %llu.",
-			 (unsigned long long)si.mem_size, (unsigned long long)s->size);
+		snprintf(
+			msg, sizeof(msg),
+			"The stream holds %llu bytes of memory, this device has %llu.",
+			(unsigned long long)si.mem_size,
+			(unsigned long long)s->size);
 		return fail(s, msg);
 	}
 	s->ld.hdr_ok = true;
@@ -96,12 +101,17 @@ static int check_record(struct vfm_sim *s)
 	switch (r->type) {
 	case VFMIG_REC_DATA:
 		if (r->offset % VFMIG_PAGE_SIZE || r->len % VFMIG_PAGE_SIZE ||
-		    !r->len || r->offset > s->size || r->len > s->size - r->offset)
-			return fail(s, "A data record lies outside device memory.");
+		    !r->len || r->offset > s->size ||
+		    r->len > s->size - r->offset)
+			return fail(
+				s, "A data record lies outside device memory.");
 		return 0;
 	case VFMIG_REC_REGS:
-		if (r->offset > VFM_SIM_REGS_SIZE || r->len > VFM_SIM_REGS_SIZE - r->offset)
-			return fail(s, "A register record lies outside the register block.");
+		if (r->offset > VFM_SIM_REGS_SIZE ||
+		    r->len > VFM_SIM_REGS_SIZE - r->offset)
+			return fail(
+				s,
+				"A register record lies outside the register block.");
 		return 0;
 	default:
 		if (r->len != VFM_REC_END_LEN)
@@ -134,8 +144,11 @@ static int finish_record(struct vfm_sim *s)
 		uint64_t e[2];
 
 		memcpy(e, ld->endbuf, sizeof(e));
-		if (le64toh(e[0]) != ld->records || le64toh(e[1]) != ld->rec_start)
-			return fail(s, "The end record does not match the records received.");
+		if (le64toh(e[0]) != ld->records ||
+		    le64toh(e[1]) != ld->rec_start)
+			return fail(
+				s,
+				"The end record does not match the records received.");
 		ld->end_ok = true;
 	}
 	return 0;
@@ -168,7 +181,9 @@ static int parse_locked(struct vfm_sim *s, const uint8_t *p, size_t len)
 
 				memcpy(&magic, ld->hbuf, 4);
 				if (le32toh(magic) != VFMIG_STREAM_MAGIC)
-					return fail(s, "The stream does not start with the vfmig magic.");
+					return fail(
+						s,
+						"The stream does not start with the vfmig magic.");
 			}
 		} else if (!ld->in_payload) {
 			if (!ld->hlen)
@@ -179,7 +194,8 @@ static int parse_locked(struct vfm_sim *s, const uint8_t *p, size_t len)
 			ld->hlen += (uint32_t)n;
 			if (ld->hlen == VFM_REC_HDR_LEN) {
 				ld->hlen = 0;
-				if (vfm_rec_hdr_decode(ld->hbuf, &ld->rec, why, sizeof(why)))
+				if (vfm_rec_hdr_decode(ld->hbuf, &ld->rec, why,
+						       sizeof(why)))
 					return fail(s, why);
 				if (check_record(s))
 					return -EINVAL;

@@ -81,7 +81,8 @@ static size_t emit_pages(struct vfm_sim *s, uint64_t first, uint64_t n,
 		.offset = first * VFMIG_PAGE_SIZE,
 	};
 
-	r.data_crc = vfm_crc32c_copy(0, out + VFM_REC_HDR_LEN, s->mem + r.offset, r.len);
+	r.data_crc = vfm_crc32c_copy(0, out + VFM_REC_HDR_LEN,
+				     s->mem + r.offset, r.len);
 	vfm_rec_hdr_encode(&r, out);
 	s->sv.records++;
 	return VFM_REC_HDR_LEN + r.len;
@@ -118,7 +119,8 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 		if (cap < VFM_STREAM_HDR_LEN)
 			return -ENOSPC;
 		snprintf(si.model, sizeof(si.model), "%s", s->desc.model);
-		vfm_version_format(&s->desc.version, si.version, sizeof(si.version));
+		vfm_version_format(&s->desc.version, si.version,
+				   sizeof(si.version));
 		memcpy(si.params, s->params_text, sizeof(si.params));
 		if (vfm_stream_hdr_encode(&si, out))
 			return -ENAMETOOLONG;
@@ -156,7 +158,8 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 	if (!stop)
 		return -ENOMSG;
 	if (!sv->regs_sent) {
-		struct vfm_rec r = { .type = VFMIG_REC_REGS, .len = VFM_SIM_REGS_SIZE };
+		struct vfm_rec r = { .type = VFMIG_REC_REGS,
+				     .len = VFM_SIM_REGS_SIZE };
 
 		if (cap < VFM_REC_HDR_LEN + VFM_SIM_REGS_SIZE)
 			return -ENOSPC;
@@ -169,7 +172,8 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 		return 0;
 	}
 	if (!sv->end_sent) {
-		struct vfm_rec r = { .type = VFMIG_REC_END, .len = VFM_REC_END_LEN };
+		struct vfm_rec r = { .type = VFMIG_REC_END,
+				     .len = VFM_REC_END_LEN };
 		uint64_t e[2] = { htole64(sv->records), htole64(sv->pos) };
 
 		if (cap < VFM_REC_HDR_LEN + VFM_REC_END_LEN)
@@ -210,7 +214,8 @@ int vfm_sim_save_gen_locked(struct vfm_sim *s, uint8_t *out, size_t room,
 		if (ret == -ENOSPC) {
 			if (done)
 				break;
-			ret = next_record_locked(s, sv->pend, VFM_SIM_PEND_CAP, &len);
+			ret = next_record_locked(s, sv->pend, VFM_SIM_PEND_CAP,
+						 &len);
 			if (ret)
 				break;
 			sv->pend_len = (uint32_t)len;
@@ -257,16 +262,19 @@ int vfm_sim_data_size(struct vfm_dev *d, uint64_t *bytes)
 {
 	struct vfm_sim *s = to_sim(d);
 	struct vfm_sim_save *sv = &s->sv;
-	uint64_t pages, tail = 2 * VFM_REC_HDR_LEN + VFM_SIM_REGS_SIZE + VFM_REC_END_LEN;
+	uint64_t pages, tail = 2 * VFM_REC_HDR_LEN + VFM_SIM_REGS_SIZE +
+			       VFM_REC_END_LEN;
 
 	pthread_mutex_lock(&s->lock);
 	if (sv->active) {
 		pages = sv->unsent_count + sv->dirty_count;
 		*bytes = (sv->hdr_sent ? 0 : VFM_STREAM_HDR_LEN) +
-			 pages * VFMIG_PAGE_SIZE + (sv->pend_len - sv->pend_off) +
+			 pages * VFMIG_PAGE_SIZE +
+			 (sv->pend_len - sv->pend_off) +
 			 (pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
 	} else {
-		*bytes = VFM_STREAM_HDR_LEN + s->size + (s->pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
+		*bytes = VFM_STREAM_HDR_LEN + s->size +
+			 (s->pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -286,7 +294,8 @@ int vfm_sim_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
 		goto out;
 	}
 	if (sv->eof) {
-		*seg = (struct vfm_dev_seg){ .stream_pos = sv->pos, .eof = true };
+		*seg = (struct vfm_dev_seg){ .stream_pos = sv->pos,
+					     .eof = true };
 		ret = 0;
 		goto out;
 	}
@@ -304,12 +313,15 @@ int vfm_sim_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
 	if (ret)
 		goto out;
 	if (!got) {
-		*seg = (struct vfm_dev_seg){ .stream_pos = sv->pos, .eof = true };
+		*seg = (struct vfm_dev_seg){ .stream_pos = sv->pos,
+					     .eof = true };
 		goto out;
 	}
-	*seg = (struct vfm_dev_seg){ .off = off, .len = got,
-				     .stream_pos = sv->pos - got -
-						   (sv->pend_len - sv->pend_off) };
+	*seg = (struct vfm_dev_seg){
+		.off = off,
+		.len = got,
+		.stream_pos = sv->pos - got - (sv->pend_len - sv->pend_off)
+	};
 	{
 		unsigned int i = (sv->seg_first + sv->seg_n) % VFM_SIM_SEGS_MAX;
 

@@ -81,7 +81,10 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 	int ret;
 
 	if (!*args || strlen(args) >= sizeof(v->bdf) || strchr(args, '/')) {
-		snprintf(why, whylen, "'vfio:%s' does not name a PCI address (e.g. vfio:0000:00:04.0).", args);
+		snprintf(
+			why, whylen,
+			"'vfio:%s' does not name a PCI address (e.g. vfio:0000:00:04.0).",
+			args);
 		return -EINVAL;
 	}
 	v = calloc(1, sizeof(*v));
@@ -89,12 +92,15 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 		return -ENOMEM;
 	v->container = v->group = v->fd = v->data_fd = -1;
 	snprintf(v->bdf, sizeof(v->bdf), "%s", args);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", v->bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
+		 v->bdf);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "The PCI device %s has no IOMMU group (%s): is it present and bound to a VFIO driver?",
-			 v->bdf, strerror(errno));
+		snprintf(
+			why, whylen,
+			"The PCI device %s has no IOMMU group (%s): is it present and bound to a VFIO driver?",
+			v->bdf, strerror(errno));
 		goto err;
 	}
 	link[n] = '\0';
@@ -102,56 +108,73 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (v->container < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot open /dev/vfio/vfio: %s.", strerror(errno));
+		snprintf(why, whylen, "Cannot open /dev/vfio/vfio: %s.",
+			 strerror(errno));
 		goto err;
 	}
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
 		ret = -EINVAL;
-		snprintf(why, whylen, "The kernel's VFIO API version is not %d.", VFIO_API_VERSION);
+		snprintf(why, whylen,
+			 "The kernel's VFIO API version is not %d.",
+			 VFIO_API_VERSION);
 		goto err;
 	}
 	v->group = open(path, O_RDWR | O_CLOEXEC);
 	if (v->group < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot open %s: %s.", path, strerror(errno));
+		snprintf(why, whylen, "Cannot open %s: %s.", path,
+			 strerror(errno));
 		goto err;
 	}
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &gs) < 0 ||
 	    !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		ret = -EINVAL;
-		snprintf(why, whylen, "The IOMMU group %s is not viable: bind every device in it to vfio.", path);
+		snprintf(
+			why, whylen,
+			"The IOMMU group %s is not viable: bind every device in it to vfio.",
+			path);
 		goto err;
 	}
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot attach %s to a container: %s.", path, strerror(errno));
+		snprintf(why, whylen, "Cannot attach %s to a container: %s.",
+			 path, strerror(errno));
 		goto err;
 	}
 	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0 &&
 	    ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot set the type1 IOMMU: %s.", strerror(errno));
+		snprintf(why, whylen, "Cannot set the type1 IOMMU: %s.",
+			 strerror(errno));
 		goto err;
 	}
 	v->fd = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->bdf);
 	if (v->fd < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot open the VFIO device %s: %s.", v->bdf, strerror(errno));
+		snprintf(why, whylen, "Cannot open the VFIO device %s: %s.",
+			 v->bdf, strerror(errno));
 		goto err;
 	}
-	ret = feature(v->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
+	ret = feature(v->fd,
+		      VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
 		      &flags, sizeof(flags));
 	if (ret || !(flags & VFIO_MIGRATION_STOP_COPY)) {
-		snprintf(why, whylen, "The device %s does not support VFIO migration v2.", v->bdf);
+		snprintf(why, whylen,
+			 "The device %s does not support VFIO migration v2.",
+			 v->bdf);
 		ret = ret ? ret : -EOPNOTSUPP;
 		goto err;
 	}
 	v->mig_flags = flags;
 	memset(st, 0, sizeof(st));
-	ret = feature(v->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	ret = feature(v->fd,
+		      VFIO_DEVICE_FEATURE_GET |
+			      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
 		      st, sizeof(st));
 	if (ret) {
-		snprintf(why, whylen, "Cannot read the migration state of %s: %s.", v->bdf, strerror(-ret));
+		snprintf(why, whylen,
+			 "Cannot read the migration state of %s: %s.", v->bdf,
+			 strerror(-ret));
 		goto err;
 	}
 	v->state = st[0];
@@ -183,7 +206,9 @@ static int vfio_get_state(struct vfm_dev *d, uint32_t *state)
 {
 	struct vfm_vfio *v = to_vfio(d);
 	uint32_t st[2] = { 0, 0 };
-	int ret = feature(v->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	int ret = feature(v->fd,
+			  VFIO_DEVICE_FEATURE_GET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
 			  st, sizeof(st));
 
 	if (ret)
@@ -197,7 +222,9 @@ static int vfio_set_state(struct vfm_dev *d, uint32_t state)
 	struct vfm_vfio *v = to_vfio(d);
 	/* struct vfio_device_feature_mig_state: u32 state, s32 data_fd */
 	int32_t st[2] = { (int32_t)state, -1 };
-	int ret = feature(v->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	int ret = feature(v->fd,
+			  VFIO_DEVICE_FEATURE_SET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
 			  st, sizeof(st));
 
 	if (ret) {
@@ -210,7 +237,8 @@ static int vfio_set_state(struct vfm_dev *d, uint32_t state)
 		drop_data_fd(v);
 		v->data_fd = st[1];
 		fcntl(v->data_fd, F_SETFD, FD_CLOEXEC);
-	} else if (state == VFIO_DEVICE_STATE_RUNNING || state == VFIO_DEVICE_STATE_STOP ||
+	} else if (state == VFIO_DEVICE_STATE_RUNNING ||
+		   state == VFIO_DEVICE_STATE_STOP ||
 		   state == VFIO_DEVICE_STATE_RUNNING_P2P) {
 		drop_data_fd(v);
 	}
@@ -218,7 +246,8 @@ static int vfio_set_state(struct vfm_dev *d, uint32_t state)
 	return 0;
 }
 
-static int vfio_precopy_info(struct vfm_dev *d, uint64_t *initial, uint64_t *dirty)
+static int vfio_precopy_info(struct vfm_dev *d, uint64_t *initial,
+			     uint64_t *dirty)
 {
 	struct vfm_vfio *v = to_vfio(d);
 	struct vfio_precopy_info pi = { .argsz = sizeof(pi) };
@@ -236,7 +265,8 @@ static int vfio_data_size(struct vfm_dev *d, uint64_t *bytes)
 {
 	struct vfio_device_feature_mig_data_size ds = { 0 };
 	int ret = feature(to_vfio(d)->fd,
-			  VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+			  VFIO_DEVICE_FEATURE_GET |
+				  VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
 			  &ds, sizeof(ds));
 
 	if (!ret)
@@ -255,7 +285,8 @@ static int vfio_buf(struct vfm_dev *d, void **addr, size_t *size)
 	if (!v->map) {
 		if (ioctl(v->data_fd, VFMIG_BUF_INFO, &bi) < 0 || !bi.size)
 			return -EOPNOTSUPP;
-		p = mmap(NULL, bi.size, PROT_READ | PROT_WRITE, MAP_SHARED, v->data_fd, 0);
+		p = mmap(NULL, bi.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 v->data_fd, 0);
 		if (p == MAP_FAILED)
 			return -EOPNOTSUPP;
 		v->map = p;
@@ -266,22 +297,27 @@ static int vfio_buf(struct vfm_dev *d, void **addr, size_t *size)
 	return 0;
 }
 
-static int vfio_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
+static int vfio_save_next(struct vfm_dev *d, uint64_t max,
+			  struct vfm_dev_seg *seg)
 {
 	struct vfm_vfio *v = to_vfio(d);
 	struct vfmig_seg s = { .argsz = sizeof(s), .length = max };
 
 	if (ioctl(v->data_fd, VFMIG_SAVE_NEXT, &s) < 0)
 		return -errno;
-	*seg = (struct vfm_dev_seg){ .off = s.offset, .len = s.length,
+	*seg = (struct vfm_dev_seg){ .off = s.offset,
+				     .len = s.length,
 				     .stream_pos = s.stream_pos,
-				     .eof = (s.flags & VFMIG_SEG_EOF) && !s.length };
+				     .eof = (s.flags & VFMIG_SEG_EOF) &&
+					    !s.length };
 	return 0;
 }
 
 static int vfio_save_release(struct vfm_dev *d, const struct vfm_dev_seg *seg)
 {
-	struct vfmig_seg s = { .argsz = sizeof(s), .offset = seg->off, .length = seg->len };
+	struct vfmig_seg s = { .argsz = sizeof(s),
+			       .offset = seg->off,
+			       .length = seg->len };
 
 	if (ioctl(to_vfio(d)->data_fd, VFMIG_SAVE_RELEASE, &s) < 0)
 		return -errno;
@@ -290,7 +326,9 @@ static int vfio_save_release(struct vfm_dev *d, const struct vfm_dev_seg *seg)
 
 static int vfio_load_commit(struct vfm_dev *d, uint64_t off, uint64_t len)
 {
-	struct vfmig_seg s = { .argsz = sizeof(s), .offset = off, .length = len };
+	struct vfmig_seg s = { .argsz = sizeof(s),
+			       .offset = off,
+			       .length = len };
 
 	if (ioctl(to_vfio(d)->data_fd, VFMIG_LOAD_COMMIT, &s) < 0)
 		return -errno;
@@ -318,7 +356,8 @@ static int vfio_describe(struct vfm_dev *d, struct vfm_desc *desc, char *why,
 	char dir[PATH_MAX];
 	int ret;
 
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/migration", to_vfio(d)->bdf);
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/migration",
+		 to_vfio(d)->bdf);
 	vfm_err_clear(&err);
 	ret = vfm_desc_load_dir(dir, desc, &err);
 	if (ret)
@@ -332,7 +371,8 @@ static int vfio_digest(struct vfm_dev *d, char hex[VFM_DIGEST_HEX])
 	FILE *f;
 	size_t n;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/migration/state_digest",
+	snprintf(path, sizeof(path),
+		 "/sys/bus/pci/devices/%s/migration/state_digest",
 		 to_vfio(d)->bdf);
 	f = fopen(path, "re");
 	if (!f)

@@ -21,32 +21,39 @@ int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen)
 	int fd;
 
 	if (!o->secret_file) {
-		snprintf(why, whylen, "A secret file is required (--secret-file FILE); secrets are never given on the command line.");
+		snprintf(
+			why, whylen,
+			"A secret file is required (--secret-file FILE); secrets are never given on the command line.");
 		return -EINVAL;
 	}
 	fd = open(o->secret_file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(why, whylen, "Cannot open the secret file %s: %s.", o->secret_file, strerror(errno));
+		snprintf(why, whylen, "Cannot open the secret file %s: %s.",
+			 o->secret_file, strerror(errno));
 		return -errno;
 	}
 	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
-		vfm_log_msg("secret_file_insecure", "warning",
-			    "The secret file %s is readable by every user; make it 0600.",
-			    o->secret_file);
+		vfm_log_msg(
+			"secret_file_insecure", "warning",
+			"The secret file %s is readable by every user; make it 0600.",
+			o->secret_file);
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0) {
-		snprintf(why, whylen, "Cannot read the secret file %s: %s.", o->secret_file, strerror(errno));
+		snprintf(why, whylen, "Cannot read the secret file %s: %s.",
+			 o->secret_file, strerror(errno));
 		return -EIO;
 	}
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	if (n == 0) {
-		snprintf(why, whylen, "The secret file %s is empty.", o->secret_file);
+		snprintf(why, whylen, "The secret file %s is empty.",
+			 o->secret_file);
 		return -EINVAL;
 	}
 	if (n < VFM_HS_SECRET_MIN || n > VFM_HS_SECRET_MAX) {
-		snprintf(why, whylen, "The secret in %s must be %d to %d bytes long.",
+		snprintf(why, whylen,
+			 "The secret in %s must be %d to %d bytes long.",
 			 o->secret_file, VFM_HS_SECRET_MIN, VFM_HS_SECRET_MAX);
 		return -EINVAL;
 	}
@@ -68,7 +75,8 @@ int vfm_eng_open_device(struct vfm_eng *e)
 	vfm_desc_init(&e->desc);
 	ret = vfm_dev_describe(e->dev, &e->desc, why, sizeof(why));
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The device %s has no usable descriptor: %s",
+		snprintf(e->why, sizeof(e->why),
+			 "The device %s has no usable descriptor: %s",
 			 e->o->device, why);
 		return ret;
 	}
@@ -102,7 +110,8 @@ int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg)
 	vfm_err_clear(&err);
 	ret = vfm_hs_new(&e->hs, cfg, &err);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The handshake cannot start: %s", err.msg);
+		snprintf(e->why, sizeof(e->why),
+			 "The handshake cannot start: %s", err.msg);
 		return ret;
 	}
 	ret = vfm_hs_start(e->hs);
@@ -112,7 +121,8 @@ int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg)
 
 		ret = hs_flush(e);
 		if (ret) {
-			snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s.",
+			snprintf(e->why, sizeof(e->why),
+				 "The handshake with %s failed: %s.",
 				 e->conn.peer, strerror(-ret));
 			return ret;
 		}
@@ -120,27 +130,35 @@ int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg)
 			return 0;
 		if (vfm_hs_failed(e->hs))
 			break;
-		ret = vfm_conn_recv(&e->conn, vfm_eng_timeout_ms(e), &frame, &len);
+		ret = vfm_conn_recv(&e->conn, vfm_eng_timeout_ms(e), &frame,
+				    &len);
 		if (ret == 0)
 			ret = -ETIMEDOUT;
 		if (ret < 0) {
 			if (ret == -ETIMEDOUT)
-				snprintf(e->why, sizeof(e->why), "The peer %s did not answer the handshake within %.0f s.",
-					 e->conn.peer, e->o->timeout_s);
+				snprintf(
+					e->why, sizeof(e->why),
+					"The peer %s did not answer the handshake within %.0f s.",
+					e->conn.peer, e->o->timeout_s);
 			else if (ret == -EBADMSG || ret == -EMSGSIZE)
-				snprintf(e->why, sizeof(e->why), "The peer %s does not speak the vfmig protocol: %s.",
-					 e->conn.peer, e->conn.why);
+				snprintf(
+					e->why, sizeof(e->why),
+					"The peer %s does not speak the vfmig protocol: %s.",
+					e->conn.peer, e->conn.why);
 			else
-				snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s",
-					 e->conn.peer, e->conn.why[0] ? e->conn.why : strerror(-ret));
+				snprintf(e->why, sizeof(e->why),
+					 "The handshake with %s failed: %s",
+					 e->conn.peer,
+					 e->conn.why[0] ? e->conn.why :
+							  strerror(-ret));
 			return ret;
 		}
 		ret = vfm_hs_recv(e->hs, frame, len);
 	}
 	hs_flush(e); /* the ABORT that tells the peer why, best effort */
 	ret = vfm_hs_error(e->hs);
-	snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s", e->conn.peer,
-		 vfm_hs_reason(e->hs));
+	snprintf(e->why, sizeof(e->why), "The handshake with %s failed: %s",
+		 e->conn.peer, vfm_hs_reason(e->hs));
 	return ret ? ret : -EPROTO;
 }
 
@@ -211,15 +229,17 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 		for (unsigned int i = 0; i < v->nnotes; i++) {
 			if (i)
 				notes[n++] = ',';
-			vfm_json_quote(notes, sizeof(notes) - 2, &n, v->notes[i]);
+			vfm_json_quote(notes, sizeof(notes) - 2, &n,
+				       v->notes[i]);
 		}
 		notes[n++] = ']';
 		notes[n] = '\0';
 		vfm_json_raw(j, "notes", notes);
 	}
 	vfm_log_emit("verdict", j);
-	vfm_log_human("verdict: %s (%u failed rule%s)", v->accept ? "ACCEPT" : "REFUSE",
-		      vfm_verdict_failures(v), vfm_verdict_failures(v) == 1 ? "" : "s");
+	vfm_log_human("verdict: %s (%u failed rule%s)",
+		      v->accept ? "ACCEPT" : "REFUSE", vfm_verdict_failures(v),
+		      vfm_verdict_failures(v) == 1 ? "" : "s");
 	free(sj);
 	free(dj);
 	free(j);
@@ -231,7 +251,8 @@ int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m)
 	int ret = vfm_ctl_encode(e->hs, m, e->tx, sizeof(e->tx), &len);
 
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "Cannot build the %s message: %s.",
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot build the %s message: %s.",
 			 vfm_ctl_name(m->type), strerror(-ret));
 		return ret;
 	}
@@ -239,7 +260,8 @@ int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m)
 	if (ret)
 		snprintf(e->why, sizeof(e->why), "Cannot send %s to %s: %s.",
 			 vfm_ctl_name(m->type), e->conn.peer,
-			 ret == -ECONNRESET ? "the peer closed the connection" : strerror(-ret));
+			 ret == -ECONNRESET ? "the peer closed the connection" :
+					      strerror(-ret));
 	return ret;
 }
 
@@ -259,12 +281,14 @@ int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m)
 	vfm_err_clear(&err);
 	ret = vfm_ctl_decode(e->hs, frame, len, m, &err);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "A bad control message from %s: %s.",
-			 e->conn.peer, err.msg);
+		snprintf(e->why, sizeof(e->why),
+			 "A bad control message from %s: %s.", e->conn.peer,
+			 err.msg);
 		return ret;
 	}
 	if (m->type == VFM_CTL_FAIL) {
-		snprintf(e->why, sizeof(e->why), "The peer gave up: %s", m->text);
+		snprintf(e->why, sizeof(e->why), "The peer gave up: %s",
+			 m->text);
 		return -ECANCELED;
 	}
 	return 1;
@@ -297,8 +321,8 @@ void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary)
 		return;
 	f = fopen(e->o->stats_path, "we");
 	if (!f) {
-		vfm_log_msg("stats_json", "warning", "Cannot write %s: %s.", e->o->stats_path,
-			    strerror(errno));
+		vfm_log_msg("stats_json", "warning", "Cannot write %s: %s.",
+			    e->o->stats_path, strerror(errno));
 		return;
 	}
 	fprintf(f, "%s\n", vfm_json_end(summary));
@@ -310,7 +334,8 @@ void vfm_eng_crash_point(const char *point)
 	const char *want = getenv("VFMIG_TEST_CRASH");
 
 	if (want && !strcmp(want, point)) {
-		vfm_log_msg("test_crash", "warning", "Test hook: dying at %s.", point);
+		vfm_log_msg("test_crash", "warning", "Test hook: dying at %s.",
+			    point);
 		raise(SIGKILL);
 	}
 }

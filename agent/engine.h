@@ -18,21 +18,21 @@
 #include "vfm/transport.h"
 
 struct vfm_mig_opts {
-	const char *device;	  /* SPEC */
-	const char *addr;	  /* send/check: --to; recv: --listen */
+	const char *device; /* SPEC */
+	const char *addr; /* send/check: --to; recv: --listen */
 	const char *secret_file;
-	const char *transport;	  /* "tcp" */
+	const char *transport; /* "tcp" */
 	const char *log_path;
 	const char *stats_path;
-	char migration_id[40];	  /* "" until set */
+	char migration_id[40]; /* "" until set */
 	unsigned int streams;
 	double downtime_limit_ms;
 	unsigned int max_iterations;
 	double max_precopy_s;
-	double rate_limit_mbps;	  /* 0: none */
-	double timeout_s;	  /* stall limit for every wait */
-	double wait_s;		  /* recv: how long to wait for a source */
-	bool check;		  /* handshake only */
+	double rate_limit_mbps; /* 0: none */
+	double timeout_s; /* stall limit for every wait */
+	double wait_s; /* recv: how long to wait for a source */
+	bool check; /* handshake only */
 	uint8_t secret[VFM_HS_SECRET_MAX];
 	size_t secret_len;
 };
@@ -40,9 +40,9 @@ struct vfm_mig_opts {
 /* Engine state shared by both roles. */
 struct vfm_eng {
 	struct vfm_mig_opts *o;
-	const char *role;		/* "source" / "destination" */
+	const char *role; /* "source" / "destination" */
 	struct vfm_dev *dev;
-	struct vfm_desc desc;		/* this side's device */
+	struct vfm_desc desc; /* this side's device */
 	struct vfm_conn conn;
 	struct vfm_hs *hs;
 	const struct vfm_xport_ops *xops;
@@ -50,8 +50,8 @@ struct vfm_eng {
 	struct vfm_mr mr;
 	bool mr_reg;
 	uint8_t tx[VFM_WIRE_FRAME_MAX];
-	char why[512];			/* the failure, as a sentence */
-	double t0;			/* ms, monotonic: start */
+	char why[512]; /* the failure, as a sentence */
+	double t0; /* ms, monotonic: start */
 };
 
 int vfm_engine_send(struct vfm_mig_opts *o);

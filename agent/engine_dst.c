@@ -34,9 +34,9 @@ struct dst {
 	struct pend pend[DST_PEND_MAX];
 	unsigned int npend;
 	double last_progress, t_stop_seen, t_first;
-	bool touched;	/* the device left RUNNING */
+	bool touched; /* the device left RUNNING */
 	bool device_failed; /* the device refused the stream */
-	bool corrupt;	/* test hook: VFMIG_TEST_CORRUPT flips one byte */
+	bool corrupt; /* test hook: VFMIG_TEST_CORRUPT flips one byte */
 };
 
 static int load_ready(struct dst *d)
@@ -52,7 +52,8 @@ static int load_ready(struct dst *d)
 			if (p.pos != d->loaded)
 				continue;
 			if (d->corrupt && p.pos >= 8192) {
-				((uint8_t *)d->e.mr.addr)[p.roff + p.len / 2] ^= 0x40;
+				((uint8_t *)d->e.mr.addr)[p.roff + p.len / 2] ^=
+					0x40;
 				d->corrupt = false;
 			}
 			ret = vfm_dev_load_commit(d->e.dev, p.roff, p.len);
@@ -60,12 +61,15 @@ static int load_ready(struct dst *d)
 				d->device_failed = true;
 				const char *w = vfm_sim_load_error(d->e.dev);
 
-				snprintf(d->e.why, sizeof(d->e.why),
-					 "The device refused the stream at byte %llu: %s%s",
-					 (unsigned long long)p.pos, strerror(-ret),
-					 w[0] ? "; " : ".");
+				snprintf(
+					d->e.why, sizeof(d->e.why),
+					"The device refused the stream at byte %llu: %s%s",
+					(unsigned long long)p.pos,
+					strerror(-ret), w[0] ? "; " : ".");
 				if (w[0])
-					strncat(d->e.why, w, sizeof(d->e.why) - strlen(d->e.why) - 1);
+					strncat(d->e.why, w,
+						sizeof(d->e.why) -
+							strlen(d->e.why) - 1);
 				return ret;
 			}
 			d->loaded += p.len;
@@ -104,24 +108,32 @@ static int receive(struct dst *d)
 
 		n = vfm_xport_poll(e->x, cqe, 64, 1);
 		if (n < 0) {
-			snprintf(e->why, sizeof(e->why), "The data transport failed: %s.", strerror(-n));
+			snprintf(e->why, sizeof(e->why),
+				 "The data transport failed: %s.",
+				 strerror(-n));
 			return n;
 		}
 		for (int i = 0; i < n; i++) {
 			if (cqe[i].status) {
-				snprintf(e->why, sizeof(e->why), "A data stream failed: %s.",
+				snprintf(e->why, sizeof(e->why),
+					 "A data stream failed: %s.",
 					 strerror(-cqe[i].status));
 				return cqe[i].status;
 			}
 			if (cqe[i].kind != VFM_CQE_RECV)
 				continue;
-			if (d->npend == DST_PEND_MAX || cqe[i].imm < d->loaded ||
+			if (d->npend == DST_PEND_MAX ||
+			    cqe[i].imm < d->loaded ||
 			    cqe[i].roff != cqe[i].imm % d->landing) {
-				snprintf(e->why, sizeof(e->why), "The source wrote outside the credit window.");
+				snprintf(
+					e->why, sizeof(e->why),
+					"The source wrote outside the credit window.");
 				return -EPROTO;
 			}
-			d->pend[d->npend++] = (struct pend){ .pos = cqe[i].imm, .roff = cqe[i].roff,
-							     .len = cqe[i].len };
+			d->pend[d->npend++] =
+				(struct pend){ .pos = cqe[i].imm,
+					       .roff = cqe[i].roff,
+					       .len = cqe[i].len };
 			any = true;
 		}
 		if (n) {
@@ -133,7 +145,9 @@ static int receive(struct dst *d)
 			ret = send_credit(d, false);
 			if (ret)
 				return ret;
-			vfm_eng_crash_point(d->loaded > (64u << 20) ? "precopy_64m" : "none");
+			vfm_eng_crash_point(d->loaded > (64u << 20) ?
+						    "precopy_64m" :
+						    "none");
 		}
 		for (;;) {
 			ret = vfm_eng_ctl_recv(e, 0, &m);
@@ -156,14 +170,16 @@ static int receive(struct dst *d)
 				d->total = m.total;
 				d->have_total = true;
 			} else {
-				snprintf(e->why, sizeof(e->why), "Unexpected %s from the source.",
+				snprintf(e->why, sizeof(e->why),
+					 "Unexpected %s from the source.",
 					 vfm_ctl_name(m.type));
 				return -EPROTO;
 			}
 		}
-		if (!any && !d->npend && d->loaded == d->credited && vfm_now_ms() -
-		    d->last_progress > vfm_eng_timeout_ms(e)) {
-			snprintf(e->why, sizeof(e->why), "The source made no progress for %.0f s.",
+		if (!any && !d->npend && d->loaded == d->credited &&
+		    vfm_now_ms() - d->last_progress > vfm_eng_timeout_ms(e)) {
+			snprintf(e->why, sizeof(e->why),
+				 "The source made no progress for %.0f s.",
 				 e->o->timeout_s);
 			return -ETIMEDOUT;
 		}
@@ -176,7 +192,8 @@ static int receive(struct dst *d)
 		if (d->have_total && d->loaded == d->total && !d->npend)
 			return 0;
 		if (d->have_total && d->loaded > d->total) {
-			snprintf(e->why, sizeof(e->why), "The source sent more than it announced.");
+			snprintf(e->why, sizeof(e->why),
+				 "The source sent more than it announced.");
 			return -EPROTO;
 		}
 	}
@@ -200,23 +217,29 @@ static int prepare(struct dst *d)
 
 	d->streams = cfg.streams;
 	if (d->streams > 64) {
-		snprintf(e->why, sizeof(e->why), "The source asked for %u streams; at most 64.", d->streams);
+		snprintf(e->why, sizeof(e->why),
+			 "The source asked for %u streams; at most 64.",
+			 d->streams);
 		return -EINVAL;
 	}
 	e->xops = vfm_xport_find(off->transport);
 	if (!e->xops) {
-		snprintf(e->why, sizeof(e->why), "The transport '%s' is not built in.", off->transport);
+		snprintf(e->why, sizeof(e->why),
+			 "The transport '%s' is not built in.", off->transport);
 		return -ENOTSUP;
 	}
 	d->touched = true;
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_RESUMING);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The device refused RESUMING: %s.", strerror(-ret));
+		snprintf(e->why, sizeof(e->why),
+			 "The device refused RESUMING: %s.", strerror(-ret));
 		return ret;
 	}
 	ret = vfm_dev_buf(e->dev, 0, &addr, &size);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The device has no migration buffer: %s.", strerror(-ret));
+		snprintf(e->why, sizeof(e->why),
+			 "The device has no migration buffer: %s.",
+			 strerror(-ret));
 		return ret;
 	}
 	d->landing = size;
@@ -224,15 +247,18 @@ static int prepare(struct dst *d)
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "Cannot set up the %s transport: %s.", off->transport,
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot set up the %s transport: %s.", off->transport,
 			 strerror(-ret));
 		return ret;
 	}
 	e->mr_reg = true;
 	vfm_addr_split(e->o->addr, host, sizeof(host), port, sizeof(port));
-	ret = vfm_xport_listen(e->x, host[0] ? host : "0.0.0.0", &e->mr, &m.info);
+	ret = vfm_xport_listen(e->x, host[0] ? host : "0.0.0.0", &e->mr,
+			       &m.info);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The transport cannot listen on %s: %s.", host,
+		snprintf(e->why, sizeof(e->why),
+			 "The transport cannot listen on %s: %s.", host,
 			 strerror(-ret));
 		return ret;
 	}
@@ -244,14 +270,18 @@ static int prepare(struct dst *d)
 		return ret;
 	ret = vfm_xport_accept(e->x, vfm_eng_timeout_ms(e));
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The source's data streams did not connect: %s.",
+		snprintf(e->why, sizeof(e->why),
+			 "The source's data streams did not connect: %s.",
 			 strerror(-ret));
 		return ret;
 	}
-	vfm_log_msg("phase_receiving", "info",
-		    "RESUMING; %u %s stream%s connected, landing ring %llu bytes (%s).", d->streams,
-		    e->xops->name, d->streams == 1 ? "" : "s", (unsigned long long)d->landing,
-		    e->dev->fb_buf ? "loaded with write()" : "the device's mapped buffer");
+	vfm_log_msg(
+		"phase_receiving", "info",
+		"RESUMING; %u %s stream%s connected, landing ring %llu bytes (%s).",
+		d->streams, e->xops->name, d->streams == 1 ? "" : "s",
+		(unsigned long long)d->landing,
+		e->dev->fb_buf ? "loaded with write()" :
+				 "the device's mapped buffer");
 	return 0;
 }
 
@@ -265,13 +295,16 @@ static int resume(struct dst *d, double *resume_ms)
 	if (ret) {
 		const char *w = vfm_sim_load_error(e->dev);
 
-		snprintf(e->why, sizeof(e->why), "The device refused the complete stream (RESUMING->STOP): %s%s%s",
-			 strerror(-ret), w[0] ? "; " : ".", w);
+		snprintf(
+			e->why, sizeof(e->why),
+			"The device refused the complete stream (RESUMING->STOP): %s%s%s",
+			strerror(-ret), w[0] ? "; " : ".", w);
 		return ret;
 	}
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_RUNNING);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The device did not start (STOP->RUNNING): %s.",
+		snprintf(e->why, sizeof(e->why),
+			 "The device did not start (STOP->RUNNING): %s.",
 			 strerror(-ret));
 		return ret;
 	}
@@ -304,23 +337,29 @@ static int serve_handshake(struct dst *d)
 		int ret;
 
 		if (left <= 0) {
-			snprintf(e->why, sizeof(e->why), "No source connected within %.0f s.", e->o->wait_s);
+			snprintf(e->why, sizeof(e->why),
+				 "No source connected within %.0f s.",
+				 e->o->wait_s);
 			return -ETIMEDOUT;
 		}
 		ret = vfm_conn_accept(&e->conn, d->lfd, left);
 		if (ret == -ETIMEDOUT)
 			continue;
 		if (ret) {
-			snprintf(e->why, sizeof(e->why), "Cannot accept a connection: %s.", strerror(-ret));
+			snprintf(e->why, sizeof(e->why),
+				 "Cannot accept a connection: %s.",
+				 strerror(-ret));
 			return ret;
 		}
-		vfm_log_msg("connection", "info", "Control connection from %s.", e->conn.peer);
+		vfm_log_msg("connection", "info", "Control connection from %s.",
+			    e->conn.peer);
 		ret = vfm_eng_handshake(e, &cfg);
 		if (!ret) {
 			char mid[40];
 
 			uuid_unparse_lower(vfm_hs_migration_id(e->hs), mid);
-			snprintf(e->o->migration_id, sizeof(e->o->migration_id), "%s", mid);
+			snprintf(e->o->migration_id, sizeof(e->o->migration_id),
+				 "%s", mid);
 			vfm_log_set_migration_id(mid);
 			return 0;
 		}
@@ -344,7 +383,8 @@ static void summary(struct dst *d, double resume_ms, const char *hex)
 	vfm_json_init(&j);
 	vfm_json_str(&j, "result", "migrated");
 	vfm_json_f64(&j, "total_ms", vfm_now_ms() - e->t0);
-	vfm_json_f64(&j, "stop_to_running_ms", d->t_stop_seen ? vfm_now_ms() - d->t_stop_seen : 0);
+	vfm_json_f64(&j, "stop_to_running_ms",
+		     d->t_stop_seen ? vfm_now_ms() - d->t_stop_seen : 0);
 	vfm_json_f64(&j, "resume_ms", resume_ms);
 	vfm_json_u64(&j, "bytes", d->loaded);
 	vfm_json_str(&j, "transport", e->xops->name);
@@ -411,17 +451,20 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		vfm_eng_json_device(e, &j, false);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
-		printf("vfmig: migration %s refused; this device was not touched.\n", o->migration_id);
+		printf("vfmig: migration %s refused; this device was not touched.\n",
+		       o->migration_id);
 		code = VFM_EXIT_REFUSED;
 		goto out;
 	}
 	ret = vfm_eng_ctl_recv(e, vfm_eng_timeout_ms(e), &m);
 	if (ret <= 0 || m.type != VFM_CTL_GO) {
 		if (!ret)
-			snprintf(e->why, sizeof(e->why), "The source did not go ahead within %.0f s.",
+			snprintf(e->why, sizeof(e->why),
+				 "The source did not go ahead within %.0f s.",
 				 o->timeout_s);
 		else if (ret > 0)
-			snprintf(e->why, sizeof(e->why), "Expected GO, got %s.", vfm_ctl_name(m.type));
+			snprintf(e->why, sizeof(e->why), "Expected GO, got %s.",
+				 vfm_ctl_name(m.type));
 		goto fail;
 	}
 	if (m.mode == VFM_CTL_MODE_CHECK) {
@@ -430,7 +473,8 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		vfm_eng_json_device(e, &j, false);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
-		printf("vfmig: check %s: compatible; this device was not touched.\n", o->migration_id);
+		printf("vfmig: check %s: compatible; this device was not touched.\n",
+		       o->migration_id);
 		code = VFM_EXIT_OK;
 		goto out;
 	}
@@ -449,13 +493,15 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		code = VFM_EXIT_DEVICE;
 		goto fail_code;
 	}
-	m = (struct vfm_ctl){ .type = VFM_CTL_COMMIT, .resume_us = (uint64_t)(resume_ms * 1e3) };
+	m = (struct vfm_ctl){ .type = VFM_CTL_COMMIT,
+			      .resume_us = (uint64_t)(resume_ms * 1e3) };
 	ret = vfm_eng_ctl_send(e, &m);
 	if (ret) {
 		/* The source may or may not have seen it: it decides by itself. */
 		vfm_log_msg("commit_unconfirmed", "warning", "%s", e->why);
 	}
-	vfm_log_msg("committed", "info", "The device is RUNNING with the migrated state.");
+	vfm_log_msg("committed", "info",
+		    "The device is RUNNING with the migrated state.");
 	vfm_eng_xport_teardown(e);
 	vfm_dev_digest(e->dev, hex);
 	m = (struct vfm_ctl){ .type = VFM_CTL_DIGEST };
@@ -484,7 +530,8 @@ fail_code:
 	vfm_json_str(&j, "reason", e->why);
 	vfm_log_emit("summary", &j);
 	vfm_eng_write_stats(e, &j);
-	fprintf(stderr, "vfmig: migration %s failed: %s The device was reset.\n",
+	fprintf(stderr,
+		"vfmig: migration %s failed: %s The device was reset.\n",
 		o->migration_id[0] ? o->migration_id : "(none)", e->why);
 out:
 	if (d->lfd >= 0)

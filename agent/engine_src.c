@@ -17,26 +17,26 @@
 #include "engine.h"
 #include "policy.h"
 
-#define SRC_SEG_MAX (4u << 20)	 /* bytes asked of save_next at once */
-#define SRC_CHUNK (1u << 20)	 /* largest transport write */
-#define SRC_FIFO 8192		 /* segments outstanding */
-#define SRC_FIXED_MS 15.0	 /* state changes + commit round trip */
+#define SRC_SEG_MAX (4u << 20) /* bytes asked of save_next at once */
+#define SRC_CHUNK (1u << 20) /* largest transport write */
+#define SRC_FIFO 8192 /* segments outstanding */
+#define SRC_FIXED_MS 15.0 /* state changes + commit round trip */
 
 struct src_seg {
 	struct vfm_dev_seg seg;
 	unsigned int pending; /* writes not yet completed */
-	bool posted;	      /* every write posted */
+	bool posted; /* every write posted */
 };
 
 struct src {
 	struct vfm_eng e;
-	uint64_t landing;	/* destination ring size */
+	uint64_t landing; /* destination ring size */
 	unsigned int streams, next_stream;
-	uint64_t sent;		/* stream bytes posted */
-	uint64_t credit;	/* stream bytes the destination has loaded */
+	uint64_t sent; /* stream bytes posted */
+	uint64_t credit; /* stream bytes the destination has loaded */
 	struct src_seg *fifo;
 	uint64_t fifo_head, fifo_tail; /* tail: oldest unreleased */
-	double last_progress;	/* ms */
+	double last_progress; /* ms */
 	bool committed;
 	struct vfm_ctl commit;
 	char peer_digest[72];
@@ -44,15 +44,16 @@ struct src {
 	double t_precopy, t_stop, t_commit;
 	unsigned int iterations;
 	uint64_t precopy_bytes;
-	double bw;		/* bytes/s, last good estimate */
-	bool stopped;		/* STOP_COPY reached */
-	bool done_sent;		/* DONE sent: the control connection decides */
-	bool xport_dead;	/* the streams closed after DONE */
+	double bw; /* bytes/s, last good estimate */
+	bool stopped; /* STOP_COPY reached */
+	bool done_sent; /* DONE sent: the control connection decides */
+	bool xport_dead; /* the streams closed after DONE */
 };
 
 static int ms_left(struct src *s)
 {
-	return (int)(s->last_progress + vfm_eng_timeout_ms(&s->e) - vfm_now_ms());
+	return (int)(s->last_progress + vfm_eng_timeout_ms(&s->e) -
+		     vfm_now_ms());
 }
 
 static void progress(struct src *s)
@@ -71,7 +72,8 @@ static int release_done(struct src *s)
 			break;
 		ret = vfm_dev_save_release(s->e.dev, &f->seg);
 		if (ret) {
-			snprintf(s->e.why, sizeof(s->e.why), "The device refused to release a segment: %s.",
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "The device refused to release a segment: %s.",
 				 strerror(-ret));
 			return ret;
 		}
@@ -92,7 +94,8 @@ static int ctl_drain(struct src *s, bool *any)
 		*any = true;
 		if (m.type == VFM_CTL_CREDIT) {
 			if (m.pos > s->sent || m.pos < s->credit) {
-				snprintf(s->e.why, sizeof(s->e.why), "The destination sent a bad credit.");
+				snprintf(s->e.why, sizeof(s->e.why),
+					 "The destination sent a bad credit.");
 				return -EPROTO;
 			}
 			s->credit = m.pos;
@@ -101,9 +104,11 @@ static int ctl_drain(struct src *s, bool *any)
 			s->committed = true;
 			s->commit = m;
 		} else if (m.type == VFM_CTL_DIGEST) {
-			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s", m.digest);
+			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s",
+				 m.digest);
 		} else {
-			snprintf(s->e.why, sizeof(s->e.why), "Unexpected %s from the destination.",
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "Unexpected %s from the destination.",
 				 vfm_ctl_name(m.type));
 			return -EPROTO;
 		}
@@ -131,12 +136,14 @@ static int xport_reap(struct src *s, int wait_ms, bool *any)
 			s->xport_dead = true;
 			return 0;
 		}
-		snprintf(s->e.why, sizeof(s->e.why), "The data transport failed: %s.", strerror(-n));
+		snprintf(s->e.why, sizeof(s->e.why),
+			 "The data transport failed: %s.", strerror(-n));
 		return n;
 	}
 	for (int i = 0; i < n; i++) {
 		if (cqe[i].status) {
-			snprintf(s->e.why, sizeof(s->e.why), "A data write failed: %s.",
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "A data write failed: %s.",
 				 strerror(-cqe[i].status));
 			return cqe[i].status;
 		}
@@ -165,7 +172,8 @@ static int pump(struct src *s, int wait_ms)
 		return 0;
 	}
 	if (ms_left(s) <= 0) {
-		snprintf(s->e.why, sizeof(s->e.why), "The destination made no progress for %.0f s.",
+		snprintf(s->e.why, sizeof(s->e.why),
+			 "The destination made no progress for %.0f s.",
 			 s->e.o->timeout_s);
 		return -ETIMEDOUT;
 	}
@@ -221,8 +229,9 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 			if (ret)
 				return ret;
 		}
-		ret = vfm_xport_write(s->e.x, s->next_stream, &s->e.mr, seg->off + done, roff,
-				      (uint32_t)len, pos, id);
+		ret = vfm_xport_write(s->e.x, s->next_stream, &s->e.mr,
+				      seg->off + done, roff, (uint32_t)len, pos,
+				      id);
 		if (ret == -EAGAIN) {
 			ret = pump(s, 1);
 			if (ret)
@@ -230,7 +239,8 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 			continue;
 		}
 		if (ret) {
-			snprintf(s->e.why, sizeof(s->e.why), "A data write failed: %s.", strerror(-ret));
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "A data write failed: %s.", strerror(-ret));
 			return ret;
 		}
 		f->pending++;
@@ -252,7 +262,8 @@ static int next_segment(struct src *s, struct vfm_dev_seg *seg)
 		uint64_t max = room < SRC_SEG_MAX ? room : SRC_SEG_MAX;
 		int ret;
 
-		if (max < 65536 || s->fifo_head - s->fifo_tail >= SRC_FIFO - 64) {
+		if (max < 65536 ||
+		    s->fifo_head - s->fifo_tail >= SRC_FIFO - 64) {
 			ret = pump(s, 1);
 			if (ret)
 				return ret;
@@ -266,7 +277,8 @@ static int next_segment(struct src *s, struct vfm_dev_seg *seg)
 			continue;
 		}
 		if (ret && ret != -ENOMSG)
-			snprintf(s->e.why, sizeof(s->e.why), "The device failed to save: %s.",
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "The device failed to save: %s.",
 				 strerror(-ret));
 		return ret;
 	}
@@ -284,8 +296,9 @@ static int drain(struct src *s)
 	return 0;
 }
 
-static void log_iteration(struct src *s, uint64_t bytes, double ms, uint64_t init,
-			  uint64_t dirty, double est, const char *decision)
+static void log_iteration(struct src *s, uint64_t bytes, double ms,
+			  uint64_t init, uint64_t dirty, double est,
+			  const char *decision)
 {
 	struct vfm_json j;
 
@@ -293,7 +306,8 @@ static void log_iteration(struct src *s, uint64_t bytes, double ms, uint64_t ini
 	vfm_json_u64(&j, "iteration", s->iterations);
 	vfm_json_u64(&j, "bytes", bytes);
 	vfm_json_f64(&j, "ms", ms);
-	vfm_json_f64(&j, "bandwidth_mbps", ms > 0 ? (double)bytes / ms / 1e3 : 0);
+	vfm_json_f64(&j, "bandwidth_mbps",
+		     ms > 0 ? (double)bytes / ms / 1e3 : 0);
 	vfm_json_u64(&j, "initial_bytes", init);
 	vfm_json_u64(&j, "dirty_bytes", dirty);
 	vfm_json_f64(&j, "estimated_downtime_ms", est > 1e15 ? -1 : est);
@@ -323,7 +337,8 @@ static int precopy(struct src *s)
 
 		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
 		if (ret) {
-			snprintf(s->e.why, sizeof(s->e.why), "The device gave no pre-copy info: %s.",
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "The device gave no pre-copy info: %s.",
 				 strerror(-ret));
 			return ret;
 		}
@@ -343,8 +358,11 @@ static int precopy(struct src *s)
 			if (ret)
 				return ret;
 			bytes += seg.len;
-			vfm_log_progress("pre-copy", s->precopy_bytes, total,
-					 (double)s->precopy_bytes / (vfm_now_ms() - s->t_precopy + 1e-3) / 1e3);
+			vfm_log_progress(
+				"pre-copy", s->precopy_bytes, total,
+				(double)s->precopy_bytes /
+					(vfm_now_ms() - s->t_precopy + 1e-3) /
+					1e3);
 			vfm_eng_crash_point("precopy");
 		}
 		ret = drain(s);
@@ -364,7 +382,8 @@ static int precopy(struct src *s)
 			.bandwidth_bps = s->bw,
 		};
 		d = vfm_policy_decide(&pol, &st);
-		log_iteration(s, bytes, ms, init, dirty, vfm_policy_estimate_ms(&pol, &st),
+		log_iteration(s, bytes, ms, init, dirty,
+			      vfm_policy_estimate_ms(&pol, &st),
 			      vfm_decision_name(d));
 		if (d != VFM_CONTINUE)
 			return 0;
@@ -373,7 +392,8 @@ static int precopy(struct src *s)
 
 static int final(struct src *s)
 {
-	struct vfm_ctl m = { .type = VFM_CTL_PHASE, .iteration = s->iterations };
+	struct vfm_ctl m = { .type = VFM_CTL_PHASE,
+			     .iteration = s->iterations };
 	uint64_t start = s->sent;
 	struct vfm_json j;
 	int ret;
@@ -381,7 +401,8 @@ static int final(struct src *s)
 	s->t_stop = vfm_now_ms();
 	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_STOP_COPY);
 	if (ret) {
-		snprintf(s->e.why, sizeof(s->e.why), "The device refused STOP_COPY: %s.", strerror(-ret));
+		snprintf(s->e.why, sizeof(s->e.why),
+			 "The device refused STOP_COPY: %s.", strerror(-ret));
 		return ret;
 	}
 	s->stopped = true;
@@ -430,15 +451,18 @@ static int final(struct src *s)
 		int left = ms_left(s);
 
 		if (left <= 0) {
-			snprintf(s->e.why, sizeof(s->e.why),
-				 "The destination did not commit within %.0f s.", s->e.o->timeout_s);
+			snprintf(
+				s->e.why, sizeof(s->e.why),
+				"The destination did not commit within %.0f s.",
+				s->e.o->timeout_s);
 			return -ETIMEDOUT;
 		}
 		ret = ctl_drain(s, &any);
 		if (ret)
 			return ret;
 		if (!s->committed && !any) {
-			struct pollfd pf = { .fd = s->e.conn.fd, .events = POLLIN };
+			struct pollfd pf = { .fd = s->e.conn.fd,
+					     .events = POLLIN };
 
 			poll(&pf, 1, left < 50 ? left : 50);
 		}
@@ -481,34 +505,40 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 	s->streams = xp->streams;
 	s->landing = xp->landing;
 	if (!s->streams || s->streams > 64 || s->landing < (1u << 20)) {
-		snprintf(e->why, sizeof(e->why), "The destination's transport parameters are invalid.");
+		snprintf(e->why, sizeof(e->why),
+			 "The destination's transport parameters are invalid.");
 		return -EPROTO;
 	}
 	e->xops = vfm_xport_find(xp->transport);
 	if (!e->xops) {
-		snprintf(e->why, sizeof(e->why), "The transport '%s' is not built in.", xp->transport);
+		snprintf(e->why, sizeof(e->why),
+			 "The transport '%s' is not built in.", xp->transport);
 		return -ENOTSUP;
 	}
 	ret = e->xops->create(&e->x, &cfg);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "Cannot create the %s transport: %s.", xp->transport,
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot create the %s transport: %s.", xp->transport,
 			 strerror(-ret));
 		return ret;
 	}
 	/* The device's saving session: PRE_COPY (nothing before ACCEPT). */
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_PRE_COPY);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "The device refused PRE_COPY: %s.", strerror(-ret));
+		snprintf(e->why, sizeof(e->why),
+			 "The device refused PRE_COPY: %s.", strerror(-ret));
 		return ret;
 	}
 	ret = vfm_dev_buf(e->dev, 0, &addr, &size);
-	vfm_log_msg("phase_precopy", "info",
-		    "The source device entered PRE_COPY; data through %s (%zu-byte buffer).",
-		    e->dev->fb_buf ? "read()" : "the device's mapped buffer", size);
+	vfm_log_msg(
+		"phase_precopy", "info",
+		"The source device entered PRE_COPY; data through %s (%zu-byte buffer).",
+		e->dev->fb_buf ? "read()" : "the device's mapped buffer", size);
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "Cannot register the migration buffer: %s.",
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot register the migration buffer: %s.",
 			 strerror(-ret));
 		return ret;
 	}
@@ -516,8 +546,10 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 	vfm_addr_split(e->o->addr, host, sizeof(host), port, sizeof(port));
 	ret = vfm_xport_connect(e->x, host, &xp->info, vfm_eng_timeout_ms(e));
 	if (ret) {
-		snprintf(e->why, sizeof(e->why), "Cannot connect %u data stream%s to %s: %s.",
-			 s->streams, s->streams == 1 ? "" : "s", host, strerror(-ret));
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot connect %u data stream%s to %s: %s.",
+			 s->streams, s->streams == 1 ? "" : "s", host,
+			 strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -536,14 +568,16 @@ static void summary(struct src *s)
 	/* The device stays stopped: its state is the one that moved. */
 	vfm_dev_digest(e->dev, hex);
 	/* The destination's digest follows its commit. */
-	for (double until = vfm_now_ms() + 10000; !s->peer_digest[0] && vfm_now_ms() < until;) {
+	for (double until = vfm_now_ms() + 10000;
+	     !s->peer_digest[0] && vfm_now_ms() < until;) {
 		struct vfm_ctl m;
 		int r = vfm_eng_ctl_recv(e, 200, &m);
 
 		if (r < 0)
 			break;
 		if (r == 1 && m.type == VFM_CTL_DIGEST)
-			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s", m.digest);
+			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s",
+				 m.digest);
 	}
 	vfm_json_init(j);
 	vfm_json_str(j, "result", "migrated");
@@ -551,7 +585,8 @@ static void summary(struct src *s)
 	vfm_json_f64(j, "downtime_limit_ms", e->o->downtime_limit_ms);
 	vfm_json_f64(j, "total_ms", total);
 	vfm_json_f64(j, "precopy_ms", s->t_stop - s->t_precopy);
-	vfm_json_f64(j, "destination_resume_ms", (double)s->commit.resume_us / 1e3);
+	vfm_json_f64(j, "destination_resume_ms",
+		     (double)s->commit.resume_us / 1e3);
 	vfm_json_u64(j, "bytes", s->sent);
 	vfm_json_u64(j, "precopy_bytes", s->precopy_bytes);
 	vfm_json_u64(j, "final_bytes", s->sent - s->precopy_bytes);
@@ -561,16 +596,19 @@ static void summary(struct src *s)
 	vfm_json_u64(j, "streams", s->streams);
 	vfm_json_str(j, "state_digest", hex);
 	vfm_json_str(j, "destination_state_digest", s->peer_digest);
-	vfm_json_bool(j, "digest_match", hex[0] && !strcmp(hex, s->peer_digest));
+	vfm_json_bool(j, "digest_match",
+		      hex[0] && !strcmp(hex, s->peer_digest));
 	vfm_log_emit("summary", j);
 	vfm_eng_write_stats(e, j);
 	vfm_log_progress_end();
 	printf("vfmig: migration %s done: %.1f MiB in %.0f ms, %u pre-copy iteration%s, "
 	       "downtime %.1f ms (limit %.0f ms), %u %s stream%s, digest %s\n",
-	       e->o->migration_id, (double)s->sent / 1048576.0, total, s->iterations,
-	       s->iterations == 1 ? "" : "s", downtime, e->o->downtime_limit_ms, s->streams,
+	       e->o->migration_id, (double)s->sent / 1048576.0, total,
+	       s->iterations, s->iterations == 1 ? "" : "s", downtime,
+	       e->o->downtime_limit_ms, s->streams,
 	       e->xops ? e->xops->name : "", s->streams == 1 ? "" : "s",
-	       hex[0] && !strcmp(hex, s->peer_digest) ? "match" : "NOT CONFIRMED");
+	       hex[0] && !strcmp(hex, s->peer_digest) ? "match" :
+							"NOT CONFIRMED");
 	fflush(stdout);
 	free(j);
 }
@@ -646,7 +684,8 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	if (!vfm_hs_verdict(e->hs)->accept) {
 		vfm_json_init(&j);
 		vfm_json_str(&j, "result", "refused");
-		vfm_json_u64(&j, "failed_rules", vfm_verdict_failures(vfm_hs_verdict(e->hs)));
+		vfm_json_u64(&j, "failed_rules",
+			     vfm_verdict_failures(vfm_hs_verdict(e->hs)));
 		vfm_eng_json_device(e, &j, true);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
@@ -656,7 +695,8 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		goto out;
 	}
 	m = (struct vfm_ctl){ .type = VFM_CTL_GO,
-			      .mode = o->check ? VFM_CTL_MODE_CHECK : VFM_CTL_MODE_MIGRATE };
+			      .mode = o->check ? VFM_CTL_MODE_CHECK :
+						 VFM_CTL_MODE_MIGRATE };
 	ret = vfm_eng_ctl_send(e, &m);
 	if (o->check) {
 		vfm_json_init(&j);
@@ -664,7 +704,8 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		vfm_eng_json_device(e, &j, false);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);
-		printf("vfmig: check %s: the destination accepts this device.\n", o->migration_id);
+		printf("vfmig: check %s: the destination accepts this device.\n",
+		       o->migration_id);
 		code = VFM_EXIT_OK;
 		goto out;
 	}
@@ -676,8 +717,10 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	} while (ret == 1 && m.type != VFM_CTL_XPORT);
 	if (ret <= 0) {
 		if (!ret)
-			snprintf(e->why, sizeof(e->why), "The destination did not get ready within %.0f s.",
-				 o->timeout_s);
+			snprintf(
+				e->why, sizeof(e->why),
+				"The destination did not get ready within %.0f s.",
+				o->timeout_s);
 		goto fail;
 	}
 	progress(s);
@@ -708,7 +751,8 @@ fail:
 	vfm_eng_json_device(e, &j, false);
 	vfm_log_emit("summary", &j);
 	vfm_eng_write_stats(e, &j);
-	fprintf(stderr, "vfmig: migration %s failed: %s The source device is running again.\n",
+	fprintf(stderr,
+		"vfmig: migration %s failed: %s The source device is running again.\n",
 		o->migration_id, e->why);
 	code = VFM_EXIT_PEER;
 out:

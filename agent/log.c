@@ -8,10 +8,10 @@
 #include "log.h"
 
 static struct {
-	FILE *f;	/* JSON lines; NULL: none */
-	bool own;	/* f was opened by us */
-	bool tty;	/* stderr is a terminal */
-	bool bar;	/* a progress bar is on screen */
+	FILE *f; /* JSON lines; NULL: none */
+	bool own; /* f was opened by us */
+	bool tty; /* stderr is a terminal */
+	bool bar; /* a progress bar is on screen */
 	char role[16];
 	char mid[40];
 } vfm_log = { 0 };
@@ -53,7 +53,8 @@ void vfm_json_quote(char *out, size_t cap, size_t *len, const char *s)
 			out[l++] = (c); \
 	} while (0)
 	OUT('"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
+	     p++) {
 		if (*p == '"' || *p == '\\') {
 			OUT('\\');
 			OUT((char)*p);
@@ -210,15 +211,18 @@ void vfm_log_emit(const char *event, struct vfm_json *fields)
 		return;
 	gmtime_r(&sec, &tm);
 	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%06dZ", (int)((now - (double)sec) * 1e6));
-	n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"migration_id\":", ts);
+	snprintf(ts + n, sizeof(ts) - n, ".%06dZ",
+		 (int)((now - (double)sec) * 1e6));
+	n = (size_t)snprintf(line, sizeof(line),
+			     "{\"ts\":\"%s\",\"migration_id\":", ts);
 	vfm_json_quote(line, sizeof(line), &n, vfm_log.mid);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"role\":");
 	vfm_json_quote(line, sizeof(line), &n, vfm_log.role);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"event\":");
 	vfm_json_quote(line, sizeof(line), &n, event);
 	if (fields && fields->len > 1)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ",%s", fields->buf + 1);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ",%s",
+				      fields->buf + 1);
 	if (n > sizeof(line) - 3)
 		n = sizeof(line) - 3;
 	line[n++] = '}';
@@ -279,8 +283,8 @@ void vfm_log_progress(const char *label, uint64_t done, uint64_t total,
 	for (int i = 0; i < 40; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[40] = '\0';
-	fprintf(stderr, "\r%-12s [%s] %5.1f%% %8.1f MiB %7.0f MB/s ", label, bar,
-		frac * 100, (double)done / 1048576.0, mbps);
+	fprintf(stderr, "\r%-12s [%s] %5.1f%% %8.1f MiB %7.0f MB/s ", label,
+		bar, frac * 100, (double)done / 1048576.0, mbps);
 	fflush(stderr);
 	vfm_log.bar = true;
 }

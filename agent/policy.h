@@ -8,25 +8,25 @@
 
 struct vfm_policy {
 	double downtime_limit_ms; /* estimated downtime must fit this */
-	double fixed_ms;	  /* state changes, round trips, verify */
+	double fixed_ms; /* state changes, round trips, verify */
 	unsigned int max_iterations; /* 0: no limit */
-	double max_precopy_s;	     /* 0: no limit */
+	double max_precopy_s; /* 0: no limit */
 };
 
 /* What is known after one pre-copy iteration. */
 struct vfm_precopy_status {
-	unsigned int iteration;	 /* iterations done, >= 1 */
-	double elapsed_s;	 /* since pre-copy began */
-	uint64_t initial_bytes;	 /* initial image still to send */
-	uint64_t dirty_bytes;	 /* dirtied since sent */
-	double bandwidth_bps;	 /* measured, bytes/s; 0 if unknown */
+	unsigned int iteration; /* iterations done, >= 1 */
+	double elapsed_s; /* since pre-copy began */
+	uint64_t initial_bytes; /* initial image still to send */
+	uint64_t dirty_bytes; /* dirtied since sent */
+	double bandwidth_bps; /* measured, bytes/s; 0 if unknown */
 };
 
 enum vfm_decision {
 	VFM_CONTINUE = 0,
-	VFM_SWITCH_CONVERGED,  /* the estimate fits the limit */
+	VFM_SWITCH_CONVERGED, /* the estimate fits the limit */
 	VFM_SWITCH_ITERATIONS, /* iteration limit reached */
-	VFM_SWITCH_TIME,       /* pre-copy time limit reached */
+	VFM_SWITCH_TIME, /* pre-copy time limit reached */
 };
 
 /* Estimated downtime in ms for the data left (+ fixed costs); a huge value

@@ -37,7 +37,8 @@ int vfm_stream_hdr_encode(const struct vfm_stream_info *si, void *out)
 		ret = put_str(h.params, sizeof(h.params), si->params);
 	if (ret)
 		return ret;
-	h.hdr_crc = htole32(vfm_crc32c(0, &h, offsetof(struct vfmig_stream_hdr, hdr_crc)));
+	h.hdr_crc = htole32(
+		vfm_crc32c(0, &h, offsetof(struct vfmig_stream_hdr, hdr_crc)));
 	memcpy(out, &h, sizeof(h));
 	return 0;
 }
@@ -50,24 +51,27 @@ static int get_str(char *dst, const char *src, size_t cap)
 	return 0;
 }
 
-int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si,
-			  char *why, size_t whylen)
+int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si, char *why,
+			  size_t whylen)
 {
 	struct vfmig_stream_hdr h;
 
 	memcpy(&h, in, sizeof(h));
 	if (le32toh(h.magic) != VFMIG_STREAM_MAGIC) {
-		snprintf(why, whylen, "The stream does not start with the vfmig magic.");
+		snprintf(why, whylen,
+			 "The stream does not start with the vfmig magic.");
 		return -EINVAL;
 	}
 	if (le32toh(h.hdr_crc) !=
 	    vfm_crc32c(0, &h, offsetof(struct vfmig_stream_hdr, hdr_crc))) {
-		snprintf(why, whylen, "The stream header is corrupt (CRC mismatch).");
+		snprintf(why, whylen,
+			 "The stream header is corrupt (CRC mismatch).");
 		return -EINVAL;
 	}
 	if (le16toh(h.format) != VFMIG_STREAM_FORMAT ||
 	    le16toh(h.hdr_len) != sizeof(h)) {
-		snprintf(why, whylen, "The stream format %u is not supported (want %u).",
+		snprintf(why, whylen,
+			 "The stream format %u is not supported (want %u).",
 			 le16toh(h.format), VFMIG_STREAM_FORMAT);
 		return -EINVAL;
 	}
@@ -81,7 +85,8 @@ int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si,
 	if (get_str(si->model, h.model, sizeof(h.model)) ||
 	    get_str(si->version, h.version, sizeof(h.version)) ||
 	    get_str(si->params, h.params, sizeof(h.params))) {
-		snprintf(why, whylen, "A string in the stream header is not terminated.");
+		snprintf(why, whylen,
+			 "A string in the stream header is not terminated.");
 		return -EINVAL;
 	}
 	return 0;
@@ -96,7 +101,8 @@ void vfm_rec_hdr_encode(const struct vfm_rec *r, void *out)
 		.data_crc = htole32(r->data_crc),
 	};
 
-	h.hdr_crc = htole32(vfm_crc32c(0, &h, offsetof(struct vfmig_rec_hdr, hdr_crc)));
+	h.hdr_crc = htole32(
+		vfm_crc32c(0, &h, offsetof(struct vfmig_rec_hdr, hdr_crc)));
 	memcpy(out, &h, sizeof(h));
 }
 
@@ -108,7 +114,8 @@ int vfm_rec_hdr_decode(const void *in, struct vfm_rec *r, char *why,
 	memcpy(&h, in, sizeof(h));
 	if (le32toh(h.hdr_crc) !=
 	    vfm_crc32c(0, &h, offsetof(struct vfmig_rec_hdr, hdr_crc))) {
-		snprintf(why, whylen, "A record header is corrupt (CRC mismatch).");
+		snprintf(why, whylen,
+			 "A record header is corrupt (CRC mismatch).");
 		return -EINVAL;
 	}
 	r->type = le32toh(h.type);
@@ -116,11 +123,13 @@ int vfm_rec_hdr_decode(const void *in, struct vfm_rec *r, char *why,
 	r->offset = le64toh(h.offset);
 	r->data_crc = le32toh(h.data_crc);
 	if (r->type < VFMIG_REC_REGS || r->type > VFMIG_REC_END) {
-		snprintf(why, whylen, "A record has the unknown type %u.", r->type);
+		snprintf(why, whylen, "A record has the unknown type %u.",
+			 r->type);
 		return -EINVAL;
 	}
 	if (r->len > VFMIG_REC_MAX_PAYLOAD) {
-		snprintf(why, whylen, "A record of %u bytes exceeds the %u-byte limit.",
+		snprintf(why, whylen,
+			 "A record of %u bytes exceeds the %u-byte limit.",
 			 r->len, VFMIG_REC_MAX_PAYLOAD);
 		return -EINVAL;
 	}

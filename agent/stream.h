@@ -37,8 +37,8 @@ struct vfm_rec {
 /* Fill @out (512 bytes); -ENAMETOOLONG when a string does not fit. */
 int vfm_stream_hdr_encode(const struct vfm_stream_info *si, void *out);
 /* Check magic, format, length, page size and CRC; -EINVAL and @why. */
-int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si,
-			  char *why, size_t whylen);
+int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si, char *why,
+			  size_t whylen);
 
 /* Fill 24 bytes at @out, computing hdr_crc. */
 void vfm_rec_hdr_encode(const struct vfm_rec *r, void *out);

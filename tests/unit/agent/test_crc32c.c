@@ -53,7 +53,8 @@ static void test_copy(void **state)
 	for (size_t off = 0; off < 9; off++) {
 		for (size_t len = 0; len < 200; len += 7) {
 			memset(dst, 0, sizeof(dst));
-			assert_int_equal(vfm_crc32c_copy(5, dst + off, src + off, len),
+			assert_int_equal(vfm_crc32c_copy(5, dst + off,
+							 src + off, len),
 					 vfm_crc32c_sw(5, src + off, len));
 			assert_memory_equal(dst + off, src + off, len);
 		}

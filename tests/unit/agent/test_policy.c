@@ -18,7 +18,8 @@ static const struct vfm_policy pol = {
 static void test_converges_when_fits(void **state)
 {
 	/* 100 MB at 1 GB/s = 100 ms + 20 ms fixed <= 300 ms */
-	struct vfm_precopy_status st = { .iteration = 2, .elapsed_s = 2,
+	struct vfm_precopy_status st = { .iteration = 2,
+					 .elapsed_s = 2,
 					 .dirty_bytes = 100000000,
 					 .bandwidth_bps = 1e9 };
 
@@ -30,7 +31,8 @@ static void test_converges_when_fits(void **state)
 static void test_continues_when_too_big(void **state)
 {
 	/* 500 MB at 1 GB/s = 500 ms: too long */
-	struct vfm_precopy_status st = { .iteration = 2, .elapsed_s = 2,
+	struct vfm_precopy_status st = { .iteration = 2,
+					 .elapsed_s = 2,
 					 .dirty_bytes = 500000000,
 					 .bandwidth_bps = 1e9 };
 
@@ -45,7 +47,8 @@ static void test_continues_when_too_big(void **state)
 static void test_initial_image_first(void **state)
 {
 	/* Tiny but the initial image is not sent yet: keep going. */
-	struct vfm_precopy_status st = { .iteration = 1, .initial_bytes = 4096,
+	struct vfm_precopy_status st = { .iteration = 1,
+					 .initial_bytes = 4096,
 					 .bandwidth_bps = 1e9 };
 
 	assert_int_equal(vfm_policy_decide(&pol, &st), VFM_CONTINUE);
@@ -62,7 +65,8 @@ static void test_unknown_bandwidth(void **state)
 
 static void test_limits(void **state)
 {
-	struct vfm_precopy_status st = { .iteration = 10, .elapsed_s = 1,
+	struct vfm_precopy_status st = { .iteration = 10,
+					 .elapsed_s = 1,
 					 .dirty_bytes = 1ull << 40,
 					 .bandwidth_bps = 1e9 };
 
@@ -81,7 +85,8 @@ static void test_limits(void **state)
 		st.elapsed_s = 1e6;
 		assert_int_equal(vfm_policy_decide(&nolim, &st), VFM_CONTINUE);
 	}
-	assert_string_equal(vfm_decision_name(VFM_SWITCH_TIME), "max_precopy_time");
+	assert_string_equal(vfm_decision_name(VFM_SWITCH_TIME),
+			    "max_precopy_time");
 }
 
 int main(void)

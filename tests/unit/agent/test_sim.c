@@ -38,9 +38,9 @@ static uint32_t state_of(struct vfm_dev *d)
 static void test_fsm(void **state)
 {
 	struct vfm_dev *d = open_sim("sim:size=4M,seed=1");
-	static const uint32_t all[] = { S(STOP), S(RUNNING), S(STOP_COPY),
-					S(RUNNING_P2P), S(PRE_COPY),
-					S(PRE_COPY_P2P) };
+	static const uint32_t all[] = { S(STOP),      S(RUNNING),
+					S(STOP_COPY), S(RUNNING_P2P),
+					S(PRE_COPY),  S(PRE_COPY_P2P) };
 
 	assert_int_equal(state_of(d), S(RUNNING));
 	/* every state reachable from RUNNING and back */
@@ -72,8 +72,9 @@ static uint64_t drain_read(struct vfm_dev *d, uint8_t *out, size_t cap)
 	uint64_t total = 0;
 
 	for (;;) {
-		ssize_t n = vfm_dev_read(d, out ? out + total : (uint8_t[65536]){ 0 },
-					 out ? cap - total : 65536);
+		ssize_t n = vfm_dev_read(
+			d, out ? out + total : (uint8_t[65536]){ 0 },
+			out ? cap - total : 65536);
 
 		if (n == -ENOMSG || n == 0)
 			return total;
@@ -150,12 +151,15 @@ static int migrate(struct vfm_dev *a, struct vfm_dev *b, bool use_write,
 	for (;;) {
 		struct vfm_dev_seg seg;
 
-		ret = vfm_dev_save_next(a, 300000 + (uint64_t)rounds * 777, &seg);
+		ret = vfm_dev_save_next(a, 300000 + (uint64_t)rounds * 777,
+					&seg);
 		if (ret == -ENOMSG) {
 			uint32_t st = state_of(a);
 
 			if (st == S(PRE_COPY) && rounds < 3) {
-				vfm_sim_poke(a, 4096 * (uint64_t)(rounds * 5 + 1), junk, sizeof(junk));
+				vfm_sim_poke(a,
+					     4096 * (uint64_t)(rounds * 5 + 1),
+					     junk, sizeof(junk));
 				rounds++;
 				continue;
 			}
@@ -168,13 +172,17 @@ static int migrate(struct vfm_dev *a, struct vfm_dev *b, bool use_write,
 		assert_int_equal(seg.stream_pos, sent);
 		if (corrupt_at >= 0 && (uint64_t)corrupt_at >= sent &&
 		    (uint64_t)corrupt_at < sent + seg.len)
-			((uint8_t *)sbuf)[seg.off + (uint64_t)corrupt_at - sent] ^= 0x01;
+			((uint8_t *)
+				 sbuf)[seg.off + (uint64_t)corrupt_at - sent] ^=
+				0x01;
 		if (use_write) {
 			uint64_t o = 0;
 
 			while (o < seg.len) {
-				uint64_t n = seg.len - o < 1000 ? seg.len - o : 1000;
-				ssize_t w = vfm_dev_write(b, (uint8_t *)sbuf + seg.off + o, n);
+				uint64_t n = seg.len - o < 1000 ? seg.len - o :
+								  1000;
+				ssize_t w = vfm_dev_write(
+					b, (uint8_t *)sbuf + seg.off + o, n);
 
 				if (w < 0)
 					return (int)w;
@@ -244,7 +252,8 @@ static void test_corrupt_refused(void **state)
 		assert_int_not_equal(state_of(b), S(RUNNING));
 		assert_int_equal(vfm_dev_reset(b), 0);
 		assert_int_equal(vfm_dev_digest(b, after), 0);
-		assert_string_equal(before, after); /* never ran with that state */
+		assert_string_equal(before,
+				    after); /* never ran with that state */
 		vfm_dev_close(a);
 		vfm_dev_close(b);
 	}
@@ -252,8 +261,8 @@ static void test_corrupt_refused(void **state)
 
 static void test_incompatible_header(void **state)
 {
-	const char *dst[] = { "sim:size=4M,model=other", "sim:size=4M,compatible=2.1.0-",
-			      "sim:size=8M" };
+	const char *dst[] = { "sim:size=4M,model=other",
+			      "sim:size=4M,compatible=2.1.0-", "sim:size=8M" };
 
 	for (unsigned int i = 0; i < 3; i++) {
 		struct vfm_dev *a = open_sim("sim:size=4M");

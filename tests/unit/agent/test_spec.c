@@ -61,8 +61,11 @@ static void test_sim_spec(void **state)
 	char why[256];
 	char ver[64];
 
-	assert_int_equal(vfm_dev_open("sim:size=8M,version=2.0.5,param.rss=off,allowed.rss=on/off,features=pre_copy/p2p",
-				      &d, why, sizeof(why)), 0);
+	assert_int_equal(
+		vfm_dev_open(
+			"sim:size=8M,version=2.0.5,param.rss=off,allowed.rss=on/off,features=pre_copy/p2p",
+			&d, why, sizeof(why)),
+		0);
 	assert_int_equal(vfm_dev_describe(d, &desc, why, sizeof(why)), 0);
 	assert_string_equal(desc.model, "vfmig-edu");
 	vfm_version_format(&desc.version, ver, sizeof(ver));
@@ -74,11 +77,15 @@ static void test_sim_spec(void **state)
 	assert_true(vfm_allowed_match(vfm_desc_allowed(&desc, "rss"), "on"));
 	vfm_dev_close(d);
 
-	assert_int_equal(vfm_dev_open("sim:size=1000", &d, why, sizeof(why)), -EINVAL);
-	assert_int_equal(vfm_dev_open("sim:bogus=1", &d, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vfm_dev_open("sim:size=1000", &d, why, sizeof(why)),
+			 -EINVAL);
+	assert_int_equal(vfm_dev_open("sim:bogus=1", &d, why, sizeof(why)),
+			 -EINVAL);
 	assert_non_null(strstr(why, "bogus"));
-	assert_int_equal(vfm_dev_open("sim:version=x.y", &d, why, sizeof(why)), -EINVAL);
-	assert_int_equal(vfm_dev_open("nodev:1", &d, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vfm_dev_open("sim:version=x.y", &d, why, sizeof(why)),
+			 -EINVAL);
+	assert_int_equal(vfm_dev_open("nodev:1", &d, why, sizeof(why)),
+			 -EINVAL);
 	assert_int_equal(vfm_dev_open("vfio:", &d, why, sizeof(why)), -EINVAL);
 }
 
@@ -86,7 +93,8 @@ static void test_state_names(void **state)
 {
 	uint32_t s;
 
-	assert_string_equal(vfm_dev_state_name(VFIO_DEVICE_STATE_PRE_COPY_P2P), "PRE_COPY_P2P");
+	assert_string_equal(vfm_dev_state_name(VFIO_DEVICE_STATE_PRE_COPY_P2P),
+			    "PRE_COPY_P2P");
 	assert_int_equal(vfm_dev_state_parse("running", &s), 0);
 	assert_int_equal(s, VFIO_DEVICE_STATE_RUNNING);
 	assert_int_equal(vfm_dev_state_parse("nope", &s), -EINVAL);
