@@ -253,15 +253,20 @@ void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)
 
 void vfm_log_human(const char *fmt, ...)
 {
+	char msg[2048];
+	size_t n;
 	va_list ap;
 
 	if (!vfm_log.tty)
 		return;
 	vfm_log_progress_end();
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	fprintf(stderr, "%s\n", msg);
 }
 
 void vfm_log_progress(const char *label, uint64_t done, uint64_t total,
