@@ -120,7 +120,27 @@ garbage)
 	wait_pid "$RECV_PID" 20
 	rc=$?
 	[ "$rc" = 0 ] || fail "recv exited $rc"
-	ok "garbage refused, then a real migration served"
+	# and a sender talking to something that is not a vfmig receiver
+	PORT=$((PORT + 1))
+	python3 - "$PORT" <<'PY' &
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(os.urandom(70000))
+c.close()
+PY
+	fake=$!
+	PIDS+=("$fake")
+	sleep 0.5
+	run_send src2 "sim:size=16M,seed=43"
+	[ "$RC" = 4 ] || fail "a sender facing garbage exited $RC, want 4"
+	grep -q "does not speak the vfmig protocol" "$T/src2.log" || fail "no clear message for the sender"
+	[ "$(field "$T/src2.log" summary state)" = "" ] || true
+	has_event "$T/src2.log" phase_precopy && fail "the sender moved its device"
+	ok "garbage refused, then a real migration served; a sender facing garbage exits 4"
 	;;
 
 kill_recv_precopy)

@@ -87,6 +87,9 @@ static void test_sim_spec(void **state)
 	assert_int_equal(vfm_dev_open("nodev:1", &d, why, sizeof(why)),
 			 -EINVAL);
 	assert_int_equal(vfm_dev_open("vfio:", &d, why, sizeof(why)), -EINVAL);
+	/* an absent PCI function: a clear error, no crash */
+	assert_true(vfm_dev_open("vfio:0000:ff:1f.7", &d, why, sizeof(why)) < 0);
+	assert_non_null(strstr(why, "0000:ff:1f.7"));
 }
 
 static void test_state_names(void **state)
