@@ -176,7 +176,7 @@ static int receive(struct dst *d)
 				return -EPROTO;
 			}
 		}
-		if (!any && !d->npend && d->loaded == d->credited &&
+		if (!any &&
 		    vfm_now_ms() - d->last_progress > vfm_eng_timeout_ms(e)) {
 			snprintf(e->why, sizeof(e->why),
 				 "The source made no progress for %.0f s.",
