@@ -11,6 +11,7 @@
 #include <linux/bitmap.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 
@@ -101,8 +102,9 @@ static void vfmig_workload_fn(struct work_struct *work)
 		vdev->wl_carry = 0;
 		goto out;
 	}
-	vdev->wl_carry += div_u64((now - vdev->wl_last_ns) * rate,
-				  NSEC_PER_SEC);
+	vdev->wl_carry += mul_u64_u64_div_u64(min_t(u64, now - vdev->wl_last_ns,
+						    NSEC_PER_SEC),
+					      rate, NSEC_PER_SEC);
 	pages = min_t(u64, vdev->wl_carry / VFMIG_PAGE_SIZE,
 		      VFMIG_WL_MAX_PAGES);
 	if (!pages)

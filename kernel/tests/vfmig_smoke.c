@@ -558,6 +558,49 @@ static void test_big(struct dev *a, struct dev *b, const char *mib)
 	free(chunk);
 }
 
+/* B with another identity refuses A's stream on the first write. */
+static void refuse_with(struct dev *b, const char *file, const char *val,
+			const char *orig, const uint8_t *p, size_t len)
+{
+	int fd, ret;
+	ssize_t w;
+
+	close(b->fd);
+	ret = sysfs_write(b->bdf, file, val);
+	get_dev(b);
+	check(!ret, "B %s = %s while closed", file, val);
+	ret = set_state(b, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = ret ?: set_state(b, VFIO_DEVICE_STATE_RESUMING, &fd);
+	if (!ret) {
+		w = write(fd, p, len);
+		check(w < 0 && errno == EINVAL, "%s %s: stream refused on the first write",
+		      file, val);
+		close(fd);
+	}
+	close(b->fd);
+	ret = sysfs_write(b->bdf, file, orig);
+	get_dev(b);
+	check(!ret, "B %s back to %s", file, orig);
+}
+
+static void test_incompat(struct dev *a, struct dev *b, const uint8_t *p,
+			  size_t len)
+{
+	refuse_with(b, "migration/model", "vfmig-other", "vfmig-edu", p, len);
+	refuse_with(b, "migration/version_compatible", "2.1.0-,1.0", "2.0.0-2.0.9",
+		    p, len);
+	refuse_with(b, "migration/allowed/memory", "128,256-1024", "64", p, len);
+	close(b->fd);
+	check(sysfs_write(b->bdf, "migration/version", "x.y") == -EINVAL,
+	      "malformed version refused by sysfs");
+	check(sysfs_write(b->bdf, "migration/version_compatible", "1.0-2.0-3") == -EINVAL,
+	      "malformed range refused by sysfs");
+	get_dev(b);
+	check(sysfs_write(b->bdf, "migration/model", "busy") == -EBUSY,
+	      "identity not writable while open (EBUSY)");
+	(void)a;
+}
+
 int main(int argc, char **argv)
 {
 	struct dev a = {}, b = {};
@@ -723,6 +766,7 @@ int main(int argc, char **argv)
 	check(!ioctl(b.fd, VFIO_DEVICE_RESET) &&
 	      get_state(&b) == VFIO_DEVICE_STATE_RUNNING, "reset from ERROR");
 
+	test_incompat(&a, &b, s1.p, 4096 + 512);
 	test_workload(&a, &b);
 	if (getenv("VFMIG_BIG_MIB"))
 		test_big(&a, &b, getenv("VFMIG_BIG_MIB"));
