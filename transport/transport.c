@@ -6,6 +6,7 @@
 
 static const struct vfm_xport_ops *const vfm_xports[] = {
 	&vfm_xport_tcp_ops,
+	&vfm_xport_rdma_ops,
 };
 
 const struct vfm_xport_ops *vfm_xport_find(const char *name)

@@ -55,12 +55,14 @@ static void *dst_main(void *arg)
 	struct xp_dst *d = arg;
 	struct vfm_cqe c[32];
 	int err, n, i;
+	const struct vfm_xport_ops *ops = d->ops ? d->ops : vfm_xport_find("tcp");
 
-	err = vfm_xport_find("tcp")->create(&d->x, &d->cfg);
+	err = ops->create(&d->x, &d->cfg);
 	if (!err)
 		err = vfm_xport_reg(d->x, d->land, d->land_len, &d->mr);
 	if (!err)
-		err = vfm_xport_listen(d->x, "127.0.0.1", &d->mr, &d->info);
+		err = vfm_xport_listen(d->x, d->addr ? d->addr : "127.0.0.1",
+				       &d->mr, &d->info);
 	d->err = err;
 	sem_post(&d->ready);
 	if (err)

@@ -13,6 +13,8 @@
 
 /* A destination endpoint run on its own thread. */
 struct xp_dst {
+	const struct vfm_xport_ops *ops;	/* NULL: tcp */
+	const char *addr;			/* NULL: 127.0.0.1 */
 	struct vfm_xport_cfg cfg;
 	struct vfm_xport *x;
 	struct vfm_mr mr;
