@@ -163,6 +163,41 @@ kill_recv_precopy)
 	ok "receiver killed in pre-copy: exit 4, source RUNNING and intact"
 	;;
 
+stalled_recv)
+	# A receiver that stops answering mid pre-copy: the sender's timeout.
+	spec="sim:size=128M,seed=91"
+	before=$(digest_of "$spec")
+	start_recv dst "sim:size=128M"
+	"$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src.log" --timeout-s 3 --rate-limit 20 >"$T/src.out" 2>&1 &
+	SEND_PID=$!
+	PIDS+=("$SEND_PID")
+	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	sleep 1
+	kill -STOP "$RECV_PID"
+	wait_pid "$SEND_PID" 30
+	RC=$?
+	kill -9 "$RECV_PID"
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	grep -q "no progress" "$T/src.log" || fail "no timeout message"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
+	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
+	# and a listener that accepts and never speaks
+	PORT=$((PORT + 1))
+	python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); c,_=s.accept(); time.sleep(30)' "$PORT" &
+	PIDS+=($!)
+	sleep 0.5
+	"$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/src2.log" --timeout-s 2 >"$T/src2.out" 2>&1 &
+	SEND_PID=$!
+	wait_pid "$SEND_PID" 20
+	RC=$?
+	[ "$RC" = 4 ] || fail "send to a silent peer exited $RC, want 4"
+	ok "stalled receiver and silent peer: the sender times out, exits 4, source RUNNING and intact"
+	;;
+
 kill_recv_final)
 	spec="sim:size=64M,seed=61"
 	before=$(digest_of "$spec")
