@@ -122,19 +122,20 @@ garbage)
 	[ "$rc" = 0 ] || fail "recv exited $rc"
 	# and a sender talking to something that is not a vfmig receiver
 	PORT=$((PORT + 1))
-	python3 - "$PORT" <<'PY' &
+	python3 - "$PORT" "$T/ready" <<'PY' &
 import os, socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(1)
+open(sys.argv[2], "w").close()
 c, _ = s.accept()
 c.sendall(os.urandom(70000))
 c.close()
 PY
 	fake=$!
 	PIDS+=("$fake")
-	sleep 0.5
+	for _ in $(seq 1 100); do [ -e "$T/ready" ] && break; sleep 0.1; done
 	run_send src2 "sim:size=16M,seed=43"
 	[ "$RC" = 4 ] || fail "a sender facing garbage exited $RC, want 4"
 	grep -q "does not speak the vfmig protocol" "$T/src2.log" || fail "no clear message for the sender"
@@ -186,9 +187,10 @@ stalled_recv)
 	PORT=$((PORT + 1))
 	python3 -c 'import socket,sys,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
-s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); c,_=s.accept(); time.sleep(30)' "$PORT" &
+s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); open(sys.argv[2],"w").close()
+c,_=s.accept(); time.sleep(30)' "$PORT" "$T/ready2" &
 	PIDS+=($!)
-	sleep 0.5
+	for _ in $(seq 1 100); do [ -e "$T/ready2" ] && break; sleep 0.1; done
 	"$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
 		--log "$T/src2.log" --timeout-s 2 >"$T/src2.out" 2>&1 &
 	SEND_PID=$!
