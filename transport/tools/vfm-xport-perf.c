@@ -31,6 +31,7 @@ struct opts {
 	const char *listen;
 	const char *connect;
 	const char *info_hex;
+	const char *addr;	/* loopback: listen and connect here */
 	double gib;
 	unsigned int streams;
 	uint32_t seg;
@@ -197,8 +198,9 @@ static void usage(int rc)
 	fprintf(rc ? stderr : stdout,
 		"usage: vfm-xport-perf [--transport tcp] [--size GIB] [--streams S]\n"
 		"         [--seg BYTES] [--depth D] [--buf MIB] [--timeout-ms MS]\n"
-		"         [--listen ADDR | --connect HOST --info HEX]\n"
-		"Without --listen/--connect: loopback through a forked destination.\n"
+		"         [--listen ADDR | --connect HOST --info HEX] [--addr ADDR]\n"
+		"Without --listen/--connect: loopback through a forked destination\n"
+		"on --addr (default 127.0.0.1; rdma needs the RDMA netdev's address).\n"
 		"Environment: VFM_TCP_SEND=send|zc|write_fixed VFM_TCP_RECV=recv|read_fixed\n");
 	exit(rc);
 }
@@ -211,13 +213,14 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "depth", 1, 0, 'd' },	    { "buf", 1, 0, 'm' },
 		{ "listen", 1, 0, 'l' },    { "connect", 1, 0, 'c' },
 		{ "info", 1, 0, 'i' },	    { "timeout-ms", 1, 0, 'T' },
-		{ "help", 0, 0, 'h' },	    { 0, 0, 0, 0 },
+		{ "addr", 1, 0, 'a' },	    { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
 	*o = (struct opts){ .transport = "tcp", .gib = 4, .streams = 1,
 			    .seg = 1 << 20, .depth = 8, .buf = 256u << 20,
-			    .timeout_ms = 10000 };
+			    .timeout_ms = 10000, .addr = "127.0.0.1" };
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': o->transport = optarg; break;
@@ -230,6 +233,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'c': o->connect = optarg; break;
 		case 'i': o->info_hex = optarg; break;
 		case 'T': o->timeout_ms = atoi(optarg); break;
+		case 'a': o->addr = optarg; break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
@@ -252,7 +256,7 @@ static int do_listen(const struct opts *o, int info_fd, double *t_end)
 	err = vfm_xport_reg(x, land, o->buf, &mr);
 	if (err)
 		die("register", err);
-	err = vfm_xport_listen(x, o->listen ? o->listen : "127.0.0.1", &mr, &info);
+	err = vfm_xport_listen(x, o->listen ? o->listen : o->addr, &mr, &info);
 	if (err)
 		die("listen", err);
 	if (info_fd >= 0) {
@@ -338,7 +342,7 @@ int main(int argc, char **argv)
 	close(pdone[1]);
 	if (read(pinfo[0], &info, sizeof(info)) != sizeof(info))
 		die("destination start", EPIPE);
-	t0 = do_connect(&o, "127.0.0.1", &info);
+	t0 = do_connect(&o, o.addr, &info);
 	if (read(pdone[0], &t_end, sizeof(t_end)) != sizeof(t_end))
 		die("destination end", EPIPE);
 	waitpid(pid, &st, 0);

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "rdma_priv.h"
 #include "xp_util.h"
 
 static char addr[64];
@@ -265,6 +266,53 @@ static void test_connect_nobody_listening(void **state)
 	vfm_xport_destroy(x);
 }
 
+/*
+ * A source that ignores the announced landing size (here: ours, with its
+ * bound widened behind its back) is stopped by the NIC: the write fails
+ * with a remote access error, and not a byte lands past the buffer.
+ */
+static void test_write_past_landing_refused_by_nic(void **state)
+{
+	struct xp_dst d = { .ops = ops, .addr = addr,
+			    .cfg = { .streams = 1, .depth = 4,
+				     .timeout_ms = 5000 } };
+	uint8_t *src = malloc(1 << 16);
+	struct vfm_xport *x;
+	struct vfm_cqe c[4];
+	struct vfm_mr mr;
+	unsigned int i;
+	int n;
+
+	(void)state;
+	memset(src, 0x42, 1 << 16);
+	d.land = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(d.land + (1 << 20), 0xee, 1 << 20);
+	d.land_len = 1 << 20;
+	d.want = 1;
+	d.poll_timeout_ms = 3000;
+	xp_dst_start(&d);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(ops->create(&x, &d.cfg), 0);
+	assert_int_equal(vfm_xport_reg(x, src, 1 << 16, &mr), 0);
+	assert_int_equal(vfm_xport_connect(x, addr, &d.info, 10000), 0);
+	assert_int_equal(vfm_xport_write(x, 0, &mr, 0, (1 << 20) - 4096, 8192,
+					 0, 0), -EINVAL);
+	((struct vfm_rdma *)x)->rlen += 1 << 20;
+	assert_int_equal(vfm_xport_write(x, 0, &mr, 0, (1 << 20) - 4096, 8192,
+					 0, 0), 0);
+	n = vfm_xport_poll(x, c, 4, 10000);
+	assert_int_equal(n, -EACCES);
+	xp_dst_finish(&d);
+	assert_true(d.err < 0);
+	for (i = 0; i < (1u << 20); i++)
+		if (d.land[(1 << 20) + i] != 0xee)
+			fail_msg("byte %u past the landing buffer changed", i);
+	vfm_xport_destroy(x);
+	munmap(d.land, 2 << 20);
+	free(src);
+}
+
 /* Connect, move 1 MiB, tear down: 20 times, no fd growth. */
 static void test_cycles_no_fd_growth(void **state)
 {
@@ -313,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_cookie_refused),
 		cmocka_unit_test(test_peer_goes_away),
 		cmocka_unit_test(test_connect_nobody_listening),
+		cmocka_unit_test(test_write_past_landing_refused_by_nic),
 		cmocka_unit_test(test_cycles_no_fd_growth),
 	};
 	int rc = rdma_present();
