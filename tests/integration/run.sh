@@ -180,7 +180,7 @@ stalled_recv)
 	RC=$?
 	kill -9 "$RECV_PID"
 	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
-	grep -q "no progress" "$T/src.log" || fail "no timeout message"
+	grep -qE "no progress|timed out" "$T/src.log" || fail "no timeout message"
 	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
 	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
 	# and a listener that accepts and never speaks
