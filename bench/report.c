@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+/* Results out: the human table, results.json, results.csv. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static bool same_cfg(const struct vb_run *a, const struct vb_run *b)
+{
+	return !strcmp(a->transport, b->transport) && !strcmp(a->datapath, b->datapath) &&
+	       a->size == b->size && a->dirty == b->dirty && a->streams == b->streams;
+}
+
+/* p50 of a field over the good runs of a group; NAN if none. */
+#define P50(field, cond)                                                         \
+	({                                                                       \
+		int k_ = 0;                                                      \
+		for (int i_ = 0; i_ < res->nruns; i_++) {                        \
+			const struct vb_run *r_ = &res->runs[i_];                \
+			if (r_->ok && same_cfg(r_, g->first) && (cond))          \
+				v[k_++] = (double)r_->field;                     \
+		}                                                                \
+		k_ ? vb_median(v, k_) : NAN;                                     \
+	})
+
+int vb_groups(const struct vb_results *res, struct vb_group **out)
+{
+	struct vb_group *gs = calloc((size_t)res->nruns + 1, sizeof(*gs));
+	double *v = calloc((size_t)res->nruns + 1, sizeof(*v));
+	int n = 0;
+
+	if (!gs || !v) {
+		free(gs);
+		free(v);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < res->nruns; i++) {
+		const struct vb_run *r = &res->runs[i];
+		struct vb_group *g = NULL;
+
+		for (int j = 0; j < n && !g; j++)
+			if (same_cfg(gs[j].first, r))
+				g = &gs[j];
+		if (!g) {
+			g = &gs[n++];
+			g->first = r;
+		}
+		g->n++;
+		g->nok += r->ok;
+	}
+	for (int j = 0; j < n; j++) {
+		struct vb_group *g = &gs[j];
+		int dev = 0, tr = 0;
+
+		g->downtime = P50(downtime_ms, 1);
+		g->overhead = P50(overhead_ms, 1);
+		g->stop = P50(stop_ms, r_->stop_ms >= 0);
+		g->final = P50(final_ms, r_->final_ms >= 0);
+		g->resume = P50(resume_ms, 1);
+		g->commit = P50(commit_ms, r_->stop_ms >= 0);
+		g->xfer = P50(xfer_Bps, r_->xfer_Bps > 0);
+		g->ratio = P50(peer_ratio, r_->peer_ratio > 0);
+		g->cpu_gib = P50(cpu_s_per_gib, r_->cpu_s_per_gib > 0);
+		g->floor = P50(floor_ms, r_->floor_ms >= 0);
+		g->link_floor = P50(link_floor_ms, 1);
+		g->proj = P50(proj_downtime_ms, 1);
+		g->iters = P50(iterations, 1);
+		g->final_bytes = P50(final_bytes, 1);
+		for (int i = 0; i < res->nruns; i++) {
+			const struct vb_run *r = &res->runs[i];
+
+			if (r->ok && same_cfg(r, g->first)) {
+				dev += !strcmp(r->dominant, "device");
+				tr += !strcmp(r->dominant, "transport");
+			}
+		}
+		snprintf(g->dominant, sizeof(g->dominant), "%s",
+			 dev + tr == 0 ? "-" : dev >= tr ? "device" : "transport");
+	}
+	free(v);
+	*out = gs;
+	return n;
+}
+
+static const char *f1(char *buf, size_t len, double v, int prec)
+{
+	if (isnan(v) || v < -1e300)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.*f", prec, v);
+	return buf;
+}
+
+static void peers_line(FILE *f, const struct vb_opts *o, const struct vb_peers *pe)
+{
+	fprintf(f, "peers: memcpy %.2f GB/s", pe->memcpy_Bps / 1e9);
+	for (int i = 0; i < pe->n; i++) {
+		if (pe->iperf_Bps[i] > 0)
+			fprintf(f, "; iperf3 -P %u %.2f GB/s", pe->streams[i], pe->iperf_Bps[i] / 1e9);
+		if (pe->xport_Bps[i] > 0)
+			fprintf(f, "; vfm-xport-perf x%u %.2f GB/s", pe->streams[i],
+				pe->xport_Bps[i] / 1e9);
+	}
+	if (pe->iperf_why[0])
+		fprintf(f, "; iperf3: %s", pe->iperf_why);
+	if (pe->ib_Bps > 0)
+		fprintf(f, "; ib_write_bw (%s, 1 MiB) %.2f GB/s", pe->rdma_dev, pe->ib_Bps / 1e9);
+	else
+		fprintf(f, "; ib_write_bw skipped: %s", pe->ib_why);
+	fprintf(f, "\nlink for projections: %g Gb/s = %.2f GB/s goodput\n", o->link_gbps,
+		vb_link_Bps(o->link_gbps) / 1e9);
+}
+
+/* Target summary values, shared by the table and JSON. */
+struct targets {
+	double tcp_ratio[VB_LIST_MAX];	/* p50 over dirty-0 mmap runs */
+	double overhead_p50, overhead_p50_d0, overhead_p90;
+	int n_overhead;
+	double mmap_Bps, bounce_Bps, mmap_cpu, bounce_cpu;
+	char bounce_why[VB_WHY];
+	double rdma_ratio;
+	char rdma_why[VB_WHY];
+};
+
+static void targets(const struct vb_opts *o, const struct vb_results *res, struct targets *t)
+{
+	double *v = calloc((size_t)res->nruns + 1, sizeof(double));
+	double *w = calloc((size_t)res->nruns + 1, sizeof(double));
+	int n, m;
+
+	memset(t, 0, sizeof(*t));
+	if (!v || !w)
+		goto out;
+	for (int s = 0; s < o->nstreams; s++) {
+		n = 0;
+		for (int i = 0; i < res->nruns; i++) {
+			const struct vb_run *r = &res->runs[i];
+
+			if (r->ok && !strcmp(r->transport, "tcp") && !strcmp(r->datapath, "mmap") &&
+			    !r->dirty && r->streams == o->streams[s] && r->peer_ratio > 0)
+				v[n++] = r->peer_ratio;
+		}
+		t->tcp_ratio[s] = n ? vb_median(v, n) : NAN;
+	}
+	n = m = 0;
+	for (int i = 0; i < res->nruns; i++) {
+		const struct vb_run *r = &res->runs[i];
+
+		if (r->ok && !strcmp(r->transport, "tcp") && !strcmp(r->datapath, "mmap") &&
+		    r->overhead_ms > -1e9) {
+			v[n++] = r->overhead_ms;
+			if (!r->dirty)
+				w[m++] = r->overhead_ms;
+		}
+	}
+	t->n_overhead = n;
+	t->overhead_p50 = n ? vb_median(v, n) : NAN;
+	t->overhead_p90 = n ? vb_pct(v, n, 90) : NAN;
+	t->overhead_p50_d0 = m ? vb_median(w, m) : NAN;
+	/* mmap vs bounce over the configurations that have both. */
+	t->mmap_Bps = t->bounce_Bps = t->mmap_cpu = t->bounce_cpu = NAN;
+	for (int dp = 0; dp < 2; dp++) {
+		const char *name = dp ? "bounce" : "mmap";
+
+		n = m = 0;
+		for (int i = 0; i < res->nruns; i++) {
+			const struct vb_run *r = &res->runs[i];
+
+			if (!r->ok || strcmp(r->datapath, name) || strcmp(r->transport, "tcp"))
+				continue;
+			if (r->xfer_Bps > 0)
+				v[n++] = r->xfer_Bps;
+			if (r->cpu_s_per_gib > 0)
+				w[m++] = r->cpu_s_per_gib;
+		}
+		if (dp) {
+			t->bounce_Bps = n ? vb_median(v, n) : NAN;
+			t->bounce_cpu = m ? vb_median(w, m) : NAN;
+		} else {
+			t->mmap_Bps = n ? vb_median(v, n) : NAN;
+			t->mmap_cpu = m ? vb_median(w, m) : NAN;
+		}
+	}
+	for (int i = 0; i < res->nruns; i++)
+		if (!strcmp(res->runs[i].datapath, "bounce") && !res->runs[i].ok) {
+			snprintf(t->bounce_why, sizeof(t->bounce_why), "%s", res->runs[i].why);
+			break;
+		}
+	t->rdma_ratio = NAN;
+	n = 0;
+	for (int i = 0; i < res->nruns; i++) {
+		const struct vb_run *r = &res->runs[i];
+
+		if (!strcmp(r->transport, "rdma") && r->ok && r->peer_ratio > 0)
+			v[n++] = r->peer_ratio;
+		else if (!strcmp(r->transport, "rdma") && !t->rdma_why[0])
+			snprintf(t->rdma_why, sizeof(t->rdma_why), "%s", r->why);
+	}
+	if (n)
+		t->rdma_ratio = vb_median(v, n);
+out:
+	free(v);
+	free(w);
+}
+
+void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
+{
+	struct vb_group *gs = NULL;
+	struct targets t;
+	char b[16][32];
+	int n = vb_groups(res, &gs);
+
+	printf("\nvfmig-bench: %d migrations in %.0f s (%s)\n", res->nruns, res->wall_s,
+	       res->started);
+	peers_line(stdout, o, &res->peers);
+	printf("\n%-5s %-6s %5s %5s %2s %3s %9s %7s %8s %7s %7s %5s %-10s %9s %8s %8s %8s %6s %6s %7s %9s %-9s\n",
+	       "xport", "path", "size", "dirty", "S", "ok", "downtime", "stop", "final",
+	       "resume", "commit", "iters", "decision", "final_MiB", "floor", "meas/fl",
+	       "overhead", "GB/s", "x_peer", "CPUs/GiB", "proj_ms", "dominant");
+	for (int j = 0; j < n; j++) {
+		const struct vb_group *g = &gs[j];
+		const struct vb_run *r = g->first;
+		char sz[16], dr[16], ok[16];
+
+		vb_fmt_size(r->size, sz, sizeof(sz));
+		vb_fmt_size(r->dirty, dr, sizeof(dr));
+		snprintf(ok, sizeof(ok), "%d/%d", g->nok, g->n);
+		if (!g->nok) {
+			printf("%-5s %-6s %5s %5s %2u %3s  %s: %s\n", r->transport, r->datapath, sz, dr,
+			       r->streams, ok, r->skipped ? "skipped" : "failed", r->why);
+			continue;
+		}
+		printf("%-5s %-6s %5s %5s %2u %3s %9s %7s %8s %7s %7s %5s %-10s %9s %8s %8s %8s %6s %6s %7s %9s %-9s\n",
+		       r->transport, r->datapath, sz, dr, r->streams, ok,
+		       f1(b[0], 32, g->downtime, 2), f1(b[1], 32, g->stop, 2),
+		       f1(b[2], 32, g->final, 2), f1(b[3], 32, g->resume, 3),
+		       f1(b[4], 32, g->commit, 2), f1(b[5], 32, g->iters, 0),
+		       r->decision, f1(b[6], 32, g->final_bytes / 1048576.0, 2),
+		       f1(b[7], 32, g->floor, 2),
+		       f1(b[8], 32, g->floor > 0 ? g->downtime / g->floor : NAN, 1),
+		       f1(b[9], 32, g->overhead, 2), f1(b[10], 32, g->xfer / 1e9, 2),
+		       f1(b[11], 32, g->ratio, 2), f1(b[12], 32, g->cpu_gib, 2),
+		       f1(b[13], 32, g->proj, 2), g->dominant);
+	}
+	printf("(times in ms, p50 over reps; downtime = stop + final + resume + commit; floor = final bytes / peer goodput; overhead = downtime - final bytes / the agent's bandwidth; GB/s = pre-copy throughput, x_peer its ratio to iperf3 (tcp) or ib_write_bw (rdma) at the same stream count; proj_ms = downtime on a %g Gb/s link, dominant = which side would dominate it)\n",
+	       o->link_gbps);
+	if (res->nmem) {
+		printf("\nmemory (peak RSS from wait4; device state = sim memory + 32 MiB migration buffer, destination: + its shadow copy):\n");
+		for (int i = 0; i < res->nmem; i++) {
+			const struct vb_mem *m = &res->mem[i];
+			char sz[16];
+
+			vb_fmt_size(m->size, sz, sizeof(sz));
+			if (!m->ok) {
+				printf("  %5s: skipped: %s\n", sz, m->why);
+				continue;
+			}
+			printf("  %5s: source %7.1f MiB (state %7.1f, agent overhead %6.1f MiB); destination %7.1f MiB (state %7.1f, agent overhead %6.1f MiB)\n",
+			       sz, m->src_rss_kb / 1024.0, m->src_expect_kb / 1024.0,
+			       m->src_over_kb / 1024.0, m->dst_rss_kb / 1024.0,
+			       m->dst_expect_kb / 1024.0, m->dst_over_kb / 1024.0);
+		}
+	}
+	targets(o, res, &t);
+	printf("\ntargets:\n");
+	for (int s = 0; s < o->nstreams; s++)
+		printf("  tcp throughput / iperf3 at %u stream%s: %sx (target >= 0.9x)\n",
+		       o->streams[s], o->streams[s] == 1 ? "" : "s",
+		       f1(b[0], 32, t.tcp_ratio[s], 2));
+	printf("  downtime overhead p50 on loopback: %s ms over %d tcp/mmap runs (p90 %s; dirty 0 only: %s) (target <= 1 ms)\n",
+	       f1(b[0], 32, t.overhead_p50, 2), t.n_overhead,
+	       f1(b[1], 32, t.overhead_p90, 2), f1(b[2], 32, t.overhead_p50_d0, 2));
+	if (!isnan(t.bounce_Bps))
+		printf("  mmap vs bounce: %.2fx throughput (%.2f vs %.2f GB/s), CPU %s vs %s s/GiB (target >= 1.3x, fewer CPU s/GiB)\n",
+		       t.mmap_Bps / t.bounce_Bps, t.mmap_Bps / 1e9, t.bounce_Bps / 1e9,
+		       f1(b[0], 32, t.mmap_cpu, 2), f1(b[1], 32, t.bounce_cpu, 2));
+	else
+		printf("  mmap vs bounce: not measured%s%s\n", t.bounce_why[0] ? ": " : "",
+		       t.bounce_why[0] ? t.bounce_why : " (bounce not in --datapath)");
+	if (!isnan(t.rdma_ratio))
+		printf("  rdma / ib_write_bw: %.2fx (target >= 0.9)\n", t.rdma_ratio);
+	else
+		printf("  rdma / ib_write_bw: not measured: %s\n",
+		       t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
+	free(gs);
+}
+
+static void jnum(FILE *f, const char *k, double v, bool comma)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, "\"%s\":null%s", k, comma ? "," : "");
+	else
+		fprintf(f, "\"%s\":%.6g%s", k, v, comma ? "," : "");
+}
+
+int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const char *path)
+{
+	FILE *f = fopen(path, "we");
+	struct vb_group *gs = NULL;
+	struct targets t;
+	char esc[2 * VB_WHY];
+	int n;
+
+	if (!f)
+		return -errno;
+	targets(o, res, &t);
+	fprintf(f, "{\"tool\":\"vfmig-bench\",\"started\":\"%s\",\"wall_s\":%.1f,", res->started,
+		res->wall_s);
+	fprintf(f, "\"mode\":\"%s\",\"link_gbps\":%g,\"link_goodput_Bps\":%.6g,",
+		o->peer ? "two-hosts" : "loopback", o->link_gbps, vb_link_Bps(o->link_gbps));
+	fprintf(f, "\"peers\":{");
+	jnum(f, "memcpy_Bps", res->peers.memcpy_Bps, true);
+	fprintf(f, "\"iperf3\":[");
+	for (int i = 0; i < res->peers.n; i++)
+		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g}", i ? "," : "", res->peers.streams[i],
+			res->peers.iperf_Bps[i]);
+	fprintf(f, "],\"vfm_xport_perf\":[");
+	for (int i = 0; i < res->peers.n; i++)
+		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g}", i ? "," : "", res->peers.streams[i],
+			res->peers.xport_Bps[i]);
+	vb_json_escape(esc, sizeof(esc), res->peers.iperf_why);
+	fprintf(f, "],\"iperf3_skipped\":\"%s\",", esc);
+	vb_json_escape(esc, sizeof(esc), res->peers.ib_why);
+	fprintf(f, "\"ib_write_bw_Bps\":%.6g,\"ib_write_bw_skipped\":\"%s\",\"rdma_device\":\"%s\"},",
+		res->peers.ib_Bps, res->peers.ib_Bps > 0 ? "" : esc, res->peers.rdma_dev);
+	fprintf(f, "\n\"runs\":[\n");
+	for (int i = 0; i < res->nruns; i++) {
+		const struct vb_run *r = &res->runs[i];
+
+		vb_json_escape(esc, sizeof(esc), r->why);
+		fprintf(f, "%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"rep\":%d,",
+			i ? ",\n" : "", r->transport, r->datapath, (unsigned long long)r->size,
+			(unsigned long long)r->dirty, r->streams, r->rep);
+		fprintf(f, "\"ok\":%s,\"skipped\":%s,\"why\":\"%s\",\"send_rc\":%d,\"recv_rc\":%d,\"digest_match\":%s,",
+			r->ok ? "true" : "false", r->skipped ? "true" : "false", esc, r->send_rc,
+			r->recv_rc, r->digest_match ? "true" : "false");
+		jnum(f, "downtime_ms", r->downtime_ms, true);
+		jnum(f, "stop_ms", r->stop_ms, true);
+		jnum(f, "final_transfer_ms", r->final_ms, true);
+		jnum(f, "resume_ms", r->resume_ms, true);
+		jnum(f, "commit_ms", r->commit_ms, true);
+		fprintf(f, "\"split_source\":\"%s\",", r->split_from_stats ? "stats" : "logs");
+		jnum(f, "total_ms", r->total_ms, true);
+		jnum(f, "precopy_ms", r->precopy_ms, true);
+		fprintf(f, "\"bytes\":%llu,\"precopy_bytes\":%llu,\"final_bytes\":%llu,\"iterations\":%u,\"decision\":\"%s\",",
+			(unsigned long long)r->bytes, (unsigned long long)r->precopy_bytes,
+			(unsigned long long)r->final_bytes, r->iterations, r->decision);
+		jnum(f, "estimated_downtime_ms", r->est_downtime_ms, true);
+		jnum(f, "agent_bandwidth_Bps", r->bw_Bps, true);
+		jnum(f, "precopy_Bps", r->xfer_Bps, true);
+		jnum(f, "peer_Bps", r->peer_Bps, true);
+		jnum(f, "peer_ratio", r->peer_ratio, true);
+		jnum(f, "overhead_ms", r->overhead_ms, true);
+		jnum(f, "floor_ms", r->floor_ms, true);
+		jnum(f, "measured_over_floor", r->floor_ms > 0 ? r->downtime_ms / r->floor_ms : NAN,
+		     true);
+		jnum(f, "link_floor_ms", r->link_floor_ms, true);
+		jnum(f, "projected_downtime_ms", r->proj_downtime_ms, true);
+		fprintf(f, "\"dominant\":\"%s\",", r->dominant);
+		jnum(f, "src_peak_rss_kb", (double)r->src_rss_kb, true);
+		jnum(f, "dst_peak_rss_kb", (double)r->dst_rss_kb, true);
+		jnum(f, "src_cpu_s", r->src_cpu_s, true);
+		jnum(f, "dst_cpu_s", r->dst_cpu_s, true);
+		jnum(f, "transfer_cpu_s", r->xfer_cpu_s, true);
+		jnum(f, "cpu_s_per_gib", r->cpu_s_per_gib, false);
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n],\n\"groups\":[\n");
+	n = vb_groups(res, &gs);
+	for (int j = 0; j < n; j++) {
+		const struct vb_group *g = &gs[j];
+		const struct vb_run *r = g->first;
+
+		fprintf(f, "%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"runs\":%d,\"ok\":%d,",
+			j ? ",\n" : "", r->transport, r->datapath, (unsigned long long)r->size,
+			(unsigned long long)r->dirty, r->streams, g->n, g->nok);
+		jnum(f, "downtime_ms_p50", g->downtime, true);
+		jnum(f, "stop_ms_p50", g->stop, true);
+		jnum(f, "final_transfer_ms_p50", g->final, true);
+		jnum(f, "resume_ms_p50", g->resume, true);
+		jnum(f, "commit_ms_p50", g->commit, true);
+		jnum(f, "overhead_ms_p50", g->overhead, true);
+		jnum(f, "iterations_p50", g->iters, true);
+		jnum(f, "final_bytes_p50", g->final_bytes, true);
+		jnum(f, "floor_ms_p50", g->floor, true);
+		jnum(f, "precopy_Bps_p50", g->xfer, true);
+		jnum(f, "peer_ratio_p50", g->ratio, true);
+		jnum(f, "cpu_s_per_gib_p50", g->cpu_gib, true);
+		jnum(f, "projected_downtime_ms_p50", g->proj, true);
+		fprintf(f, "\"dominant\":\"%s\"}", g->dominant);
+	}
+	free(gs);
+	fprintf(f, "\n],\n\"memory\":[");
+	for (int i = 0; i < res->nmem; i++) {
+		const struct vb_mem *m = &res->mem[i];
+
+		vb_json_escape(esc, sizeof(esc), m->why);
+		fprintf(f, "%s{\"size\":%llu,\"ok\":%s,\"why\":\"%s\",\"src_peak_rss_kb\":%ld,\"dst_peak_rss_kb\":%ld,\"src_state_kb\":%.0f,\"dst_state_kb\":%.0f,\"src_overhead_kb\":%.0f,\"dst_overhead_kb\":%.0f}",
+			i ? "," : "", (unsigned long long)m->size, m->ok ? "true" : "false", esc,
+			m->src_rss_kb, m->dst_rss_kb, m->src_expect_kb, m->dst_expect_kb,
+			m->src_over_kb, m->dst_over_kb);
+	}
+	fprintf(f, "],\n\"targets\":{\"tcp_over_iperf3\":[");
+	for (int s = 0; s < o->nstreams; s++) {
+		fprintf(f, "%s{\"streams\":%u,", s ? "," : "", o->streams[s]);
+		jnum(f, "ratio_p50", t.tcp_ratio[s], false);
+		fprintf(f, "}");
+	}
+	fprintf(f, "],");
+	jnum(f, "overhead_ms_p50", t.overhead_p50, true);
+	jnum(f, "overhead_ms_p90", t.overhead_p90, true);
+	jnum(f, "overhead_ms_p50_dirty0", t.overhead_p50_d0, true);
+	jnum(f, "mmap_Bps", t.mmap_Bps, true);
+	jnum(f, "bounce_Bps", t.bounce_Bps, true);
+	jnum(f, "mmap_over_bounce", t.mmap_Bps / t.bounce_Bps, true);
+	jnum(f, "mmap_cpu_s_per_gib", t.mmap_cpu, true);
+	jnum(f, "bounce_cpu_s_per_gib", t.bounce_cpu, true);
+	vb_json_escape(esc, sizeof(esc), t.bounce_why);
+	fprintf(f, "\"bounce_why\":\"%s\",", esc);
+	jnum(f, "rdma_over_ib_write_bw", t.rdma_ratio, true);
+	vb_json_escape(esc, sizeof(esc), t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
+	fprintf(f, "\"rdma_why\":\"%s\"}}\n", esc);
+	return fclose(f) ? -errno : 0;
+}
+
+int vb_report_csv(const struct vb_results *res, const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "transport,datapath,size,dirty_Bps,streams,rep,ok,downtime_ms,stop_ms,final_transfer_ms,resume_ms,commit_ms,iterations,decision,final_bytes,bytes,precopy_Bps,peer_Bps,peer_ratio,overhead_ms,floor_ms,link_floor_ms,projected_downtime_ms,dominant,src_peak_rss_kb,dst_peak_rss_kb,transfer_cpu_s,cpu_s_per_gib,why\n");
+	for (int i = 0; i < res->nruns; i++) {
+		const struct vb_run *r = &res->runs[i];
+		char why[VB_WHY];
+		size_t k = 0;
+
+		for (const char *c = r->why; *c && k + 1 < sizeof(why); c++)
+			why[k++] = (*c == ',' || *c == '"' || *c == '\n') ? ';' : *c;
+		why[k] = '\0';
+		fprintf(f, "%s,%s,%llu,%llu,%u,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%u,%s,%llu,%llu,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%s,%ld,%ld,%.3f,%.3f,%s\n",
+			r->transport, r->datapath, (unsigned long long)r->size,
+			(unsigned long long)r->dirty, r->streams, r->rep, r->ok, r->downtime_ms,
+			r->stop_ms, r->final_ms, r->resume_ms, r->commit_ms, r->iterations,
+			r->decision, (unsigned long long)r->final_bytes,
+			(unsigned long long)r->bytes, r->xfer_Bps, r->peer_Bps, r->peer_ratio,
+			r->overhead_ms, r->floor_ms, r->link_floor_ms, r->proj_downtime_ms,
+			r->dominant, r->src_rss_kb, r->dst_rss_kb, r->xfer_cpu_s, r->cpu_s_per_gib,
+			why);
+	}
+	return fclose(f) ? -errno : 0;
+}
