@@ -49,6 +49,7 @@ struct vb_opts {
 /* One migration. */
 struct vb_run {
 	char transport[8], datapath[8];
+	char path_seen[8];	/* the data path the source's log names */
 	uint64_t size, dirty;
 	unsigned int streams;
 	int rep;

@@ -62,7 +62,9 @@ static void last_line_with(const char *path, const char *needle, char *out, size
 static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
 {
 	char sz[32], dr[32];
-	const char *dp = strcmp(r->datapath, "bounce") ? "" : ",mmap=off";
+	/* A device without the "mmap" feature offers read()/write() only:
+	 * the agent then copies through a bounce buffer, as QEMU does. */
+	const char *dp = strcmp(r->datapath, "bounce") ? "" : ",features=pre_copy/p2p";
 
 	vb_fmt_size(r->size, sz, sizeof(sz));
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
@@ -221,6 +223,15 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 	}
 	if (it_ms > 0)
 		r->xfer_Bps = it_bytes / (it_ms / 1e3);
+	/* Which data path the source really took (its phase_precopy line). */
+	if (event_ts(src, "phase_precopy", &line) >= 0 && line) {
+		char msg[VB_WHY] = "";
+
+		vb_json_str(line, "message", msg, sizeof(msg));
+		snprintf(r->path_seen, sizeof(r->path_seen), "%s",
+			 strstr(msg, "read()") ? "bounce" : strstr(msg, "mapped") ? "mmap" : "");
+	}
+	line = NULL;
 	if (r->split_from_stats || !dst)
 		goto out;
 	/* The downtime split from both logs (one clock on loopback):
