@@ -48,6 +48,24 @@ print(val)
 PY
 }
 
+# 0. describe and check through vfio: nothing moves
+if "$bin" describe "vfio:$A" >"$work/describe.out" 2>&1 && grep -q 'model: *vfmig-edu' "$work/describe.out"; then
+	vfm_ok describe/vfio
+else
+	vfm_not_ok describe/vfio "$(head -c 300 "$work/describe.out")"
+fi
+"$bin" recv --device "vfio:$B" --listen 127.0.0.1:7599 --secret-file "$work/secret" \
+	--log "$work/agent-check-dst.log" --timeout-s 60 --wait-s 60 >/dev/null 2>&1 &
+rpid=$!
+sleep 1
+timeout 120 "$bin" check --device "vfio:$A" --to 127.0.0.1:7599 --secret-file "$work/secret" \
+	--log "$work/agent-check-src.log" --timeout-s 60 >/dev/null 2>&1
+src_rc=$?
+wait "$rpid"
+dst_rc=$?
+vfm_check check/exit-codes test "$src_rc-$dst_rc" = "0-0"
+vfm_check check/source-running test "$(cat "$(knob "$A" mig_state)")" = RUNNING
+
 # 1. A (workload on) -> B (workload off, so its digest stays put once running)
 echo 2000000 >"$(knob "$A" dirty_rate)"
 echo 0 >"$(knob "$B" dirty_rate)"
