@@ -369,7 +369,7 @@ static int precopy(struct src *s)
 		if (ret)
 			return ret;
 		ms = vfm_now_ms() - t_it;
-		if (bytes >= (8u << 20) && ms > 0)
+		if (bytes && ms > 0 && (bytes >= (8u << 20) || s->bw <= 0))
 			s->bw = (double)bytes / (ms / 1e3);
 		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
 		if (ret)
