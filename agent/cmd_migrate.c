@@ -158,7 +158,7 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 		const char *name;
 
 		if (c < OPT_DEVICE || c > OPT_HELP) {
-			help(stderr);
+			fprintf(stderr, "(see 'vfmig %s --help')\n", role);
 			return VFM_EXIT_USAGE;
 		}
 		name = mig_opts[c - OPT_DEVICE].name;
