@@ -164,6 +164,8 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 				s->dirty_rate = x;
 			else
 				s->buf_size = x;
+		} else if (!strcmp(k, "mmap")) {
+			s->no_buf = !strcmp(v, "off") || !strcmp(v, "0");
 		} else if (!strcmp(k, "seed")) {
 			s->seed = strtoull(v, NULL, 0);
 		} else if (!strcmp(k, "model")) {
@@ -190,7 +192,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 		} else {
 			snprintf(
 				why, whylen,
-				"The sim option '%s' is unknown (size, dirty, buf, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
+				"The sim option '%s' is unknown (size, dirty, buf, mmap, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
 				k);
 			return -EINVAL;
 		}
@@ -459,6 +461,8 @@ static int sim_buf(struct vfm_dev *d, void **addr, size_t *size)
 {
 	struct vfm_sim *s = to_sim(d);
 
+	if (s->no_buf)
+		return -EOPNOTSUPP;
 	*addr = s->buf;
 	*size = s->buf_size;
 	return 0;

@@ -7,11 +7,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-migrate_streams() { # N
-	local n=$1 mid
+migrate_streams() { # N [EXTRA-SPEC]
+	local n=$1 extra=${2:-} mid
 	mid=$(cat /proc/sys/kernel/random/uuid)
-	start_recv dst "sim:size=96M,seed=11"
-	run_send src "sim:size=96M,dirty=40M,seed=12" --streams "$n" --migration-id "$mid" \
+	start_recv dst "sim:size=96M,seed=11$extra"
+	run_send src "sim:size=96M,dirty=40M,seed=12$extra" --streams "$n" --migration-id "$mid" \
 		--stats-json "$T/stats.json"
 	[ "$RC" = 0 ] || fail "send exited $RC"
 	wait_pid "$RECV_PID" 30
@@ -31,11 +31,18 @@ migrate_streams() { # N
 		has_event "$T/src.log" "$e" || fail "no $e event in the source log"
 	done
 	[ "$(field "$T/src.log" summary state)" != "RUNNING" ] || fail "source still running after commit"
-	ok "sim -> sim over $n stream(s), digest $sd, downtime $(field "$T/src.log" summary downtime_ms) ms"
+	if [ -n "$extra" ]; then
+		grep -q 'data through read()' "$T/src.log" || fail "the source did not use read()"
+		grep -q 'loaded with write()' "$T/dst.log" || fail "the destination did not use write()"
+	else
+		grep -q "mapped buffer" "$T/src.log" || fail "the source did not use its buffer"
+	fi
+	ok "sim$extra -> sim$extra over $n stream(s), digest $sd, downtime $(field "$T/src.log" summary downtime_ms) ms"
 }
 
 case "$TEST" in
 sim_1stream) migrate_streams 1 ;;
+sim_readwrite) migrate_streams 2 ",mmap=off" ;;
 sim_2streams) migrate_streams 2 ;;
 sim_4streams) migrate_streams 4 ;;
 
