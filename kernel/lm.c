@@ -13,6 +13,7 @@
 #include "vfmig_stub.h"
 
 #define VFMIG_WRITE_CHUNK	(64 * 1024)
+#define VFMIG_SEG_ANY		(1024 * 1024)	/* SAVE_NEXT length 0 */
 
 static bool vfmig_state_runs(enum vfio_device_mig_state s)
 {
@@ -209,7 +210,11 @@ static long vfmig_save_next(struct vfmig_file *migf, void __user *arg)
 		goto err;
 	}
 	vfmig_seg_room_locked(migf, &off, &room);
-	want = seg.length ? min(seg.length, room) : room;
+	/*
+	 * "Any" is 1 MiB: segments that fill a multi-MiB buffer in one go touch
+	 * many more pages per call and measured slower than read().
+	 */
+	want = min(seg.length ?: VFMIG_SEG_ANY, room);
 	seg.flags = 0;
 	seg.offset = off;
 	seg.stream_pos = migf->prod.pos;

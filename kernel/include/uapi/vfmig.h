@@ -86,6 +86,8 @@ struct vfmig_rec_end {
  * "vfmig-edu" is struct vfmig_edu_regs (regs_size 64), sent as one REGS
  * record at offset 0 during STOP_COPY.
  *
+ * VFMIG_SAVE_NEXT with length 0 hands out at most 1 MiB.
+ *
  * Device memory is a VFIO device-specific region: look for a region with
  * VFIO_REGION_INFO_CAP_TYPE {VFMIG_REGION_TYPE, VFMIG_REGION_SUBTYPE_MEM};
  * pread/pwrite on the device fd at that region's offset read and write
