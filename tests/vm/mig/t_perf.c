@@ -14,7 +14,7 @@
 #include "sysfs.h"
 #include "tests.h"
 
-#define ROUNDS 3
+#define ROUNDS 5
 
 /* Seconds for one whole STOP_COPY save; *bytes: the stream's size. */
 static int time_save(struct vfm_vdev *d, enum vfm_path path, double *secs,
