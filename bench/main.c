@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"  --streams LIST        parallel data streams (1,2)\n"
 		"  --datapath LIST       mmap (the device buffer's segments) and/or bounce\n"
 		"                        (read()/write() through a 1 MiB bounce buffer) (mmap,bounce)\n"
-		"  --reps N              repetitions of each cell, interleaved (3)\n"
+		"  --reps N              repetitions of each cell, interleaved (2)\n"
 		"  --rss-sizes LIST      sizes for the peak-memory runs, or none (256M,4G)\n"
 		"\n"
 		"Analysis:\n"
@@ -206,7 +206,7 @@ static int parse(int argc, char **argv, struct vb_opts *o)
 	parse_streams("1,2", o);
 	o->ndatapaths = parse_words("mmap,bounce", o->datapaths, 2, "mmap", "bounce", "datapath");
 	o->nrss = parse_sizes("256M,4G", o->rss_sizes, 4, "rss-sizes");
-	o->reps = 3;
+	o->reps = 2;
 	o->link_gbps = 100;
 	o->downtime_limit_ms = 300;
 	o->peer_s = 3;

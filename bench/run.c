@@ -75,9 +75,12 @@ static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
 static int start_recv(const struct vb_opts *o, const char *secret, const struct paths *p,
 		      const char *spec, int port, struct vb_proc *pr, struct vb_run *r)
 {
-	char listen[64], tmo[32];
+	char listen[64], tmo[32], wait[32];
 
 	snprintf(tmo, sizeof(tmo), "%g", o->timeout_s);
+	/* The source fills its sim memory before it connects: ~50 MB/s on a
+	 * busy small machine. */
+	snprintf(wait, sizeof(wait), "%.0f", o->timeout_s + (double)r->size / 5e7);
 	if (o->peer && !o->peer_cmd)
 		return 0; /* the user runs it */
 	if (o->peer) {
@@ -86,7 +89,7 @@ static int start_recv(const struct vb_opts *o, const char *secret, const struct 
 
 		snprintf(args, sizeof(args),
 			 "recv --device '%s' --listen 0.0.0.0:%d --secret-file '%s' --timeout-s %s --wait-s %s",
-			 spec, port, secret, tmo, tmo);
+			 spec, port, secret, tmo, wait);
 		if (at)
 			snprintf(cmd, sizeof(cmd), "%.*s%s%s", (int)(at - o->peer_cmd), o->peer_cmd,
 				 args, at + 6);
@@ -100,7 +103,7 @@ static int start_recv(const struct vb_opts *o, const char *secret, const struct 
 		char *argv[] = { (char *)o->vfmig, "recv", "--device", (char *)spec,
 				 "--listen", listen, "--secret-file", (char *)secret,
 				 "--log", (char *)p->dst_log, "--stats-json",
-				 (char *)p->dst_json, "--timeout-s", tmo, "--wait-s", tmo,
+				 (char *)p->dst_json, "--timeout-s", tmo, "--wait-s", wait,
 				 NULL };
 		int ret = vb_spawn(pr, argv, p->dst_out);
 
