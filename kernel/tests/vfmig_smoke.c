@@ -37,6 +37,7 @@ struct dev {
 
 static int failures;
 
+__attribute__((format(printf, 2, 3)))
 static void check(bool ok, const char *fmt, ...)
 {
 	va_list ap;
