@@ -36,12 +36,19 @@ struct dst {
 	double last_progress, t_stop_seen, t_first;
 	bool touched; /* the device left RUNNING */
 	bool device_failed; /* the device refused the stream */
+	bool ready; /* writes wait to be loaded in order */
 	bool corrupt; /* test hook: VFMIG_TEST_CORRUPT flips one byte */
 };
 
-static int load_ready(struct dst *d)
+/*
+ * Load up to @max writes that are next in stream order. Few at a time: the
+ * transport re-posts its receives only inside poll(), so the loop goes back
+ * to it between loads. Returns 1 when more are ready, 0, or an error.
+ */
+static int load_ready(struct dst *d, int max)
 {
 	bool again = true;
+	int loads = 0;
 
 	while (again) {
 		again = false;
@@ -77,7 +84,12 @@ static int load_ready(struct dst *d)
 			again = true;
 			break;
 		}
+		if (again && ++loads == max)
+			break;
 	}
+	for (unsigned int i = 0; i < d->npend; i++)
+		if (d->pend[i].pos == d->loaded)
+			return 1;
 	return 0;
 }
 
@@ -106,7 +118,7 @@ static int receive(struct dst *d)
 		bool any = false;
 		int n, ret;
 
-		n = vfm_xport_poll(e->x, cqe, 64, 1);
+		n = vfm_xport_poll(e->x, cqe, 64, d->ready ? 0 : 1);
 		if (n < 0) {
 			snprintf(e->why, sizeof(e->why),
 				 "The data transport failed: %s.",
@@ -136,12 +148,16 @@ static int receive(struct dst *d)
 					       .len = cqe[i].len };
 			any = true;
 		}
-		if (n) {
+		if (n || d->ready) {
+			uint64_t before = d->loaded;
+
 			if (!d->t_first)
 				d->t_first = vfm_now_ms();
-			ret = load_ready(d);
-			if (ret)
+			ret = load_ready(d, 2);
+			if (ret < 0)
 				return ret;
+			d->ready = ret;
+			any |= d->loaded != before;
 			ret = send_credit(d, false);
 			if (ret)
 				return ret;
