@@ -47,8 +47,10 @@ CC=clang cmake -S . -B build/asan -DVFM_WERROR=ON -DVFM_SANITIZE=ON -DVFM_FUZZ=O
 	-DVFM_KERNEL=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/asan -j "$jobs"
 say "tests 2/2: unit, integration and fuzzing under sanitizers"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	run_ctest build/asan -j "$jobs" -L 'unit|integration|fuzz' || rc=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+run_ctest build/asan -j "$jobs" -L 'unit|fuzz' || rc=1
+# Real processes with timeouts: one at a time, as in stage 1.
+run_ctest build/asan -L integration || rc=1
 
 passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$logdir/ctest.log" || true)
 failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)|Not Run' "$logdir/ctest.log" || true)
