@@ -17,7 +17,7 @@
 #include "engine.h"
 #include "policy.h"
 
-#define SRC_SEG_MAX (4u << 20) /* bytes asked of save_next at once */
+#define SRC_SEG_MAX (2u << 20) /* bytes asked of save_next at once */
 #define SRC_CHUNK (1u << 20) /* largest transport write */
 #define SRC_FIFO 8192 /* segments outstanding */
 #define SRC_FIXED_MS 15.0 /* state changes + commit round trip */
@@ -251,7 +251,9 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 			s->precopy_bytes += len;
 	}
 	f->posted = true;
-	return 0;
+	/* Let the transport move what is queued before the next segment is
+	 * generated: its progress happens inside poll(). */
+	return pump(s, 0);
 }
 
 /* Next segment: 0 and @seg, -ENOMSG when caught up (PRE_COPY). */
