@@ -25,6 +25,30 @@ echo "$out" | sed -n 's/^\[ *OK *\] \(.*\)$/ok unit\/\1/p'
 echo "$out" | sed -n 's/^\[ *FAILED *\] \([a-z0-9_]*\)$/not ok unit\/\1 - see the log/p' | sort -u
 [ "$rc" = 0 ] || vfm_not_ok unit "test_rdma exited $rc"
 
+# Delete the rxe link in the middle of a transfer: both ends must fail
+# with an error (no hang), then rxe0 comes back for the suites after us.
+if [ -x "$perf" ]; then
+	"$perf" --transport rdma --addr "$VFM_GUEST_IP" --size 4 --streams 2 \
+		--seg 1048576 --depth 16 --buf 64 --timeout-ms 5000 >/tmp/xp-del.out 2>&1 &
+	pid=$!
+	sleep 3
+	rdma link delete "$VFM_RXE"
+	t0=$(date +%s)
+	timeout 60 tail --pid=$pid -f /dev/null
+	wait $pid
+	rc=$?
+	secs=$(($(date +%s) - t0))
+	sed 's/^/# /' /tmp/xp-del.out
+	if [ "$rc" != 0 ] && [ "$secs" -lt 30 ] &&
+		grep -q 'source poll failed' /tmp/xp-del.out &&
+		grep -q 'destination poll failed' /tmp/xp-del.out; then
+		vfm_ok link-delete
+	else
+		vfm_not_ok link-delete "status $rc after ${secs}s"
+	fi
+	vfm_setup_rxe || vfm_not_ok rxe-restore "$VFM_RXE_REASON"
+fi
+
 # Throughput, 1 MiB messages: ours (RDMA WRITE + descriptor SEND) and
 # ib_write_bw, one and two QPs.
 [ -x "$perf" ] || exit 0
