@@ -388,7 +388,7 @@ static void run_cell(const struct vb_opts *o, const char *secret, const char *ou
 		/* The agent ignored the missing "mmap" feature: what ran was
 		 * the mapped-buffer path, so it is not a bounce result. */
 		snprintf(sk->bounce, sizeof(sk->bounce),
-			 "This vfmig moves sim data through the device's mapped buffer even without the mmap feature (its log says '%s'); the bounce path needs the agent change in bench/README.md.",
+			 "This vfmig moved sim data through the device's mapped buffer despite mmap=off (its log says '%s'); the bounce path needs the agent change in bench/README.md.",
 			 r->path_seen[0] ? r->path_seen : "nothing");
 		snprintf(r->why, sizeof(r->why), "%s", sk->bounce);
 		r->ok = false;

@@ -253,7 +253,8 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		       f1(b[4], 32, g->commit, 2), f1(b[5], 32, g->iters, 0),
 		       r->decision, f1(b[6], 32, g->final_bytes / 1048576.0, 2),
 		       f1(b[7], 32, g->floor, 2),
-		       f1(b[8], 32, g->floor > 0 ? g->downtime / g->floor : NAN, 1),
+		       /* With a few KiB left the floor is ~0: no ratio. */
+		       f1(b[8], 32, g->floor > 0 && g->final_bytes >= 1048576 ? g->downtime / g->floor : NAN, 1),
 		       f1(b[9], 32, g->overhead, 2), f1(b[10], 32, g->xfer / 1e9, 2),
 		       f1(b[11], 32, g->ratio, 2), f1(b[12], 32, g->cpu_gib, 2),
 		       f1(b[13], 32, g->proj, 2), g->dominant);

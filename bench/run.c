@@ -62,9 +62,10 @@ static void last_line_with(const char *path, const char *needle, char *out, size
 static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
 {
 	char sz[32], dr[32];
-	/* A device without the "mmap" feature offers read()/write() only:
-	 * the agent then copies through a bounce buffer, as QEMU does. */
-	const char *dp = strcmp(r->datapath, "bounce") ? "" : ",features=pre_copy/p2p";
+	/* mmap=off: the sim offers read()/write() only, like a driver without
+	 * the mmap-able buffer; the agent then copies through its own buffer,
+	 * as QEMU does. */
+	const char *dp = strcmp(r->datapath, "bounce") ? "" : ",mmap=off";
 
 	vb_fmt_size(r->size, sz, sizeof(sz));
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
