@@ -42,6 +42,7 @@ struct src {
 	char peer_digest[72];
 	/* Stats. */
 	double t_precopy, t_stop, t_commit;
+	double t_loaded; /* the final byte loaded at the destination */
 	unsigned int iterations;
 	uint64_t precopy_bytes;
 	double bw; /* bytes/s, last good estimate */
@@ -447,6 +448,7 @@ static int final(struct src *s)
 		if (ret)
 			return ret;
 	}
+	s->t_loaded = vfm_now_ms();
 	/* All loaded at the destination: only the commit is missing. */
 	while (!s->committed) {
 		bool any = false;
@@ -594,6 +596,16 @@ static void summary(struct src *s)
 	vfm_json_u64(j, "final_bytes", s->sent - s->precopy_bytes);
 	vfm_json_u64(j, "iterations", s->iterations);
 	vfm_json_f64(j, "bandwidth_mbps", s->bw / 1e6);
+	/* Where the downtime went: the final bytes at the measured bandwidth,
+	 * and the rest (state changes, commit round trip, resume). */
+	vfm_json_f64(j, "final_transfer_ms",
+		     (s->t_loaded > s->t_stop ? s->t_loaded : s->t_commit) -
+			     s->t_stop);
+	vfm_json_f64(j, "downtime_minus_final_at_bandwidth_ms",
+		     s->bw > 0 ?
+			     downtime - (double)(s->sent - s->precopy_bytes) /
+						s->bw * 1e3 :
+			     0);
 	vfm_json_str(j, "transport", e->xops ? e->xops->name : "");
 	vfm_json_u64(j, "streams", s->streams);
 	vfm_json_str(j, "state_digest", hex);

@@ -54,7 +54,7 @@ done
 
 echo
 echo "1 GiB sim, 200 MB/s dirtied, downtime limit 300 ms:"
-printf '%-8s %12s %12s %14s %16s %18s\n' streams downtime_ms final_MiB bandwidth_MBps final/bw_ms downtime-final/bw
+printf '%-8s %12s %10s %14s %12s %18s %16s\n' streams downtime_ms final_MiB bandwidth_MBps final/bw_ms downtime-final/bw final_loaded_ms
 for n in "${streams[@]}"; do
 	migrate "sim:size=1G,dirty=200M" "$n" "dt$n"
 	python3 - "$w/dt$n.json" "$n" <<'PY'
@@ -62,7 +62,8 @@ import json, sys
 o = json.load(open(sys.argv[1]))
 bw = o["bandwidth_mbps"] * 1e6
 xfer = o["final_bytes"] / bw * 1e3 if bw else float("nan")
-print(f"{sys.argv[2]:<8} {o['downtime_ms']:12.1f} {o['final_bytes']/2**20:12.1f} "
-      f"{o['bandwidth_mbps']:14.0f} {xfer:16.1f} {o['downtime_ms']-xfer:18.1f}")
+print(f"{sys.argv[2]:<8} {o['downtime_ms']:12.1f} {o['final_bytes']/2**20:10.1f} "
+      f"{o['bandwidth_mbps']:14.0f} {xfer:12.1f} {o['downtime_ms']-xfer:18.1f} "
+      f"{o['final_transfer_ms']:16.1f}")
 PY
 done
