@@ -176,6 +176,7 @@ static int receive(struct dst *d)
 				struct vfm_json j;
 
 				d->t_stop_seen = vfm_now_ms();
+				d->iterations = m.iteration;
 				vfm_json_init(&j);
 				vfm_json_str(&j, "phase", m.phase);
 				vfm_json_u64(&j, "iterations", m.iteration);
@@ -403,6 +404,7 @@ static void summary(struct dst *d, double resume_ms, const char *hex)
 		     d->t_stop_seen ? vfm_now_ms() - d->t_stop_seen : 0);
 	vfm_json_f64(&j, "resume_ms", resume_ms);
 	vfm_json_u64(&j, "bytes", d->loaded);
+	vfm_json_u64(&j, "iterations", d->iterations);
 	vfm_json_str(&j, "transport", e->xops->name);
 	vfm_json_u64(&j, "streams", d->streams);
 	vfm_json_str(&j, "state_digest", hex);
