@@ -37,6 +37,7 @@ struct dst {
 	bool touched; /* the device left RUNNING */
 	bool device_failed; /* the device refused the stream */
 	bool ready; /* writes wait to be loaded in order */
+	uint32_t iterations; /* the source's pre-copy iterations */
 	bool corrupt; /* test hook: VFMIG_TEST_CORRUPT flips one byte */
 };
 
