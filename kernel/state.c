@@ -43,14 +43,17 @@ void vfmig_mem_free(struct vfmig_mem *mem)
 	xa_destroy(&mem->pages);
 }
 
-void vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst)
+/* Copy page @idx to @dst; false when it is an absent (zero) page. */
+bool vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst)
 {
 	struct page *page = xa_load(&mem->pages, idx);
 
-	if (page)
-		memcpy_from_page(dst, page, 0, VFMIG_PAGE_SIZE);
-	else
+	if (!page) {
 		memset(dst, 0, VFMIG_PAGE_SIZE);
+		return false;
+	}
+	memcpy_from_page(dst, page, 0, VFMIG_PAGE_SIZE);
+	return true;
 }
 
 static struct page *vfmig_mem_page(struct vfmig_mem *mem, unsigned long idx)

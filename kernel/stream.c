@@ -40,9 +40,12 @@ void vfmig_build_hdr(struct vfmig_device *vdev, struct vfmig_stream_hdr *h)
 int vfmig_prod_init(struct vfmig_producer *prod)
 {
 	memset(prod, 0, sizeof(*prod));
-	prod->rec = kmalloc(max_t(size_t, VFMIG_REC_BUF, VFMIG_HDR_SIZE),
+	prod->rec = kzalloc(max_t(size_t, VFMIG_REC_BUF, VFMIG_HDR_SIZE),
 			    GFP_KERNEL);
-	return prod->rec ? 0 : -ENOMEM;
+	if (!prod->rec)
+		return -ENOMEM;
+	prod->zero_crc = vfmig_crc32c(prod->rec, VFMIG_PAGE_SIZE);
+	return 0;
 }
 
 void vfmig_prod_free(struct vfmig_producer *prod)
@@ -51,8 +54,9 @@ void vfmig_prod_free(struct vfmig_producer *prod)
 	prod->rec = NULL;
 }
 
+/* Finish the record in prod->rec; @zero: the payload is a page of zeros. */
 static void vfmig_prod_rec(struct vfmig_producer *prod, u32 type, u64 offset,
-			   u32 len, enum vfmig_rec_kind kind)
+			   u32 len, enum vfmig_rec_kind kind, bool zero)
 {
 	struct vfmig_rec_hdr *rh = (struct vfmig_rec_hdr *)prod->rec;
 	const u8 *payload = prod->rec + sizeof(*rh);
@@ -60,7 +64,8 @@ static void vfmig_prod_rec(struct vfmig_producer *prod, u32 type, u64 offset,
 	rh->type = cpu_to_le32(type);
 	rh->len = cpu_to_le32(len);
 	rh->offset = cpu_to_le64(offset);
-	rh->data_crc = cpu_to_le32(vfmig_crc32c(payload, len));
+	rh->data_crc = cpu_to_le32(zero ? prod->zero_crc :
+				   vfmig_crc32c(payload, len));
 	rh->hdr_crc = cpu_to_le32(vfmig_crc32c(rh, offsetof(typeof(*rh),
 							    hdr_crc)));
 	prod->rec_len = sizeof(*rh) + len;
@@ -76,8 +81,8 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 			   struct vfmig_producer *prod)
 {
 	u8 *payload = prod->rec + VFMIG_RHDR_SIZE;
+	bool init = false, present = false;
 	long idx = -1;
-	bool init = false;
 
 	if (!prod->hdr_done) {
 		vfmig_build_hdr(vdev, (struct vfmig_stream_hdr *)prod->rec);
@@ -97,13 +102,13 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		idx = vfmig_dirty_next_locked(vdev);
 	}
 	if (idx >= 0)
-		vfmig_mem_read_page(&vdev->mem, idx, payload);
+		present = vfmig_mem_read_page(&vdev->mem, idx, payload);
 	mutex_unlock(&vdev->mem_lock);
 
 	if (idx >= 0) {
 		vfmig_prod_rec(prod, VFMIG_REC_DATA, (u64)idx * VFMIG_PAGE_SIZE,
 			       VFMIG_PAGE_SIZE,
-			       init ? VFMIG_K_INIT : VFMIG_K_DIRTY);
+			       init ? VFMIG_K_INIT : VFMIG_K_DIRTY, !present);
 		return 0;
 	}
 	if (!prod->stop_copy)
@@ -111,7 +116,7 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 	if (!prod->regs_done) {
 		memcpy(payload, &prod->regs, VFMIG_REGS_SIZE);
 		vfmig_prod_rec(prod, VFMIG_REC_REGS, 0, VFMIG_REGS_SIZE,
-			       VFMIG_K_REGS);
+			       VFMIG_K_REGS, false);
 		prod->regs_done = true;
 		return 0;
 	}
@@ -122,7 +127,8 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		};
 
 		memcpy(payload, &end, sizeof(end));
-		vfmig_prod_rec(prod, VFMIG_REC_END, 0, sizeof(end), VFMIG_K_END);
+		vfmig_prod_rec(prod, VFMIG_REC_END, 0, sizeof(end), VFMIG_K_END,
+			       false);
 		prod->end_done = true;
 		return 0;
 	}
@@ -206,9 +212,10 @@ u64 vfmig_prod_stop_copy_len(struct vfmig_device *vdev,
 int vfmig_parser_init(struct vfmig_parser *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->payload = kvmalloc(VFMIG_REC_MAX_PAYLOAD, GFP_KERNEL);
+	p->payload = kvzalloc(VFMIG_REC_MAX_PAYLOAD, GFP_KERNEL);
 	if (!p->payload)
 		return -ENOMEM;
+	p->zero_crc = vfmig_crc32c(p->payload, VFMIG_PAGE_SIZE);
 	vfmig_mem_init(&p->stage, 0);
 	return 0;
 }
@@ -308,9 +315,12 @@ static int vfmig_parse_payload(struct vfmig_device *vdev,
 	u32 len = le32_to_cpu(rh->len), i;
 	u64 off = le64_to_cpu(rh->offset);
 	struct vfmig_rec_end end;
+	bool zero;
 	int ret;
 
-	if (le32_to_cpu(rh->data_crc) != vfmig_crc32c(p->payload, len))
+	zero = len == VFMIG_PAGE_SIZE && !memchr_inv(p->payload, 0, len);
+	if (le32_to_cpu(rh->data_crc) !=
+	    (zero ? p->zero_crc : vfmig_crc32c(p->payload, len)))
 		return vfmig_parse_fail(vdev, p, "record payload CRC mismatch");
 
 	switch (le32_to_cpu(rh->type)) {

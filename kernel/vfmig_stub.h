@@ -59,6 +59,7 @@ struct vfmig_parser {
 	struct vfmig_rec_hdr rh;
 	u32 have;			/* bytes of hdr/rh/payload gathered */
 	u8 *payload;			/* VFMIG_REC_MAX_PAYLOAD bytes */
+	u32 zero_crc;			/* CRC32C of a page of zeros */
 	/* staged state, applied to the device only on a good RESUMING->STOP */
 	struct vfmig_mem stage;
 	unsigned long *recv;		/* pages received */
@@ -89,7 +90,7 @@ struct vfmig_producer {
 	u64 pos;			/* stream bytes handed out */
 	u64 gen;			/* stream bytes generated */
 	u64 records;			/* REGS + DATA records generated */
-	unsigned long dirty_hint;	/* where to look for the next dirty page */
+	u32 zero_crc;			/* CRC32C of a page of zeros */
 	struct vfmig_edu_regs regs;	/* snapshot taken at STOP_COPY */
 };
 
@@ -182,7 +183,7 @@ void vfmig_update_running_locked(struct vfmig_device *vdev);
 /* state.c */
 int vfmig_mem_init(struct vfmig_mem *mem, u64 size);
 void vfmig_mem_free(struct vfmig_mem *mem);
-void vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst);
+bool vfmig_mem_read_page(struct vfmig_mem *mem, unsigned long idx, void *dst);
 int vfmig_mem_write_page(struct vfmig_mem *mem, unsigned long idx,
 			 const void *src);
 int vfmig_state_resize(struct vfmig_device *vdev, u64 size);
