@@ -164,6 +164,8 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 				s->dirty_rate = x;
 			else
 				s->buf_size = x;
+		} else if (!strcmp(k, "precopy")) {
+			s->no_precopy = !strcmp(v, "off") || !strcmp(v, "0");
 		} else if (!strcmp(k, "mmap")) {
 			s->no_buf = !strcmp(v, "off") || !strcmp(v, "0");
 		} else if (!strcmp(k, "seed")) {
@@ -192,7 +194,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 		} else {
 			snprintf(
 				why, whylen,
-				"The sim option '%s' is unknown (size, dirty, buf, mmap, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
+				"The sim option '%s' is unknown (size, dirty, buf, mmap, precopy, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
 				k);
 			return -EINVAL;
 		}
@@ -417,6 +419,9 @@ static int sim_set_state(struct vfm_dev *d, uint32_t target)
 
 	if (target > VFIO_DEVICE_STATE_PRE_COPY_P2P ||
 	    target == VFIO_DEVICE_STATE_ERROR)
+		return -EINVAL;
+	if (s->no_precopy && (target == VFIO_DEVICE_STATE_PRE_COPY ||
+			      target == VFIO_DEVICE_STATE_PRE_COPY_P2P))
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (s->state == target)

@@ -66,6 +66,7 @@ struct vfm_sim {
 	uint8_t regs[VFM_SIM_REGS_SIZE];
 	struct vfm_desc desc;
 	char params_text[VFMIG_PARAMS_MAX];
+	bool no_precopy; /* precopy=off: no PRE_COPY states */
 	bool no_buf; /* mmap=off: read()/write() only, as a driver without
 		      * the vfmig buffer */
 	uint8_t *buf; /* the migration buffer */

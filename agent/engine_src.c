@@ -401,14 +401,17 @@ static int final(struct src *s)
 	struct vfm_json j;
 	int ret;
 
-	s->t_stop = vfm_now_ms();
-	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_STOP_COPY);
-	if (ret) {
-		snprintf(s->e.why, sizeof(s->e.why),
-			 "The device refused STOP_COPY: %s.", strerror(-ret));
-		return ret;
+	if (!s->stopped) {
+		s->t_stop = vfm_now_ms();
+		ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_STOP_COPY);
+		if (ret) {
+			snprintf(s->e.why, sizeof(s->e.why),
+				 "The device refused STOP_COPY: %s.",
+				 strerror(-ret));
+			return ret;
+		}
+		s->stopped = true;
 	}
-	s->stopped = true;
 	snprintf(m.phase, sizeof(m.phase), "stop_copy");
 	ret = vfm_eng_ctl_send(&s->e, &m);
 	if (ret)
@@ -526,11 +529,21 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 			 strerror(-ret));
 		return ret;
 	}
-	/* The device's saving session: PRE_COPY (nothing before ACCEPT). */
+	/* The device's saving session: PRE_COPY (nothing before ACCEPT). A
+	 * device without PRE_COPY is stopped and copied. */
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_PRE_COPY);
+	if (ret == -EINVAL || ret == -ENOTTY || ret == -EOPNOTSUPP) {
+		vfm_log_msg("no_precopy", "warning",
+			    "The device has no PRE_COPY (%s): stop and copy.",
+			    strerror(-ret));
+		s->t_precopy = s->t_stop = vfm_now_ms();
+		ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP_COPY);
+		s->stopped = !ret;
+	}
 	if (ret) {
 		snprintf(e->why, sizeof(e->why),
-			 "The device refused PRE_COPY: %s.", strerror(-ret));
+			 "The device refused to start saving: %s.",
+			 strerror(-ret));
 		return ret;
 	}
 	ret = vfm_dev_buf(e->dev, 0, &addr, &size);
@@ -742,7 +755,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	if (ret)
 		goto fail;
 	progress(s);
-	ret = precopy(s);
+	ret = s->stopped ? 0 : precopy(s);
 	if (ret)
 		goto fail;
 	ret = final(s);

@@ -46,6 +46,20 @@ sim_readwrite) migrate_streams 2 ",mmap=off" ;;
 sim_2streams) migrate_streams 2 ;;
 sim_4streams) migrate_streams 4 ;;
 
+no_precopy)
+	# A device without PRE_COPY: stop and copy, still verified end to end.
+	start_recv dst "sim:size=32M,precopy=off,features=p2p/mmap"
+	run_send src "sim:size=32M,dirty=20M,seed=95,precopy=off,features=p2p/mmap"
+	[ "$RC" = 0 ] || fail "send exited $RC"
+	wait_pid "$RECV_PID" 30
+	rc=$?
+	[ "$rc" = 0 ] || fail "recv exited $rc"
+	has_event "$T/src.log" no_precopy || fail "no stop-and-copy notice"
+	[ "$(field "$T/src.log" summary iterations)" = 0 ] || fail "pre-copy iterations ran"
+	[ "$(field "$T/src.log" summary digest_match)" = true ] || fail "digests differ"
+	ok "stop and copy for a device without PRE_COPY"
+	;;
+
 refused)
 	spec="sim:size=32M,seed=21"
 	before=$(digest_of "$spec")
