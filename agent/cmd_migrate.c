@@ -59,7 +59,7 @@ static const struct option mig_opts[] = {
 	"                        while running) seed=N model=vfmig-edu\n"        \
 	"                        version=2.0.3 compatible=2.0.0-2.0.9\n"         \
 	"                        features=pre_copy/p2p/mmap param.NAME=V\n"      \
-	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"
+	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"       \
 	"                        precopy=on|off\n"
 
 static void help_send(FILE *f)
