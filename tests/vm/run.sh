@@ -223,7 +223,7 @@ if [ "$mode" = script ]; then
 fi
 
 # ---- boot -------------------------------------------------------------------
-cmdline="console=ttyS0 rdinit=/init intel_iommu=on panic=-1 mitigations=off loglevel=4"
+cmdline="console=ttyS0 rdinit=/init intel_iommu=on no_timer_check panic=-1 mitigations=off loglevel=4"
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 cmd=("$qemu" -nodefaults -no-user-config -display none -no-reboot
 	-accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem"
