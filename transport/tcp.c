@@ -562,7 +562,7 @@ static void handle_cqe(struct vfm_tcp *t, const struct io_uring_cqe *cqe)
 	unsigned int i = (unsigned int)(ud >> 32) & 0xffffff;
 	unsigned int slot = (unsigned int)ud;
 
-	if (kind == UD_CANCEL)
+	if (kind == UD_CANCEL || i >= t->cfg.streams)
 		return;
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		t->inflight--;
