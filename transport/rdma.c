@@ -74,7 +74,7 @@ static bool can_lock_any(void)
 }
 
 static int xr_reg(struct vfm_xport *x, void *addr, size_t len,
-		    struct vfm_mr *mr)
+		  struct vfm_mr *mr)
 {
 	struct vfm_rdma *r = to_rdma(x);
 	size_t total = len;
@@ -95,18 +95,21 @@ static int xr_reg(struct vfm_xport *x, void *addr, size_t len,
 	if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY &&
 	    total > rl.rlim_cur && !can_lock_any())
 		return -ENOMEM;
-	r->regs[slot] = (struct rdma_reg){ .used = true, .addr = addr,
-					   .len = len };
+	r->regs[slot] =
+		(struct rdma_reg){ .used = true, .addr = addr, .len = len };
 	if (r->pd) {
-		r->regs[slot].mr = ibv_reg_mr(r->pd, addr, len,
-					      IBV_ACCESS_LOCAL_WRITE);
+		r->regs[slot].mr =
+			ibv_reg_mr(r->pd, addr, len, IBV_ACCESS_LOCAL_WRITE);
 		if (!r->regs[slot].mr) {
 			r->regs[slot].used = false;
 			return errno ? -errno : -ENOMEM;
 		}
 	}
-	*mr = (struct vfm_mr){ .addr = addr, .len = len,
-			       .key = r->regs[slot].mr ? r->regs[slot].mr->rkey : 0,
+	*mr = (struct vfm_mr){ .addr = addr,
+			       .len = len,
+			       .key = r->regs[slot].mr ?
+					      r->regs[slot].mr->rkey :
+					      0,
 			       .priv = &r->regs[slot] };
 	return 0;
 }
@@ -159,8 +162,8 @@ static int post_fence(struct vfm_rdma *r, unsigned int i)
 }
 
 static int xr_write(struct vfm_xport *x, unsigned int stream,
-		      const struct vfm_mr *mr, size_t loff, uint64_t roff,
-		      uint32_t len, uint64_t imm, uint64_t wr_id)
+		    const struct vfm_mr *mr, size_t loff, uint64_t roff,
+		    uint32_t len, uint64_t imm, uint64_t wr_id)
 {
 	struct vfm_rdma *r = to_rdma(x);
 	struct ibv_send_wr wr[2], *bad;
@@ -183,13 +186,15 @@ static int xr_write(struct vfm_xport *x, unsigned int stream,
 	if (s->count == r->cfg.depth)
 		return -EAGAIN;
 	slot = (s->head + s->count) % r->cfg.depth;
-	h = (struct vfm_tcp_hdr){ .len = len, .roff = roff, .imm = imm,
-				  .seq = s->seq };
+	h = (struct vfm_tcp_hdr){
+		.len = len, .roff = roff, .imm = imm, .seq = s->seq
+	};
 	vfm_tcp_hdr_encode(s->desc + (size_t)slot * RDMA_DESC_LEN, &h);
 	memset(wr, 0, sizeof(wr));
 	if (len) {
 		sge[0] = (struct ibv_sge){ .addr = (uintptr_t)mr->addr + loff,
-					   .length = len, .lkey = g->mr->lkey };
+					   .length = len,
+					   .lkey = g->mr->lkey };
 		wr[0].opcode = IBV_WR_RDMA_WRITE;
 		wr[0].sg_list = &sge[0];
 		wr[0].num_sge = 1;
@@ -200,8 +205,11 @@ static int xr_write(struct vfm_xport *x, unsigned int stream,
 	}
 	sge[1] = (struct ibv_sge){
 		.addr = (uintptr_t)(s->desc + (size_t)slot * RDMA_DESC_LEN),
-		.length = RDMA_DESC_LEN, .lkey = s->desc_mr->lkey };
-	wr[1].wr_id = ((uint64_t)W_SEND << 56) | ((uint64_t)stream << 32) | slot;
+		.length = RDMA_DESC_LEN,
+		.lkey = s->desc_mr->lkey
+	};
+	wr[1].wr_id = ((uint64_t)W_SEND << 56) | ((uint64_t)stream << 32) |
+		      slot;
 	wr[1].opcode = IBV_WR_SEND;
 	wr[1].sg_list = &sge[1];
 	wr[1].num_sge = 1;
@@ -215,7 +223,8 @@ static int xr_write(struct vfm_xport *x, unsigned int stream,
 	ret = ibv_post_send(s->id->qp, n ? &wr[0] : &wr[1], &bad);
 	if (ret)
 		return -ret;
-	s->ws[slot] = (struct rdma_wslot){ .wr_id = wr_id, .len = len,
+	s->ws[slot] = (struct rdma_wslot){ .wr_id = wr_id,
+					   .len = len,
 					   .seq = s->seq };
 	if (!s->count && !r->cq_count)
 		r->last_progress = vfm_tcp_now_ms();
@@ -231,8 +240,10 @@ static void src_retire(struct vfm_rdma *r, unsigned int i)
 	while (s->count && !q_full(r) &&
 	       (int32_t)(s->ws[s->head].seq - s->done_seq) < 0) {
 		struct rdma_wslot *w = &s->ws[s->head];
-		struct vfm_cqe c = { .kind = VFM_CQE_SEND, .wr_id = w->wr_id,
-				     .len = w->len, .stream = i };
+		struct vfm_cqe c = { .kind = VFM_CQE_SEND,
+				     .wr_id = w->wr_id,
+				     .len = w->len,
+				     .stream = i };
 
 		q_push(r, &c);
 		s->head = (s->head + 1) % r->cfg.depth;
@@ -255,8 +266,11 @@ static int dst_recv(struct vfm_rdma *r, unsigned int i, unsigned int slot,
 	    h.seq != s->rseq || !r->land || h.roff > r->land->len ||
 	    h.len > r->land->len - h.roff)
 		return -EPROTO;
-	c = (struct vfm_cqe){ .kind = VFM_CQE_RECV, .roff = h.roff,
-			      .len = h.len, .stream = i, .imm = h.imm };
+	c = (struct vfm_cqe){ .kind = VFM_CQE_RECV,
+			      .roff = h.roff,
+			      .len = h.len,
+			      .stream = i,
+			      .imm = h.imm };
 	q_push(r, &c);
 	s->rseq++;
 	return vfm_rdma_post_recv(r, i, slot);
@@ -398,7 +412,7 @@ static void fences(struct vfm_rdma *r)
 }
 
 static int xr_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
-		     int timeout_ms)
+		   int timeout_ms)
 {
 	struct vfm_rdma *r = to_rdma(x);
 	int64_t deadline = timeout_ms < 0 ? -1 : vfm_tcp_now_ms() + timeout_ms;
@@ -469,8 +483,7 @@ static int xr_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
 /* set-up and teardown */
 
 static int xr_listen(struct vfm_xport *x, const char *bind_addr,
-		       const struct vfm_mr *landing,
-		       struct vfm_xport_info *info)
+		     const struct vfm_mr *landing, struct vfm_xport_info *info)
 {
 	struct vfm_rdma *r = to_rdma(x);
 	int err;
@@ -515,7 +528,7 @@ static int xr_accept(struct vfm_xport *x, int timeout_ms)
 }
 
 static int xr_connect(struct vfm_xport *x, const char *peer,
-			const struct vfm_xport_info *info, int timeout_ms)
+		      const struct vfm_xport_info *info, int timeout_ms)
 {
 	struct vfm_rdma *r = to_rdma(x);
 	int err;

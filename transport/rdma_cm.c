@@ -95,7 +95,8 @@ int vfm_rdma_device_setup(struct vfm_rdma *r, struct ibv_context *verbs)
 		g->mr = ibv_reg_mr(r->pd, g->addr, g->len, acc);
 		if (!g->mr)
 			return errno == EPERM || errno == ENOMEM ? -ENOMEM :
-			       errno ? -errno : -EIO;
+			       errno				 ? -errno :
+								   -EIO;
 	}
 	return 0;
 }
@@ -201,7 +202,8 @@ static int channel_open(struct vfm_rdma *r)
 	r->ch = rdma_create_event_channel();
 	if (!r->ch)
 		return errno == ENODEV || errno == ENOENT ? -ENODEV :
-		       errno ? -errno : -ENODEV;
+		       errno				  ? -errno :
+							    -ENODEV;
 	return nonblock(r->ch->fd);
 }
 
@@ -333,7 +335,8 @@ int vfm_rdma_cm_accept(struct vfm_rdma *r, int timeout_ms)
 			break;
 		case RDMA_CM_EVENT_ESTABLISHED:
 			for (i = 0; i < r->cfg.streams; i++)
-				if (r->st[i].id == id && !r->st[i].established) {
+				if (r->st[i].id == id &&
+				    !r->st[i].established) {
 					r->st[i].established = true;
 					up++;
 				}
@@ -342,7 +345,8 @@ int vfm_rdma_cm_accept(struct vfm_rdma *r, int timeout_ms)
 			/* a stream we accepted failed before it was up */
 			for (i = 0; i < r->cfg.streams; i++)
 				if (r->st[i].id == id)
-					err = event_errno(ev->event, ev->status);
+					err = event_errno(ev->event,
+							  ev->status);
 			break;
 		}
 		rdma_ack_cm_event(ev);
@@ -351,8 +355,8 @@ int vfm_rdma_cm_accept(struct vfm_rdma *r, int timeout_ms)
 }
 
 static int expect(struct vfm_rdma *r, struct rdma_cm_id *id,
-		  enum rdma_cm_event_type want, int64_t deadline,
-		  uint8_t *pd, size_t pdlen)
+		  enum rdma_cm_event_type want, int64_t deadline, uint8_t *pd,
+		  size_t pdlen)
 {
 	struct rdma_cm_event *ev;
 	int err;
@@ -445,7 +449,8 @@ static int connect_one(struct vfm_rdma *r, unsigned int i,
 
 int vfm_rdma_cm_connect(struct vfm_rdma *r, const char *peer, int timeout_ms)
 {
-	int64_t deadline = vfm_tcp_now_ms() + (timeout_ms < 0 ? 3600000 : timeout_ms);
+	int64_t deadline =
+		vfm_tcp_now_ms() + (timeout_ms < 0 ? 3600000 : timeout_ms);
 	struct sockaddr_storage ss;
 	unsigned int i;
 	int err;

@@ -14,16 +14,16 @@
 #define RDMA_MAX_STREAMS 64
 #define RDMA_MAX_DEPTH 1024
 #define RDMA_MAX_REGS 8
-#define RDMA_DESC_LEN VFM_TCP_HDR_LEN	/* descriptor = the tcp segment header */
+#define RDMA_DESC_LEN VFM_TCP_HDR_LEN /* descriptor = the tcp segment header */
 
 struct rdma_reg {
 	bool used;
 	void *addr;
 	size_t len;
-	struct ibv_mr *mr;	/* registered once the device is known */
+	struct ibv_mr *mr; /* registered once the device is known */
 };
 
-struct rdma_wslot {		/* one posted write (source) */
+struct rdma_wslot { /* one posted write (source) */
 	uint64_t wr_id;
 	uint32_t len;
 	uint32_t seq;
@@ -32,16 +32,16 @@ struct rdma_wslot {		/* one posted write (source) */
 struct rdma_stream {
 	struct rdma_cm_id *id;
 	bool established;
-	uint8_t *desc;		/* cfg.depth descriptors of RDMA_DESC_LEN */
+	uint8_t *desc; /* cfg.depth descriptors of RDMA_DESC_LEN */
 	struct ibv_mr *desc_mr;
 	/* source */
 	struct rdma_wslot *ws;
 	unsigned int head, count;
-	uint32_t seq;		/* next write's sequence number */
-	uint32_t done_seq;	/* writes below this one have completed */
+	uint32_t seq; /* next write's sequence number */
+	uint32_t done_seq; /* writes below this one have completed */
 	unsigned int unsignaled; /* writes posted since the last signal */
-	bool last_signaled;	/* the newest write asks for a completion */
-	bool fence;		/* a zero-length signalled write is in flight */
+	bool last_signaled; /* the newest write asks for a completion */
+	bool fence; /* a zero-length signalled write is in flight */
 	uint32_t fence_seq;
 	/* destination */
 	uint32_t rseq;
@@ -66,9 +66,9 @@ struct vfm_rdma {
 	/* source: the peer's landing buffer */
 	uint64_t raddr, rlen;
 	uint32_t rkey;
-	struct vfm_cqe *cq_q;	/* completions not yet returned by poll */
+	struct vfm_cqe *cq_q; /* completions not yet returned by poll */
 	unsigned int cq_head, cq_count, cq_cap;
-	unsigned int sig_every;	/* signal one write in this many */
+	unsigned int sig_every; /* signal one write in this many */
 	int err;
 	int64_t last_progress;
 };

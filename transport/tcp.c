@@ -42,14 +42,14 @@
 #define TCP_MAX_BUFS 64
 
 enum tcp_send_mode {
-	TCP_SEND_PLAIN,		/* IORING_OP_SEND, MSG_WAITALL */
-	TCP_SEND_WRITE_FIXED,	/* IORING_OP_WRITE_FIXED from the registration */
-	TCP_SEND_ZC,		/* IORING_OP_SEND_ZC, registered when possible */
+	TCP_SEND_PLAIN, /* IORING_OP_SEND, MSG_WAITALL */
+	TCP_SEND_WRITE_FIXED, /* IORING_OP_WRITE_FIXED from the registration */
+	TCP_SEND_ZC, /* IORING_OP_SEND_ZC, registered when possible */
 };
 
 enum tcp_recv_mode {
-	TCP_RECV_PLAIN,		/* IORING_OP_RECV, MSG_WAITALL */
-	TCP_RECV_READ_FIXED,	/* IORING_OP_READ_FIXED into the registration */
+	TCP_RECV_PLAIN, /* IORING_OP_RECV, MSG_WAITALL */
+	TCP_RECV_READ_FIXED, /* IORING_OP_READ_FIXED into the registration */
 };
 
 enum tcp_ud_kind {
@@ -64,7 +64,7 @@ struct tcp_reg {
 	bool used;
 	uint8_t *addr;
 	size_t len;
-	int first;		/* first fixed-buffer index, -1 when none */
+	int first; /* first fixed-buffer index, -1 when none */
 };
 
 /* One posted write on the source. */
@@ -72,23 +72,23 @@ struct tcp_seg {
 	uint64_t wr_id;
 	const uint8_t *buf;
 	uint32_t len;
-	int buf_index;		/* fixed buffer covering the payload, or -1 */
-	uint32_t done;		/* header + payload bytes already sent */
-	uint32_t notifs;	/* zero-copy notifications still due */
+	int buf_index; /* fixed buffer covering the payload, or -1 */
+	uint32_t done; /* header + payload bytes already sent */
+	uint32_t notifs; /* zero-copy notifications still due */
 	uint8_t hdr[VFM_TCP_HDR_LEN];
 };
 
 struct tcp_stream {
 	int fd;
 	/* source */
-	struct tcp_seg *segs;	/* ring of cfg.depth slots */
+	struct tcp_seg *segs; /* ring of cfg.depth slots */
 	unsigned int head, count;
-	unsigned int chain;	/* result CQEs due for the chain in flight */
+	unsigned int chain; /* result CQEs due for the chain in flight */
 	uint32_t seq;
 	uint8_t watch_byte;
 	/* destination */
-	bool rx_busy;		/* a recv is in flight */
-	bool rx_blocked;	/* payload done, waiting for CQE queue space */
+	bool rx_busy; /* a recv is in flight */
+	bool rx_blocked; /* payload done, waiting for CQE queue space */
 	bool in_payload;
 	uint32_t rgot, pgot, rseq;
 	struct vfm_tcp_hdr cur;
@@ -112,11 +112,11 @@ struct vfm_tcp {
 	uint8_t *land;
 	size_t land_len;
 	const struct tcp_reg *land_reg;
-	struct vfm_cqe *cq;	/* completions not yet returned by poll */
+	struct vfm_cqe *cq; /* completions not yet returned by poll */
 	unsigned int cq_head, cq_count, cq_cap;
-	unsigned int inflight;	/* CQEs the kernel still owes us */
+	unsigned int inflight; /* CQEs the kernel still owes us */
 	unsigned int eof_streams; /* destination streams closed cleanly */
-	int err;		/* sticky transport error */
+	int err; /* sticky transport error */
 	int64_t last_progress;
 };
 
@@ -206,7 +206,8 @@ static void fixed_refresh(struct vfm_tcp *t)
 		for (off = 0; off < r->len; off += TCP_CHUNK) {
 			iov[n].iov_base = r->addr + off;
 			iov[n].iov_len = r->len - off < TCP_CHUNK ?
-						 r->len - off : TCP_CHUNK;
+						 r->len - off :
+						 TCP_CHUNK;
 			n++;
 		}
 	}
@@ -232,11 +233,13 @@ static int tcp_reg(struct vfm_xport *x, void *addr, size_t len,
 		;
 	if (i == TCP_MAX_REGS)
 		return -ENOSPC;
-	t->regs[i] = (struct tcp_reg){ .used = true, .addr = addr, .len = len,
-				       .first = -1 };
+	t->regs[i] = (struct tcp_reg){
+		.used = true, .addr = addr, .len = len, .first = -1
+	};
 	fixed_refresh(t);
-	*mr = (struct vfm_mr){ .addr = addr, .len = len, .key = 0,
-			       .priv = &t->regs[i] };
+	*mr = (struct vfm_mr){
+		.addr = addr, .len = len, .key = 0, .priv = &t->regs[i]
+	};
 	return 0;
 }
 
@@ -313,7 +316,8 @@ static void prep_payload(struct vfm_tcp *t, struct io_uring_sqe *sqe,
 	} else if (t->smode == TCP_SEND_WRITE_FIXED && g->buf_index >= 0) {
 		io_uring_prep_write_fixed(sqe, s->fd, p, n, 0, g->buf_index);
 	} else {
-		io_uring_prep_send(sqe, s->fd, p, n, MSG_WAITALL | MSG_NOSIGNAL);
+		io_uring_prep_send(sqe, s->fd, p, n,
+				   MSG_WAITALL | MSG_NOSIGNAL);
 	}
 }
 
@@ -382,8 +386,10 @@ static void src_retire(struct vfm_tcp *t, unsigned int i)
 
 	while (s->count && !cq_full(t)) {
 		struct tcp_seg *g = &s->segs[s->head];
-		struct vfm_cqe c = { .kind = VFM_CQE_SEND, .wr_id = g->wr_id,
-				     .len = g->len, .stream = i };
+		struct vfm_cqe c = { .kind = VFM_CQE_SEND,
+				     .wr_id = g->wr_id,
+				     .len = g->len,
+				     .stream = i };
 
 		if (g->done != VFM_TCP_HDR_LEN + g->len || g->notifs)
 			break;
@@ -476,8 +482,10 @@ static void dst_post(struct vfm_tcp *t, unsigned int i)
 static void dst_deliver(struct vfm_tcp *t, unsigned int i)
 {
 	struct tcp_stream *s = &t->st[i];
-	struct vfm_cqe c = { .kind = VFM_CQE_RECV, .roff = s->cur.roff,
-			     .len = s->cur.len, .stream = i,
+	struct vfm_cqe c = { .kind = VFM_CQE_RECV,
+			     .roff = s->cur.roff,
+			     .len = s->cur.len,
+			     .stream = i,
 			     .imm = s->cur.imm };
 
 	if (cq_full(t)) {
@@ -529,7 +537,8 @@ static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
 		 * and the transport fails once every stream is, so that the
 		 * writes still in flight on the others land first.
 		 */
-		if (s->in_payload || s->rgot || ++t->eof_streams == t->cfg.streams)
+		if (s->in_payload || s->rgot ||
+		    ++t->eof_streams == t->cfg.streams)
 			set_err(t, -ECONNRESET);
 		return;
 	}
@@ -587,7 +596,8 @@ static unsigned int reap(struct vfm_tcp *t)
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
-	io_uring_for_each_cqe(&t->ring, head, cqe) {
+	io_uring_for_each_cqe(&t->ring, head, cqe)
+	{
 		handle_cqe(t, cqe);
 		n++;
 	}
@@ -723,8 +733,9 @@ static int tcp_write(struct vfm_xport *x, unsigned int stream,
 	g->buf_index = fixed_index(t, reg_of(t, mr), g->buf, len);
 	g->done = 0;
 	g->notifs = 0;
-	h = (struct vfm_tcp_hdr){ .len = len, .roff = roff, .imm = imm,
-				  .seq = s->seq++ };
+	h = (struct vfm_tcp_hdr){
+		.len = len, .roff = roff, .imm = imm, .seq = s->seq++
+	};
 	vfm_tcp_hdr_encode(g->hdr, &h);
 	s->count++;
 	if (!was_busy)
@@ -740,8 +751,7 @@ static int tcp_write(struct vfm_xport *x, unsigned int stream,
 /* set-up and teardown */
 
 static int tcp_listen(struct vfm_xport *x, const char *bind_addr,
-		      const struct vfm_mr *landing,
-		      struct vfm_xport_info *info)
+		      const struct vfm_mr *landing, struct vfm_xport_info *info)
 {
 	struct vfm_tcp *t = to_tcp(x);
 	int err;

@@ -25,7 +25,7 @@
 
 #include "tcp_conn.h"
 
-#define VFM_TCP_PENDING_MAX 16	/* greetings read in parallel */
+#define VFM_TCP_PENDING_MAX 16 /* greetings read in parallel */
 
 int64_t vfm_tcp_now_ms(void)
 {
@@ -246,8 +246,9 @@ static int greet_read(struct pending *pend, unsigned int *n, unsigned int i,
 	idx = greet_check(p, info, fds);
 	vfm_tcp_ack_encode(ack);
 	/* 8 bytes into an empty socket buffer: never short. */
-	if (idx < 0 || send(p->fd, ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-			       (ssize_t)sizeof(ack)) {
+	if (idx < 0 ||
+	    send(p->fd, ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)sizeof(ack)) {
 		drop(pend, n, i);
 		return 0;
 	}
@@ -288,8 +289,8 @@ int vfm_tcp_accept_streams(int lfd, const struct vfm_tcp_info *info, int *fds,
 		}
 		for (i = n; i > 0; i--)
 			if (r > 0 && pfd[i].revents)
-				have += (unsigned int)greet_read(pend, &n, i - 1,
-								 info, fds);
+				have += (unsigned int)greet_read(
+					pend, &n, i - 1, info, fds);
 		if (r > 0 && (pfd[0].revents & POLLIN)) {
 			int fd = accept4(lfd, NULL, NULL,
 					 SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -344,8 +345,8 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out)
 	socklen_t sl = sizeof(int);
 	int fd, err, soerr = 0;
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
+	fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	err = tune_stream(fd);

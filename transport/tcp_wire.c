@@ -65,8 +65,7 @@ void vfm_tcp_info_encode(uint8_t *out, const struct vfm_tcp_info *in)
 	memcpy(out + 20, in->cookie, VFM_TCP_COOKIE_LEN);
 }
 
-int vfm_tcp_info_decode(struct vfm_tcp_info *out, const uint8_t *in,
-			size_t len)
+int vfm_tcp_info_decode(struct vfm_tcp_info *out, const uint8_t *in, size_t len)
 {
 	if (len < VFM_TCP_INFO_LEN || get_le32(in) != VFM_TCP_INFO_MAGIC)
 		return -EINVAL;

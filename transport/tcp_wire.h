@@ -16,16 +16,16 @@
 
 #define VFM_TCP_COOKIE_LEN 16
 
-#define VFM_TCP_INFO_MAGIC 0x49544676u	/* "vFTI" */
+#define VFM_TCP_INFO_MAGIC 0x49544676u /* "vFTI" */
 #define VFM_TCP_GREET_MAGIC 0x47544676u /* "vFTG" */
-#define VFM_TCP_ACK_MAGIC 0x41544676u	/* "vFTA" */
-#define VFM_TCP_HDR_MAGIC 0x48544676u	/* "vFTH" */
+#define VFM_TCP_ACK_MAGIC 0x41544676u /* "vFTA" */
+#define VFM_TCP_HDR_MAGIC 0x48544676u /* "vFTH" */
 #define VFM_TCP_WIRE_VERSION 1
 
 struct vfm_tcp_info {
 	uint16_t version;
 	uint16_t streams;
-	uint16_t port;			/* host order here, LE on the wire */
+	uint16_t port; /* host order here, LE on the wire */
 	uint64_t landing_len;
 	uint8_t cookie[VFM_TCP_COOKIE_LEN];
 };

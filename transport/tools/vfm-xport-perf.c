@@ -31,7 +31,7 @@ struct opts {
 	const char *listen;
 	const char *connect;
 	const char *info_hex;
-	const char *addr;	/* loopback: listen and connect here */
+	const char *addr; /* loopback: listen and connect here */
 	double gib;
 	unsigned int streams;
 	uint32_t seg;
@@ -65,7 +65,8 @@ static void *map_buf(size_t len)
 	return p;
 }
 
-static struct vfm_xport *make(const struct opts *o, const struct vfm_xport_ops **ops)
+static struct vfm_xport *make(const struct opts *o,
+			      const struct vfm_xport_ops **ops)
 {
 	struct vfm_xport_cfg cfg = {
 		.streams = o->streams,
@@ -78,7 +79,8 @@ static struct vfm_xport *make(const struct opts *o, const struct vfm_xport_ops *
 
 	*ops = vfm_xport_find(o->transport);
 	if (!*ops) {
-		fprintf(stderr, "vfm-xport-perf: transport '%s' is not available in this build.\n",
+		fprintf(stderr,
+			"vfm-xport-perf: transport '%s' is not available in this build.\n",
 			o->transport);
 		exit(2);
 	}
@@ -118,13 +120,16 @@ static double run_src(struct vfm_xport *x, const struct opts *o,
 	for (k = 0; k < o->depth; k++)
 		for (s = 0; s < o->streams && posted < total; s++) {
 			uint32_t len = (uint32_t)(total - posted < o->seg ?
-							  total - posted : o->seg);
+							  total - posted :
+							  o->seg);
 
-			err = vfm_xport_write(x, s, mr, off, off, len, posted, posted);
+			err = vfm_xport_write(x, s, mr, off, off, len, posted,
+					      posted);
 			if (err)
 				die("write", err);
 			posted += len;
-			off = (off + o->seg + o->seg > o->buf) ? 0 : off + o->seg;
+			off = (off + o->seg + o->seg > o->buf) ? 0 :
+								 off + o->seg;
 		}
 	while (done < total) {
 		n = vfm_xport_poll(x, c, 64, -1);
@@ -137,13 +142,15 @@ static double run_src(struct vfm_xport *x, const struct opts *o,
 			if (posted >= total)
 				continue;
 			len = (uint32_t)(total - posted < o->seg ?
-						 total - posted : o->seg);
+						 total - posted :
+						 o->seg);
 			err = vfm_xport_write(x, c[i].stream, mr, off, off, len,
 					      posted, posted);
 			if (err)
 				die("write", err);
 			posted += len;
-			off = (off + o->seg + o->seg > o->buf) ? 0 : off + o->seg;
+			off = (off + o->seg + o->seg > o->buf) ? 0 :
+								 off + o->seg;
 		}
 	}
 	return t0;
@@ -208,34 +215,70 @@ static void usage(int rc)
 static void parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "transport", 1, 0, 't' }, { "size", 1, 0, 'n' },
-		{ "streams", 1, 0, 's' },   { "seg", 1, 0, 'b' },
-		{ "depth", 1, 0, 'd' },	    { "buf", 1, 0, 'm' },
-		{ "listen", 1, 0, 'l' },    { "connect", 1, 0, 'c' },
-		{ "info", 1, 0, 'i' },	    { "timeout-ms", 1, 0, 'T' },
-		{ "addr", 1, 0, 'a' },	    { "help", 0, 0, 'h' },
+		{ "transport", 1, 0, 't' },
+		{ "size", 1, 0, 'n' },
+		{ "streams", 1, 0, 's' },
+		{ "seg", 1, 0, 'b' },
+		{ "depth", 1, 0, 'd' },
+		{ "buf", 1, 0, 'm' },
+		{ "listen", 1, 0, 'l' },
+		{ "connect", 1, 0, 'c' },
+		{ "info", 1, 0, 'i' },
+		{ "timeout-ms", 1, 0, 'T' },
+		{ "addr", 1, 0, 'a' },
+		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
 
-	*o = (struct opts){ .transport = "tcp", .gib = 4, .streams = 1,
-			    .seg = 1 << 20, .depth = 8, .buf = 256u << 20,
-			    .timeout_ms = 10000, .addr = "127.0.0.1" };
+	*o = (struct opts){ .transport = "tcp",
+			    .gib = 4,
+			    .streams = 1,
+			    .seg = 1 << 20,
+			    .depth = 8,
+			    .buf = 256u << 20,
+			    .timeout_ms = 10000,
+			    .addr = "127.0.0.1" };
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
-		case 't': o->transport = optarg; break;
-		case 'n': o->gib = atof(optarg); break;
-		case 's': o->streams = (unsigned int)atoi(optarg); break;
-		case 'b': o->seg = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'd': o->depth = (unsigned int)atoi(optarg); break;
-		case 'm': o->buf = (size_t)atol(optarg) << 20; break;
-		case 'l': o->listen = optarg; break;
-		case 'c': o->connect = optarg; break;
-		case 'i': o->info_hex = optarg; break;
-		case 'T': o->timeout_ms = atoi(optarg); break;
-		case 'a': o->addr = optarg; break;
-		case 'h': usage(0); break;
-		default: usage(2);
+		case 't':
+			o->transport = optarg;
+			break;
+		case 'n':
+			o->gib = atof(optarg);
+			break;
+		case 's':
+			o->streams = (unsigned int)atoi(optarg);
+			break;
+		case 'b':
+			o->seg = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			o->depth = (unsigned int)atoi(optarg);
+			break;
+		case 'm':
+			o->buf = (size_t)atol(optarg) << 20;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'c':
+			o->connect = optarg;
+			break;
+		case 'i':
+			o->info_hex = optarg;
+			break;
+		case 'T':
+			o->timeout_ms = atoi(optarg);
+			break;
+		case 'a':
+			o->addr = optarg;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
 		}
 	}
 	if (!o->streams || !o->seg || !o->depth || o->gib <= 0 ||
@@ -260,7 +303,8 @@ static int do_listen(const struct opts *o, int info_fd, double *t_end)
 	if (err)
 		die("listen", err);
 	if (info_fd >= 0) {
-		if (write(info_fd, &info, sizeof(info)) != (ssize_t)sizeof(info))
+		if (write(info_fd, &info, sizeof(info)) !=
+		    (ssize_t)sizeof(info))
 			die("info pipe", errno);
 	} else {
 		hex_out(&info);
@@ -346,6 +390,7 @@ int main(int argc, char **argv)
 	if (read(pdone[0], &t_end, sizeof(t_end)) != sizeof(t_end))
 		die("destination end", EPIPE);
 	waitpid(pid, &st, 0);
-	print_json(&o, "loopback", (uint64_t)(o.gib * (1ull << 30)), t_end - t0);
+	print_json(&o, "loopback", (uint64_t)(o.gib * (1ull << 30)),
+		   t_end - t0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }

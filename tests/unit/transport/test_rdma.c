@@ -50,9 +50,10 @@ static int find_addr(const char *dev)
 	for (i = ifa; i; i = i->ifa_next)
 		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
 		    !strcmp(i->ifa_name, ndev)) {
-			inet_ntop(AF_INET,
-				  &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
-				  addr, sizeof(addr));
+			inet_ntop(
+				AF_INET,
+				&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+				addr, sizeof(addr));
 			break;
 		}
 	freeifaddrs(ifa);
@@ -88,7 +89,8 @@ static int rdma_present(void)
 	}
 	if (find_addr(name)) {
 		printf("FAIL: RDMA device %s has no IPv4 address on its network device; "
-		       "set VFM_RDMA_ADDR\n", name);
+		       "set VFM_RDMA_ADDR\n",
+		       name);
 		return 1;
 	}
 	return 0;
@@ -104,9 +106,12 @@ static int check_recv(struct xp_dst *d, const struct vfm_cqe *c)
 
 static void transfer(unsigned int streams, unsigned int depth, uint32_t seg)
 {
-	struct xp_dst d = { .ops = ops, .addr = addr,
-			    .cfg = { .streams = streams, .depth = depth,
-				     .max_write = seg, .timeout_ms = 20000 } };
+	struct xp_dst d = { .ops = ops,
+			    .addr = addr,
+			    .cfg = { .streams = streams,
+				     .depth = depth,
+				     .max_write = seg,
+				     .timeout_ms = 20000 } };
 	struct vfm_xport *x;
 	struct vfm_mr mr;
 	uint8_t *src;
@@ -135,7 +140,8 @@ static void transfer(unsigned int streams, unsigned int depth, uint32_t seg)
 		while (off < TOTAL) {
 			/* sizes vary: seg, seg/3, 1 byte now and then */
 			uint32_t len = (posted % 7 == 3) ? 1 :
-				       (posted % 3 == 1) ? seg / 3 + 1 : seg;
+				       (posted % 3 == 1) ? seg / 3 + 1 :
+							   seg;
 
 			if (len > TOTAL - off)
 				len = (uint32_t)(TOTAL - off);
@@ -187,9 +193,11 @@ static void test_4_streams(void **state)
 
 static void test_wrong_cookie_refused(void **state)
 {
-	struct xp_dst d = { .ops = ops, .addr = addr,
-			    .cfg = { .streams = 1, .depth = 4,
-				     .timeout_ms = 5000 } };
+	struct xp_dst d = {
+		.ops = ops,
+		.addr = addr,
+		.cfg = { .streams = 1, .depth = 4, .timeout_ms = 5000 }
+	};
 	struct vfm_xport_info bad;
 	struct vfm_xport *x;
 
@@ -211,9 +219,11 @@ static void test_wrong_cookie_refused(void **state)
 
 static void test_peer_goes_away(void **state)
 {
-	struct xp_dst d = { .ops = ops, .addr = addr,
-			    .cfg = { .streams = 2, .depth = 4,
-				     .timeout_ms = 5000 } };
+	struct xp_dst d = {
+		.ops = ops,
+		.addr = addr,
+		.cfg = { .streams = 2, .depth = 4, .timeout_ms = 5000 }
+	};
 	uint8_t *src = calloc(1, 1 << 20);
 	struct vfm_xport *x;
 	struct vfm_cqe c[8];
@@ -248,10 +258,12 @@ static void test_peer_goes_away(void **state)
 
 static void test_connect_nobody_listening(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 1, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = 1,
+				     .depth = 4,
 				     .timeout_ms = 3000 };
 	struct vfm_tcp_info ti = { .version = VFM_TCP_WIRE_VERSION,
-				   .streams = 1, .port = 1,
+				   .streams = 1,
+				   .port = 1,
 				   .landing_len = 4096 };
 	struct vfm_xport_info info = { .len = VFM_TCP_INFO_LEN };
 	struct vfm_xport *x;
@@ -273,9 +285,11 @@ static void test_connect_nobody_listening(void **state)
  */
 static void test_write_past_landing_refused_by_nic(void **state)
 {
-	struct xp_dst d = { .ops = ops, .addr = addr,
-			    .cfg = { .streams = 1, .depth = 4,
-				     .timeout_ms = 5000 } };
+	struct xp_dst d = {
+		.ops = ops,
+		.addr = addr,
+		.cfg = { .streams = 1, .depth = 4, .timeout_ms = 5000 }
+	};
 	uint8_t *src = malloc(1 << 16);
 	struct vfm_xport *x;
 	struct vfm_cqe c[4];
@@ -297,10 +311,11 @@ static void test_write_past_landing_refused_by_nic(void **state)
 	assert_int_equal(vfm_xport_reg(x, src, 1 << 16, &mr), 0);
 	assert_int_equal(vfm_xport_connect(x, addr, &d.info, 10000), 0);
 	assert_int_equal(vfm_xport_write(x, 0, &mr, 0, (1 << 20) - 4096, 8192,
-					 0, 0), -EINVAL);
+					 0, 0),
+			 -EINVAL);
 	((struct vfm_rdma *)x)->rlen += 1 << 20;
-	assert_int_equal(vfm_xport_write(x, 0, &mr, 0, (1 << 20) - 4096, 8192,
-					 0, 0), 0);
+	assert_int_equal(
+		vfm_xport_write(x, 0, &mr, 0, (1 << 20) - 4096, 8192, 0, 0), 0);
 	n = vfm_xport_poll(x, c, 4, 10000);
 	assert_int_equal(n, -EACCES);
 	xp_dst_finish(&d);
@@ -321,11 +336,14 @@ static void test_cycles_no_fd_growth(void **state)
 
 	(void)state;
 	for (k = 0; k < 20; k++) {
-		struct xp_dst d = { .ops = ops, .addr = addr,
-				    .cfg = { .streams = 2, .depth = 4,
-					     .timeout_ms = 5000 },
-				    .land = land, .land_len = sizeof(land),
-				    .want = sizeof(land) };
+		struct xp_dst d = {
+			.ops = ops,
+			.addr = addr,
+			.cfg = { .streams = 2, .depth = 4, .timeout_ms = 5000 },
+			.land = land,
+			.land_len = sizeof(land),
+			.want = sizeof(land)
+		};
 		struct vfm_xport *x;
 		struct vfm_cqe c[8];
 		struct vfm_mr mr;
@@ -336,10 +354,11 @@ static void test_cycles_no_fd_growth(void **state)
 		assert_int_equal(ops->create(&x, &d.cfg), 0);
 		assert_int_equal(vfm_xport_reg(x, src, sizeof(src), &mr), 0);
 		assert_int_equal(vfm_xport_connect(x, addr, &d.info, 10000), 0);
-		assert_int_equal(vfm_xport_write(x, 0, &mr, 0, 0, 1 << 19, 0, 0),
-				 0);
+		assert_int_equal(
+			vfm_xport_write(x, 0, &mr, 0, 0, 1 << 19, 0, 0), 0);
 		assert_int_equal(vfm_xport_write(x, 1, &mr, 1 << 19, 1 << 19,
-						 1 << 19, 0, 1), 0);
+						 1 << 19, 0, 1),
+				 0);
 		while (done < 2) {
 			n = vfm_xport_poll(x, c, 8, 10000);
 			assert_true(n > 0);

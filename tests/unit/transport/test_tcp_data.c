@@ -29,9 +29,9 @@ struct seg {
 };
 
 struct plan {
-	struct seg *segs;	/* sorted by roff */
+	struct seg *segs; /* sorted by roff */
 	unsigned int n;
-	unsigned int *order;	/* posting order */
+	unsigned int *order; /* posting order */
 };
 
 static uint64_t imm_of(uint64_t roff)
@@ -111,8 +111,10 @@ static int check_recv(struct xp_dst *d, const struct vfm_cqe *c)
 static void run(unsigned int streams, const char *smode, const char *rmode,
 		uint32_t seed)
 {
-	struct xp_dst d = { .cfg = { .streams = streams, .max_write = MAXSEG,
-				     .depth = 4, .timeout_ms = 10000 } };
+	struct xp_dst d = { .cfg = { .streams = streams,
+				     .max_write = MAXSEG,
+				     .depth = 4,
+				     .timeout_ms = 10000 } };
 	struct vfm_xport_cfg cfg = d.cfg;
 	struct vfm_xport *x;
 	struct vfm_mr mr;

@@ -39,7 +39,8 @@ static void dst_with_guard(struct xp_dst *d, unsigned int streams,
 {
 	memset(d, 0, sizeof(*d));
 	d->cfg = (struct vfm_xport_cfg){ .streams = streams,
-					 .max_write = LAND, .depth = 4,
+					 .max_write = LAND,
+					 .depth = 4,
 					 .timeout_ms = timeout_ms };
 	d->land = mmap(NULL, LAND + GUARD, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -63,7 +64,8 @@ static void dst_done_check(struct xp_dst *d, bool clean)
 			fail_msg("byte %u past the landing buffer changed", i);
 	for (i = 0; clean && i < LAND; i++)
 		if (d->land[i])
-			fail_msg("landing byte %u written by a rejected write", i);
+			fail_msg("landing byte %u written by a rejected write",
+				 i);
 	munmap(d->land, LAND + GUARD);
 }
 
@@ -94,8 +96,9 @@ static int raw_source(const struct xp_dst *d, const uint8_t *hdr, size_t n)
 static void forged(uint64_t roff, uint32_t len, uint32_t seq, int corrupt,
 		   size_t payload, int want_err)
 {
-	struct vfm_tcp_hdr h = { .len = len, .roff = roff, .imm = 1,
-				 .seq = seq };
+	struct vfm_tcp_hdr h = {
+		.len = len, .roff = roff, .imm = 1, .seq = seq
+	};
 	uint8_t b[VFM_TCP_HDR_LEN];
 	struct xp_dst d;
 	int fd;
@@ -190,7 +193,8 @@ static void test_source_stalls(void **state)
 
 static void test_wrong_cookie(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 2, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = 2,
+				     .depth = 4,
 				     .timeout_ms = 5000 };
 	struct vfm_xport_info bad;
 	struct vfm_tcp_info info;
@@ -240,7 +244,8 @@ static void test_accept_times_out(void **state)
 
 	(void)state;
 	memset(&d, 0, sizeof(d));
-	d.cfg = (struct vfm_xport_cfg){ .streams = 1, .depth = 1,
+	d.cfg = (struct vfm_xport_cfg){ .streams = 1,
+					.depth = 1,
 					.timeout_ms = 1000 };
 	d.land = malloc(4096);
 	d.land_len = 4096;
@@ -254,10 +259,12 @@ static void test_accept_times_out(void **state)
 
 static void test_connect_closed_port(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 1, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = 1,
+				     .depth = 4,
 				     .timeout_ms = 2000 };
 	struct vfm_tcp_info ti = { .version = VFM_TCP_WIRE_VERSION,
-				   .streams = 1, .landing_len = 4096 };
+				   .streams = 1,
+				   .landing_len = 4096 };
 	struct vfm_xport_info info = { .len = VFM_TCP_INFO_LEN };
 	struct vfm_xport *x;
 	int port = xp_closed_port();
@@ -303,7 +310,8 @@ static int pump_until_error(struct vfm_xport *x, struct vfm_mr *mr,
 
 static void test_destination_closes(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 2, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = 2,
+				     .depth = 4,
 				     .timeout_ms = 3000 };
 	struct vfm_xport *x;
 	struct vfm_mr mr;
@@ -356,12 +364,14 @@ static void *mute_main(void *arg)
 
 static void test_destination_stalls(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 1, .depth = 8,
+	struct vfm_xport_cfg cfg = { .streams = 1,
+				     .depth = 8,
 				     .timeout_ms = 500 };
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct vfm_tcp_info ti = { .version = VFM_TCP_WIRE_VERSION,
-				   .streams = 1, .landing_len = LAND };
+				   .streams = 1,
+				   .landing_len = LAND };
 	socklen_t sl = sizeof(sa);
 	struct mute_dst m = { .fd = -1 };
 	uint8_t *src = calloc(1, LAND);
@@ -397,7 +407,8 @@ static void test_destination_stalls(void **state)
 /* A real source process killed with SIGKILL in the middle of a transfer. */
 static void test_source_killed(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 2, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = 2,
+				     .depth = 4,
 				     .timeout_ms = 5000 };
 	int pinfo[2];
 	struct xp_dst d;
@@ -416,7 +427,8 @@ static void test_source_killed(void **state)
 
 		if (read(pinfo[0], &info, sizeof(info)) != sizeof(info))
 			_exit(1);
-		if (tcp()->create(&x, &cfg) || vfm_xport_reg(x, src, LAND, &mr) ||
+		if (tcp()->create(&x, &cfg) ||
+		    vfm_xport_reg(x, src, LAND, &mr) ||
 		    vfm_xport_connect(x, "127.0.0.1", &info, 3000))
 			_exit(1);
 		pump_until_error(x, &mr, 2, 60000);

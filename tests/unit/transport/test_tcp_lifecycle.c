@@ -25,7 +25,8 @@ static const struct vfm_xport_ops *tcp(void)
 static void pair(struct xp_dst *d, struct vfm_xport **src, unsigned int streams,
 		 uint8_t *land, size_t land_len, uint64_t want)
 {
-	struct vfm_xport_cfg cfg = { .streams = streams, .depth = 4,
+	struct vfm_xport_cfg cfg = { .streams = streams,
+				     .depth = 4,
 				     .timeout_ms = 5000 };
 
 	memset(d, 0, sizeof(*d));
@@ -42,7 +43,8 @@ static void pair(struct xp_dst *d, struct vfm_xport **src, unsigned int streams,
 
 static void test_create_destroy_no_fd_growth(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 4, .depth = 8,
+	struct vfm_xport_cfg cfg = { .streams = 4,
+				     .depth = 8,
 				     .timeout_ms = 1000 };
 	static uint8_t buf[65536], land[65536];
 	int before, i;
@@ -60,16 +62,18 @@ static void test_create_destroy_no_fd_growth(void **state)
 		/* created, registered, listening, never connected */
 		assert_int_equal(tcp()->create(&x, &cfg), 0);
 		assert_int_equal(vfm_xport_reg(x, buf, sizeof(buf), &mr), 0);
-		assert_int_equal(vfm_xport_listen(x, "127.0.0.1", &mr, &info), 0);
+		assert_int_equal(vfm_xport_listen(x, "127.0.0.1", &mr, &info),
+				 0);
 		vfm_xport_destroy(x);
 		if (i % 10)
 			continue;
 		/* every tenth round: a connected pair with traffic in flight */
 		pair(&d, &s, 2, land, sizeof(land), 4096);
 		assert_int_equal(vfm_xport_reg(s, buf, sizeof(buf), &smr), 0);
-		assert_int_equal(vfm_xport_write(s, 0, &smr, 0, 0, 4096, 1, 1), 0);
-		assert_int_equal(vfm_xport_write(s, 1, &smr, 0, 4096, 60000, 2, 2),
+		assert_int_equal(vfm_xport_write(s, 0, &smr, 0, 0, 4096, 1, 1),
 				 0);
+		assert_int_equal(
+			vfm_xport_write(s, 1, &smr, 0, 4096, 60000, 2, 2), 0);
 		assert_true(vfm_xport_poll(s, &c, 1, 5000) == 1);
 		xp_dst_finish(&d);
 		vfm_xport_destroy(s); /* maybe with a write still queued */
@@ -79,7 +83,8 @@ static void test_create_destroy_no_fd_growth(void **state)
 
 static void test_argument_checks(void **state)
 {
-	struct vfm_xport_cfg cfg = { .streams = 1, .depth = 2,
+	struct vfm_xport_cfg cfg = { .streams = 1,
+				     .depth = 2,
 				     .timeout_ms = 1000 };
 	static uint8_t buf[4096];
 	struct vfm_xport_info info;
@@ -98,11 +103,12 @@ static void test_argument_checks(void **state)
 	assert_int_equal(vfm_xport_poll(x, &c, 1, 0), -ENOTCONN);
 	assert_int_equal(vfm_xport_write(x, 0, &mr, 0, 0, 1, 0, 0), -ENOTCONN);
 	assert_int_equal(vfm_xport_accept(x, 10), -EINVAL);
-	assert_int_equal(vfm_xport_listen(x, "no.such.host.invalid", &mr, &info) < 0,
-			 1);
+	assert_int_equal(
+		vfm_xport_listen(x, "no.such.host.invalid", &mr, &info) < 0, 1);
 	assert_int_equal(vfm_xport_listen(x, "127.0.0.1", &mr, &info), 0);
 	assert_true(info.len > 0 && info.len <= VFM_XPORT_INFO_MAX);
-	assert_int_equal(vfm_xport_listen(x, "127.0.0.1", &mr, &info), -EALREADY);
+	assert_int_equal(vfm_xport_listen(x, "127.0.0.1", &mr, &info),
+			 -EALREADY);
 	assert_int_equal(vfm_xport_accept(x, 50), -ETIMEDOUT);
 	vfm_xport_dereg(x, &mr);
 	vfm_xport_destroy(x);
@@ -135,33 +141,38 @@ static void test_queue_full_and_zero_length(void **state)
 	/* local and remote bounds are checked before anything is sent */
 	assert_int_equal(vfm_xport_write(s, 0, &ma, 1, 0, sizeof(a), 0, 0),
 			 -EINVAL);
-	assert_int_equal(vfm_xport_write(s, 0, &ma, 0, sizeof(land) - 10, 11,
-					 0, 0), -EINVAL);
+	assert_int_equal(vfm_xport_write(s, 0, &ma, 0, sizeof(land) - 10, 11, 0,
+					 0),
+			 -EINVAL);
 	assert_int_equal(vfm_xport_write(s, 1, &ma, 0, 0, 1, 0, 0), -EINVAL);
 	/* depth 4: the fifth write waits */
 	for (k = 0; k < 4; k++)
-		assert_int_equal(vfm_xport_write(s, 0, &ma, 0, k * sizeof(a),
-						 sizeof(a),
-						 k * sizeof(a) + sizeof(a) + 1000,
-						 k), 0);
+		assert_int_equal(
+			vfm_xport_write(s, 0, &ma, 0, k * sizeof(a), sizeof(a),
+					k * sizeof(a) + sizeof(a) + 1000, k),
+			0);
 	assert_int_equal(vfm_xport_write(s, 0, &ma, 0, 0, 1, 0, 9), -EAGAIN);
 	while (sent < 4) {
 		n = vfm_xport_poll(s, c, 8, 5000);
 		assert_true(n > 0);
 		for (i = 0; i < n; i++) {
 			assert_int_equal(c[i].kind, VFM_CQE_SEND);
-			assert_true(c[i].wr_id == sent); /* in order per stream */
+			assert_true(c[i].wr_id ==
+				    sent); /* in order per stream */
 			sent++;
 		}
 	}
 	/* zero-length write: only the tag travels */
-	assert_int_equal(vfm_xport_write(s, 0, &mb, 0, 77, 0, 77 + 1000, 50), 0);
-	assert_int_equal(vfm_xport_write(s, 0, &mb, 0, 4 * sizeof(a),
-					 sizeof(b), 4 * sizeof(a) + sizeof(b) + 1000,
-					 51), 0);
-	assert_int_equal(vfm_xport_write(s, 0, &mb, 0, 4 * sizeof(a) + sizeof(b),
-					 sizeof(b),
-					 4 * sizeof(a) + 2 * sizeof(b) + 1000, 52), 0);
+	assert_int_equal(vfm_xport_write(s, 0, &mb, 0, 77, 0, 77 + 1000, 50),
+			 0);
+	assert_int_equal(vfm_xport_write(s, 0, &mb, 0, 4 * sizeof(a), sizeof(b),
+					 4 * sizeof(a) + sizeof(b) + 1000, 51),
+			 0);
+	assert_int_equal(vfm_xport_write(s, 0, &mb, 0,
+					 4 * sizeof(a) + sizeof(b), sizeof(b),
+					 4 * sizeof(a) + 2 * sizeof(b) + 1000,
+					 52),
+			 0);
 	while (sent < 7) {
 		n = vfm_xport_poll(s, c, 8, 5000);
 		assert_true(n > 0);
@@ -196,7 +207,8 @@ static void test_poll_without_waiting(void **state)
 	(void)state;
 	xp_fill(src, sizeof(src), 0);
 	memset(&d, 0, sizeof(d));
-	d.cfg = (struct vfm_xport_cfg){ .streams = 2, .depth = 4,
+	d.cfg = (struct vfm_xport_cfg){ .streams = 2,
+					.depth = 4,
 					.timeout_ms = 5000 };
 	d.land = land;
 	d.land_len = sizeof(land);
@@ -209,8 +221,9 @@ static void test_poll_without_waiting(void **state)
 	assert_int_equal(vfm_xport_connect(s, "127.0.0.1", &d.info, 3000), 0);
 	while (done < 64 && xp_now_ms() < end) {
 		while (posted < 64) {
-			n = vfm_xport_write(s, posted % 2, &mr, posted * 65536ul,
-					    posted * 65536ul, 65536, posted, posted);
+			n = vfm_xport_write(s, posted % 2, &mr,
+					    posted * 65536ul, posted * 65536ul,
+					    65536, posted, posted);
 			if (n == -EAGAIN)
 				break;
 			assert_int_equal(n, 0);

@@ -22,8 +22,10 @@ static void test_crc32c_vector(void **state)
 
 static void test_hdr_roundtrip_and_damage(void **state)
 {
-	struct vfm_tcp_hdr h = { .len = 0x12345, .roff = 0x1122334455667788ull,
-				 .imm = 0xdeadbeefcafef00dull, .seq = 7 };
+	struct vfm_tcp_hdr h = { .len = 0x12345,
+				 .roff = 0x1122334455667788ull,
+				 .imm = 0xdeadbeefcafef00dull,
+				 .seq = 7 };
 	struct vfm_tcp_hdr g;
 	uint8_t b[VFM_TCP_HDR_LEN];
 	unsigned int i;
@@ -46,7 +48,8 @@ static void test_hdr_roundtrip_and_damage(void **state)
 static void test_info_roundtrip(void **state)
 {
 	struct vfm_tcp_info in = { .version = VFM_TCP_WIRE_VERSION,
-				   .streams = 4, .port = 40000,
+				   .streams = 4,
+				   .port = 40000,
 				   .landing_len = 1ull << 33 };
 	struct vfm_tcp_info out;
 	uint8_t b[VFM_TCP_INFO_LEN];
@@ -72,7 +75,8 @@ static void test_info_roundtrip(void **state)
 static void test_greet_ack(void **state)
 {
 	struct vfm_tcp_greet in = { .version = VFM_TCP_WIRE_VERSION,
-				    .stream = 3, .streams = 4 };
+				    .stream = 3,
+				    .streams = 4 };
 	struct vfm_tcp_greet out;
 	uint8_t b[VFM_TCP_GREET_LEN], a[VFM_TCP_ACK_LEN];
 

@@ -55,7 +55,8 @@ static void *dst_main(void *arg)
 	struct xp_dst *d = arg;
 	struct vfm_cqe c[32];
 	int err, n, i;
-	const struct vfm_xport_ops *ops = d->ops ? d->ops : vfm_xport_find("tcp");
+	const struct vfm_xport_ops *ops = d->ops ? d->ops :
+						   vfm_xport_find("tcp");
 
 	err = ops->create(&d->x, &d->cfg);
 	if (!err)
@@ -161,7 +162,8 @@ int xp_raw_greet(uint16_t port, const uint8_t *cookie, uint16_t stream,
 		 uint16_t streams, int *acked)
 {
 	struct vfm_tcp_greet g = { .version = VFM_TCP_WIRE_VERSION,
-				   .stream = stream, .streams = streams };
+				   .stream = stream,
+				   .streams = streams };
 	uint8_t buf[VFM_TCP_GREET_LEN];
 	struct pollfd p;
 	size_t got = 0;

@@ -13,24 +13,24 @@
 
 /* A destination endpoint run on its own thread. */
 struct xp_dst {
-	const struct vfm_xport_ops *ops;	/* NULL: tcp */
-	const char *addr;			/* NULL: 127.0.0.1 */
+	const struct vfm_xport_ops *ops; /* NULL: tcp */
+	const char *addr; /* NULL: 127.0.0.1 */
 	struct vfm_xport_cfg cfg;
 	struct vfm_xport *x;
 	struct vfm_mr mr;
 	uint8_t *land;
 	size_t land_len;
 	struct vfm_xport_info info;
-	sem_t ready;		/* info is valid (or err is set) */
+	sem_t ready; /* info is valid (or err is set) */
 	pthread_t thr;
 	int accept_timeout_ms;
 	/* filled by the thread: */
-	int err;		/* first error: listen, accept or poll */
-	uint64_t bytes;		/* RECV bytes seen */
-	uint64_t recvs;		/* RECV completions seen */
-	uint64_t want;		/* stop after this many bytes */
-	int poll_timeout_ms;	/* per poll call; stop on 0 completions */
-	int spin;		/* poll with timeout 0 until poll_timeout_ms */
+	int err; /* first error: listen, accept or poll */
+	uint64_t bytes; /* RECV bytes seen */
+	uint64_t recvs; /* RECV completions seen */
+	uint64_t want; /* stop after this many bytes */
+	int poll_timeout_ms; /* per poll call; stop on 0 completions */
+	int spin; /* poll with timeout 0 until poll_timeout_ms */
 	/* optional check of every RECV completion, returns 0 when good */
 	int (*check)(struct xp_dst *d, const struct vfm_cqe *c);
 	void *priv;
