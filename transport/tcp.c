@@ -656,8 +656,13 @@ static int tcp_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
 		reap(t);
 		unblock(t);
 		n = cq_drain(t, out, max);
-		if (n)
+		if (n) {
+			/* chains and recvs prepared while reaping go out
+			 * now, not at the caller's next poll */
+			if (io_uring_sq_ready(&t->ring))
+				io_uring_submit(&t->ring);
 			return n;
+		}
 		if (t->err)
 			return t->err;
 		now = vfm_tcp_now_ms();
