@@ -88,6 +88,9 @@ struct vb_peers {
 	unsigned int streams[VB_LIST_MAX];
 	double iperf_Bps[VB_LIST_MAX];	/* by index of streams; 0: none */
 	double xport_Bps[VB_LIST_MAX];	/* vfm-xport-perf tcp */
+	/* Measured before and after the matrix; the above is their mean. */
+	double iperf_before[VB_LIST_MAX], iperf_after[VB_LIST_MAX];
+	double xport_before[VB_LIST_MAX], xport_after[VB_LIST_MAX];
 	int n;
 	char iperf_why[VB_WHY];		/* why iperf3 is missing */
 	double ib_Bps;			/* ib_write_bw, 1 MiB messages */
@@ -161,6 +164,9 @@ void vb_derive(const struct vb_opts *o, const struct vb_peers *pe,
 /* peers.c */
 void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe,
 		      const char *dir);
+/* Measure the tcp peers again and use the mean of both measurements. */
+void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe,
+		    const char *dir);
 double vb_peer_for(const struct vb_peers *pe, const char *transport,
 		   unsigned int streams);
 double vb_link_Bps(double gbps);

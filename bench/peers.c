@@ -247,6 +247,32 @@ void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe, const char *
 	fprintf(stderr, "\n");
 }
 
+void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe, const char *dir)
+{
+	struct vb_peers after = { 0 };
+	struct vb_opts tcp_only = *o;
+	char sub[4200];
+
+	snprintf(sub, sizeof(sub), "%s/after", dir);
+	vb_mkdir_p(sub);
+	tcp_only.ntransports = 1;
+	snprintf(tcp_only.transports[0], sizeof(tcp_only.transports[0]), "tcp");
+	fprintf(stderr, "vfmig-bench: the peers again, after the matrix\n");
+	vb_peers_measure(&tcp_only, &after, sub);
+	for (int i = 0; i < pe->n; i++) {
+		pe->iperf_before[i] = pe->iperf_Bps[i];
+		pe->xport_before[i] = pe->xport_Bps[i];
+		pe->iperf_after[i] = after.iperf_Bps[i];
+		pe->xport_after[i] = after.xport_Bps[i];
+		if (pe->iperf_Bps[i] > 0 && after.iperf_Bps[i] > 0)
+			pe->iperf_Bps[i] = (pe->iperf_Bps[i] + after.iperf_Bps[i]) / 2;
+		if (pe->xport_Bps[i] > 0 && after.xport_Bps[i] > 0)
+			pe->xport_Bps[i] = (pe->xport_Bps[i] + after.xport_Bps[i]) / 2;
+	}
+	if (after.memcpy_Bps > pe->memcpy_Bps)
+		pe->memcpy_Bps = after.memcpy_Bps;
+}
+
 double vb_peer_for(const struct vb_peers *pe, const char *transport, unsigned int streams)
 {
 	if (!strcmp(transport, "rdma"))

@@ -102,10 +102,13 @@ static void peers_line(FILE *f, const struct vb_opts *o, const struct vb_peers *
 		fprintf(f, "peers: not measured");
 	for (int i = 0; i < pe->n; i++) {
 		if (pe->iperf_Bps[i] > 0)
-			fprintf(f, "; iperf3 -P %u %.2f GB/s", pe->streams[i], pe->iperf_Bps[i] / 1e9);
+			fprintf(f, "; iperf3 -P %u %.2f GB/s (before %.2f, after %.2f)", pe->streams[i],
+				pe->iperf_Bps[i] / 1e9, pe->iperf_before[i] / 1e9,
+				pe->iperf_after[i] / 1e9);
 		if (pe->xport_Bps[i] > 0)
-			fprintf(f, "; vfm-xport-perf x%u %.2f GB/s", pe->streams[i],
-				pe->xport_Bps[i] / 1e9);
+			fprintf(f, "; vfm-xport-perf x%u %.2f GB/s (before %.2f, after %.2f)",
+				pe->streams[i], pe->xport_Bps[i] / 1e9, pe->xport_before[i] / 1e9,
+				pe->xport_after[i] / 1e9);
 	}
 	if (pe->iperf_why[0])
 		fprintf(f, "; iperf3: %s", pe->iperf_why);
@@ -331,12 +334,14 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 	jnum(f, "memcpy_Bps", res->peers.memcpy_Bps, true);
 	fprintf(f, "\"iperf3\":[");
 	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g}", i ? "," : "", res->peers.streams[i],
-			res->peers.iperf_Bps[i]);
+		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
+			i ? "," : "", res->peers.streams[i], res->peers.iperf_Bps[i],
+			res->peers.iperf_before[i], res->peers.iperf_after[i]);
 	fprintf(f, "],\"vfm_xport_perf\":[");
 	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g}", i ? "," : "", res->peers.streams[i],
-			res->peers.xport_Bps[i]);
+		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
+			i ? "," : "", res->peers.streams[i], res->peers.xport_Bps[i],
+			res->peers.xport_before[i], res->peers.xport_after[i]);
 	vb_json_escape(esc, sizeof(esc), res->peers.iperf_why);
 	fprintf(f, "],\"iperf3_skipped\":\"%s\",", esc);
 	vb_json_escape(esc, sizeof(esc), res->peers.ib_why);
