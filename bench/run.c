@@ -249,9 +249,16 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 	if (t_it > 0 && t_pc >= t_it && t_commit > t_pc) {
 		r->stop_ms = (t_pc - t_it) * 1e3;
 		r->final_ms = (t_commit - t_pc) * 1e3 - r->resume_ms;
+		/* "committed" is logged just after COMMIT is sent: a destination
+		 * descheduled in between makes it late. Never more than the
+		 * downtime leaves; the commit phase then reads 0. */
+		if (r->final_ms > r->downtime_ms - r->stop_ms - r->resume_ms)
+			r->final_ms = r->downtime_ms - r->stop_ms - r->resume_ms;
 		if (r->final_ms < 0)
 			r->final_ms = 0;
 		r->commit_ms = r->downtime_ms - r->stop_ms - r->final_ms - r->resume_ms;
+		if (r->commit_ms < 0)
+			r->commit_ms = 0;
 	} else {
 		r->stop_ms = r->final_ms = r->commit_ms = -1;
 	}
