@@ -81,7 +81,8 @@ static void help_send(FILE *f)
 		"  --migration-id UUID     this migration's id (generated if absent)\n"
 		"  --log FILE              JSON lines log (default: stderr if not a TTY)\n"
 		"  --stats-json FILE       write the final summary as JSON\n"
-		"  --timeout-s S           stall limit for every wait (30)\n"
+		"  --timeout-s S           stall limit for every wait, and how long\n"
+		"                          to wait for the destination to listen (30)\n"
 		"  --help                  this help\n"
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
 }
@@ -117,7 +118,8 @@ static void help_check(FILE *f)
 		"  --migration-id UUID     id for the logs (generated if absent)\n"
 		"  --log FILE              JSON lines log (default: stderr if not a TTY)\n"
 		"  --stats-json FILE       write the verdict summary as JSON\n"
-		"  --timeout-s S           stall limit for every wait (30)\n"
+		"  --timeout-s S           stall limit for every wait, and how long\n"
+		"                          to wait for the destination to listen (30)\n"
 		"  --help                  this help\n"
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
 }

@@ -126,12 +126,49 @@ int vfm_conn_accept(struct vfm_conn *c, int lfd, int timeout_ms)
 	return 0;
 }
 
+/* One connection attempt within @timeout_ms: the socket, or -errno. */
+static int connect_once(const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd p;
+	int fd, r, err = 0;
+	socklen_t el = sizeof(err);
+
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
+		err = errno;
+		goto fail;
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		err = r ? errno : ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		err = errno;
+	if (err)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -err;
+}
+
+/*
+ * Connect within @timeout_ms. A refused connection is tried again until
+ * then: an orchestrator starts both agents at about the same time, and the
+ * destination may not listen yet.
+ */
 int vfm_conn_connect(struct vfm_conn *c, const char *addr, int timeout_ms)
 {
 	struct addrinfo *res;
-	struct pollfd p;
-	int ret = resolve(addr, false, &res), err = 0;
-	socklen_t el = sizeof(err);
+	double deadline = vfm_now_ms() + timeout_ms;
+	int ret = resolve(addr, false, &res), pause_ms = 50;
 
 	c->fd = -1;
 	c->rx_len = c->frame_len = 0;
@@ -140,38 +177,25 @@ int vfm_conn_connect(struct vfm_conn *c, const char *addr, int timeout_ms)
 			 "'%s' is not a HOST:PORT to connect to.", addr);
 		return ret;
 	}
-	c->fd = socket(res->ai_family,
-		       SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0) {
-		ret = -errno;
-		goto out;
-	}
 	name_peer(c, res->ai_addr, res->ai_addrlen);
-	if (connect(c->fd, res->ai_addr, res->ai_addrlen) &&
-	    errno != EINPROGRESS) {
-		ret = -errno;
-		goto fail;
+	for (;;) {
+		int left = (int)(deadline - vfm_now_ms());
+
+		ret = connect_once(res, left > 0 ? left : 0);
+		if (ret >= 0 || ret != -ECONNREFUSED || left <= pause_ms)
+			break;
+		usleep(pause_ms * 1000);
+		if (pause_ms < 500)
+			pause_ms *= 2;
 	}
-	p = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
-	ret = poll(&p, 1, timeout_ms);
-	if (ret == 0) {
-		ret = -ETIMEDOUT;
-		goto fail;
+	if (ret < 0) {
+		snprintf(c->why, sizeof(c->why), "Cannot connect to %s: %s.",
+			 addr, strerror(-ret));
+	} else {
+		c->fd = ret;
+		tune(c->fd);
+		ret = 0;
 	}
-	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-	if (err) {
-		ret = -err;
-		goto fail;
-	}
-	tune(c->fd);
-	ret = 0;
-	goto out;
-fail:
-	snprintf(c->why, sizeof(c->why), "Cannot connect to %s: %s.", addr,
-		 strerror(-ret));
-	close(c->fd);
-	c->fd = -1;
-out:
 	freeaddrinfo(res);
 	return ret;
 }

@@ -66,7 +66,7 @@ recv_bg() { # STATS -> runs vfmig recv on the destination in the background
 		--secret-file $(q "$d/secret") --migration-id $id --wait-s 60 \
 		--log $(q "$d/recv-$1.jsonl") --stats-json $(q "$d/recv-$1.json")" &
 	recv_pid=$!
-	sleep 0.5
+	# vfmig send/check wait for the destination to listen (--timeout-s).
 }
 
 # 2. Pre-check. The destination decides; nothing changes on either side.

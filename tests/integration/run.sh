@@ -98,6 +98,31 @@ wrong_secret)
 	ok "wrong secret: exit 6 on both sides"
 	;;
 
+late_recv)
+	# The orchestrator starts the sender first: it waits (within its
+	# timeout) for the destination to listen, then migrates.
+	"$VFMIG" send --device "sim:size=16M,seed=61" --to "127.0.0.1:$PORT" \
+		--secret-file "$T/secret" --log "$T/src.log" --timeout-s 10 >"$T/src.out" 2>&1 &
+	SEND_PID=$!
+	PIDS+=("$SEND_PID")
+	sleep 1.5
+	kill -0 "$SEND_PID" 2>/dev/null || fail "the sender gave up before the receiver started"
+	start_recv dst "sim:size=16M,seed=62"
+	wait_pid "$SEND_PID" 60
+	RC=$?
+	[ "$RC" = 0 ] || fail "send exited $RC"
+	wait_pid "$RECV_PID" 30 || fail "recv failed"
+	# and nobody ever listens: exit 4 once the timeout has passed
+	PORT=$((PORT + 1))
+	start=$(date +%s)
+	run_send src2 "sim:size=16M,seed=63" --timeout-s 2
+	[ "$RC" = 4 ] || fail "send to a closed port exited $RC, want 4"
+	[ $(($(date +%s) - start)) -lt 20 ] || fail "send to a closed port did not give up in time"
+	grep -q "Cannot connect to 127.0.0.1:$PORT: Connection refused" "$T/src2.log" ||
+		fail "no clear message for a closed port"
+	ok "a sender started before its receiver waits for it; a closed port fails with exit 4"
+	;;
+
 check)
 	spec="sim:size=32M,seed=31"
 	before=$(digest_of "$spec")
