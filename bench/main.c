@@ -449,7 +449,7 @@ int main(int argc, char **argv)
 	struct vb_opts o;
 	struct vb_results res = { 0 };
 	struct skips sk = { 0 };
-	char secret[4200], path[4200], *def_out = NULL;
+	char secret[4200], path[4200], *def_out = NULL, *own_vfmig = NULL, *own_xperf = NULL;
 	double t0 = vb_now();
 	time_t now = time(NULL);
 	int total, done = 0, failed = 0;
@@ -458,9 +458,9 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	if (!o.vfmig)
-		o.vfmig = sibling("vfmig");
+		o.vfmig = own_vfmig = sibling("vfmig");
 	if (!o.xport_perf) {
-		o.xport_perf = sibling("vfm-xport-perf");
+		o.xport_perf = own_xperf = sibling("vfm-xport-perf");
 		if (o.xport_perf && access(o.xport_perf, X_OK))
 			o.xport_perf = NULL;
 	} else if (!o.xport_perf[0]) {
@@ -553,5 +553,7 @@ int main(int argc, char **argv)
 	       o.out, o.out);
 	free(res.runs);
 	free(def_out);
+	free(own_vfmig);
+	free(own_xperf);
 	return failed ? 1 : 0;
 }

@@ -287,9 +287,9 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		printf("  tcp throughput / iperf3 at %u stream%s: %sx (target >= 0.9x)\n",
 		       o->streams[s], o->streams[s] == 1 ? "" : "s",
 		       f1(b[0], 32, t.tcp_ratio[s], 2));
-	printf("  downtime overhead p50 on loopback: %s ms over %d tcp/mmap runs (p90 %s; dirty 0 only: %s) (target <= 1 ms)\n"
+	printf("  downtime overhead p50 %s: %s ms over %d tcp/mmap runs (p90 %s; dirty 0 only: %s) (target <= 1 ms)\n"
 	       "    its non-transfer part (stop + resume + commit) p50: %s ms\n",
-	       f1(b[0], 32, t.overhead_p50, 2), t.n_overhead,
+	       o->peer ? "to --peer" : "on loopback", f1(b[0], 32, t.overhead_p50, 2), t.n_overhead,
 	       f1(b[1], 32, t.overhead_p90, 2), f1(b[2], 32, t.overhead_p50_d0, 2),
 	       f1(b[3], 32, t.fixed_p50, 2));
 	if (!isnan(t.bounce_Bps))
