@@ -17,11 +17,11 @@
 #define VB_WHY 256
 
 struct vb_opts {
-	const char *vfmig;	/* path to the vfmig program */
-	const char *xport_perf;	/* vfm-xport-perf, or NULL */
-	const char *out;	/* output folder */
-	const char *peer;	/* NULL: loopback */
-	const char *peer_cmd;	/* starts vfmig recv on the peer ({ARGS}) */
+	const char *vfmig; /* path to the vfmig program */
+	const char *xport_perf; /* vfm-xport-perf, or NULL */
+	const char *out; /* output folder */
+	const char *peer; /* NULL: loopback */
+	const char *peer_cmd; /* starts vfmig recv on the peer ({ARGS}) */
 	const char *secret_file; /* NULL: the bench writes one */
 	const char *iperf_server; /* HOST:PORT of a running iperf3 -s */
 	uint64_t sizes[VB_LIST_MAX];
@@ -37,11 +37,11 @@ struct vb_opts {
 	uint64_t rss_sizes[4];
 	int nrss;
 	int reps;
-	int port;		/* first port to try; 0: any free one */
+	int port; /* first port to try; 0: any free one */
 	double link_gbps;
 	double downtime_limit_ms;
-	double peer_s;		/* seconds each peer tool runs */
-	double timeout_s;	/* per migration */
+	double peer_s; /* seconds each peer tool runs */
+	double timeout_s; /* per migration */
 	bool no_peers;
 	bool no_plots;
 };
@@ -49,36 +49,36 @@ struct vb_opts {
 /* One migration. */
 struct vb_run {
 	char transport[8], datapath[8];
-	char path_seen[8];	/* the data path the source's log names */
+	char path_seen[8]; /* the data path the source's log names */
 	uint64_t size, dirty;
 	unsigned int streams;
 	int rep;
-	bool ok;		/* migrated, digests equal */
+	bool ok; /* migrated, digests equal */
 	bool skipped;
-	char why[VB_WHY];	/* skip or failure reason */
+	char why[VB_WHY]; /* skip or failure reason */
 	int send_rc, recv_rc;
 	/* From --stats-json and the logs. */
 	double downtime_ms, total_ms, precopy_ms, resume_ms;
 	double stop_ms, final_ms, commit_ms; /* downtime split */
-	bool split_from_stats;	/* the agent reported the split itself */
+	bool split_from_stats; /* the agent reported the split itself */
 	uint64_t bytes, precopy_bytes, final_bytes;
 	unsigned int iterations;
-	char decision[24];	/* last iteration's: converged, ... */
-	double est_downtime_ms;	/* the policy's last estimate */
-	double bw_Bps;		/* the agent's bandwidth estimate */
-	double xfer_Bps;	/* bytes / (pre-copy start .. final sent) */
+	char decision[24]; /* last iteration's: converged, ... */
+	double est_downtime_ms; /* the policy's last estimate */
+	double bw_Bps; /* the agent's bandwidth estimate */
+	double xfer_Bps; /* bytes / (pre-copy start .. final sent) */
 	/* Derived. */
-	double overhead_ms;	/* downtime - final_bytes / bw */
-	double peer_Bps;	/* iperf3 (tcp) / ib_write_bw (rdma) */
-	double peer_ratio;	/* xfer_Bps / peer_Bps */
-	double floor_ms;	/* final_bytes / peer goodput */
-	double link_floor_ms;	/* final_bytes / --link-gbps goodput */
+	double overhead_ms; /* downtime - final_bytes / bw */
+	double peer_Bps; /* iperf3 (tcp) / ib_write_bw (rdma) */
+	double peer_ratio; /* xfer_Bps / peer_Bps */
+	double floor_ms; /* final_bytes / peer goodput */
+	double link_floor_ms; /* final_bytes / --link-gbps goodput */
 	double proj_downtime_ms; /* on --link-gbps */
-	char dominant[12];	/* "transport" or "device" */
+	char dominant[12]; /* "transport" or "device" */
 	/* Resources. */
 	long src_rss_kb, dst_rss_kb;
 	double src_cpu_s, dst_cpu_s; /* whole processes */
-	double xfer_cpu_s;	/* both, over the transfer window */
+	double xfer_cpu_s; /* both, over the transfer window */
 	double cpu_s_per_gib;
 	bool digest_match;
 };
@@ -86,16 +86,16 @@ struct vb_run {
 struct vb_peers {
 	double memcpy_Bps;
 	unsigned int streams[VB_LIST_MAX];
-	double iperf_Bps[VB_LIST_MAX];	/* by index of streams; 0: none */
-	double xport_Bps[VB_LIST_MAX];	/* vfm-xport-perf tcp */
+	double iperf_Bps[VB_LIST_MAX]; /* by index of streams; 0: none */
+	double xport_Bps[VB_LIST_MAX]; /* vfm-xport-perf tcp */
 	/* Measured before and after the matrix; the above is their mean. */
 	double iperf_before[VB_LIST_MAX], iperf_after[VB_LIST_MAX];
 	double xport_before[VB_LIST_MAX], xport_after[VB_LIST_MAX];
 	int n;
-	char iperf_why[VB_WHY];		/* why iperf3 is missing */
-	double ib_Bps;			/* ib_write_bw, 1 MiB messages */
-	char ib_why[VB_WHY];		/* why it was skipped */
-	char rdma_dev[64];		/* "" if none */
+	char iperf_why[VB_WHY]; /* why iperf3 is missing */
+	double ib_Bps; /* ib_write_bw, 1 MiB messages */
+	char ib_why[VB_WHY]; /* why it was skipped */
+	char rdma_dev[64]; /* "" if none */
 };
 
 struct vb_mem {
@@ -133,7 +133,7 @@ const char *vb_json_find(const char *s, const char *key);
 bool vb_json_num(const char *s, const char *key, double *out);
 bool vb_json_str(const char *s, const char *key, char *out, size_t len);
 bool vb_json_bool(const char *s, const char *key, bool *out);
-double vb_ts_parse(const char *ts);	/* ISO 8601 UTC -> seconds */
+double vb_ts_parse(const char *ts); /* ISO 8601 UTC -> seconds */
 void vb_json_escape(char *out, size_t len, const char *s);
 
 /* proc.c: child processes. */

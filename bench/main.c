@@ -66,7 +66,8 @@ static void usage(FILE *f)
 		"Exit: 0 when every run that was not skipped migrated; 1 otherwise; 2 usage.\n");
 }
 
-static int parse_sizes(const char *arg, uint64_t *out, int max, const char *name)
+static int parse_sizes(const char *arg, uint64_t *out, int max,
+		       const char *name)
 {
 	char *copy = strdup(arg), *save = NULL;
 	int n = 0;
@@ -77,9 +78,11 @@ static int parse_sizes(const char *arg, uint64_t *out, int max, const char *name
 		free(copy);
 		return 0;
 	}
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
 		if (n == max || vb_parse_size(t, &out[n])) {
-			fprintf(stderr, "vfmig-bench: --%s wants sizes like 64M,1G (at most %d), not '%s'.\n",
+			fprintf(stderr,
+				"vfmig-bench: --%s wants sizes like 64M,1G (at most %d), not '%s'.\n",
 				name, max, t);
 			free(copy);
 			return -EINVAL;
@@ -90,18 +93,20 @@ static int parse_sizes(const char *arg, uint64_t *out, int max, const char *name
 	return n;
 }
 
-static int parse_words(const char *arg, char (*out)[8], int max, const char *a, const char *b,
-		       const char *name)
+static int parse_words(const char *arg, char (*out)[8], int max, const char *a,
+		       const char *b, const char *name)
 {
 	char *copy = strdup(arg), *save = NULL;
 	int n = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
 		if (n == max || (strcmp(t, a) && strcmp(t, b))) {
-			fprintf(stderr, "vfmig-bench: --%s takes %s and/or %s, not '%s'.\n", name, a,
-				b, t);
+			fprintf(stderr,
+				"vfmig-bench: --%s takes %s and/or %s, not '%s'.\n",
+				name, a, b, t);
 			free(copy);
 			return -EINVAL;
 		}
@@ -118,12 +123,15 @@ static int parse_streams(const char *arg, struct vb_opts *o)
 	o->nstreams = 0;
 	if (!copy)
 		return -ENOMEM;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
 		char *end;
 		long v = strtol(t, &end, 10);
 
 		if (*end || v < 1 || v > 64 || o->nstreams == VB_LIST_MAX) {
-			fprintf(stderr, "vfmig-bench: --streams wants counts from 1 to 64, not '%s'.\n", t);
+			fprintf(stderr,
+				"vfmig-bench: --streams wants counts from 1 to 64, not '%s'.\n",
+				t);
 			free(copy);
 			return -EINVAL;
 		}
@@ -133,14 +141,16 @@ static int parse_streams(const char *arg, struct vb_opts *o)
 	return o->nstreams ? 0 : -EINVAL;
 }
 
-static double num_arg(const char *name, const char *v, double lo, double hi, bool *bad)
+static double num_arg(const char *name, const char *v, double lo, double hi,
+		      bool *bad)
 {
 	char *end;
 	double d = strtod(v, &end);
 
 	if (end == v || *end || d < lo || d > hi) {
-		fprintf(stderr, "vfmig-bench: --%s wants a number from %g to %g, not '%s'.\n", name,
-			lo, hi, v);
+		fprintf(stderr,
+			"vfmig-bench: --%s wants a number from %g to %g, not '%s'.\n",
+			name, lo, hi, v);
 		*bad = true;
 	}
 	return d;
@@ -162,9 +172,29 @@ static char *sibling(const char *name)
 }
 
 enum {
-	O_SIZES = 256, O_DIRTY, O_TRANSPORT, O_STREAMS, O_DATAPATH, O_REPS, O_RSS, O_LINK,
-	O_LIMIT, O_OUT, O_VFMIG, O_XPERF, O_PEER, O_PEERCMD, O_SECRET, O_IPERF, O_PORT,
-	O_PEERS_S, O_TIMEOUT, O_NOPEERS, O_NOPLOTS, O_QUICK, O_HELP,
+	O_SIZES = 256,
+	O_DIRTY,
+	O_TRANSPORT,
+	O_STREAMS,
+	O_DATAPATH,
+	O_REPS,
+	O_RSS,
+	O_LINK,
+	O_LIMIT,
+	O_OUT,
+	O_VFMIG,
+	O_XPERF,
+	O_PEER,
+	O_PEERCMD,
+	O_SECRET,
+	O_IPERF,
+	O_PORT,
+	O_PEERS_S,
+	O_TIMEOUT,
+	O_NOPEERS,
+	O_NOPLOTS,
+	O_QUICK,
+	O_HELP,
 };
 
 static const struct option opts[] = {
@@ -202,9 +232,11 @@ static int parse(int argc, char **argv, struct vb_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->nsizes = parse_sizes("64M,256M,1G", o->sizes, VB_LIST_MAX, "sizes");
 	o->ndirty = parse_sizes("0,100M", o->dirty, VB_LIST_MAX, "dirty");
-	o->ntransports = parse_words("tcp", o->transports, 2, "tcp", "rdma", "transport");
+	o->ntransports = parse_words("tcp", o->transports, 2, "tcp", "rdma",
+				     "transport");
 	parse_streams("1,2", o);
-	o->ndatapaths = parse_words("mmap,bounce", o->datapaths, 2, "mmap", "bounce", "datapath");
+	o->ndatapaths = parse_words("mmap,bounce", o->datapaths, 2, "mmap",
+				    "bounce", "datapath");
 	o->nrss = parse_sizes("256M,4G", o->rss_sizes, 4, "rss-sizes");
 	o->reps = 2;
 	o->link_gbps = 100;
@@ -229,56 +261,104 @@ static int parse(int argc, char **argv, struct vb_opts *o)
 			o->nrss = n;
 			break;
 		case O_TRANSPORT:
-			n = parse_words(optarg, o->transports, 2, "tcp", "rdma", "transport");
+			n = parse_words(optarg, o->transports, 2, "tcp", "rdma",
+					"transport");
 			bad |= n <= 0;
 			o->ntransports = n;
 			break;
 		case O_DATAPATH:
-			n = parse_words(optarg, o->datapaths, 2, "mmap", "bounce", "datapath");
+			n = parse_words(optarg, o->datapaths, 2, "mmap",
+					"bounce", "datapath");
 			bad |= n <= 0;
 			o->ndatapaths = n;
 			break;
-		case O_STREAMS: bad |= parse_streams(optarg, o) != 0; break;
-		case O_REPS: o->reps = (int)num_arg("reps", optarg, 1, 1000, &bad); break;
-		case O_LINK: o->link_gbps = num_arg("link-gbps", optarg, 0.001, 1e5, &bad); break;
-		case O_LIMIT:
-			o->downtime_limit_ms = num_arg("downtime-limit-ms", optarg, 1, 1e7, &bad);
+		case O_STREAMS:
+			bad |= parse_streams(optarg, o) != 0;
 			break;
-		case O_PORT: o->port = (int)num_arg("port", optarg, 1, 65535, &bad); break;
-		case O_PEERS_S: o->peer_s = num_arg("peer-seconds", optarg, 1, 600, &bad); break;
-		case O_TIMEOUT: o->timeout_s = num_arg("timeout-s", optarg, 1, 3600, &bad); break;
-		case O_OUT: o->out = optarg; break;
-		case O_VFMIG: o->vfmig = optarg; break;
-		case O_XPERF: o->xport_perf = strcmp(optarg, "none") ? optarg : ""; break;
-		case O_PEER: o->peer = optarg; break;
-		case O_PEERCMD: o->peer_cmd = optarg; break;
-		case O_SECRET: o->secret_file = optarg; break;
-		case O_IPERF: o->iperf_server = optarg; break;
-		case O_NOPEERS: o->no_peers = true; break;
-		case O_NOPLOTS: o->no_plots = true; break;
+		case O_REPS:
+			o->reps = (int)num_arg("reps", optarg, 1, 1000, &bad);
+			break;
+		case O_LINK:
+			o->link_gbps =
+				num_arg("link-gbps", optarg, 0.001, 1e5, &bad);
+			break;
+		case O_LIMIT:
+			o->downtime_limit_ms = num_arg("downtime-limit-ms",
+						       optarg, 1, 1e7, &bad);
+			break;
+		case O_PORT:
+			o->port = (int)num_arg("port", optarg, 1, 65535, &bad);
+			break;
+		case O_PEERS_S:
+			o->peer_s =
+				num_arg("peer-seconds", optarg, 1, 600, &bad);
+			break;
+		case O_TIMEOUT:
+			o->timeout_s =
+				num_arg("timeout-s", optarg, 1, 3600, &bad);
+			break;
+		case O_OUT:
+			o->out = optarg;
+			break;
+		case O_VFMIG:
+			o->vfmig = optarg;
+			break;
+		case O_XPERF:
+			o->xport_perf = strcmp(optarg, "none") ? optarg : "";
+			break;
+		case O_PEER:
+			o->peer = optarg;
+			break;
+		case O_PEERCMD:
+			o->peer_cmd = optarg;
+			break;
+		case O_SECRET:
+			o->secret_file = optarg;
+			break;
+		case O_IPERF:
+			o->iperf_server = optarg;
+			break;
+		case O_NOPEERS:
+			o->no_peers = true;
+			break;
+		case O_NOPLOTS:
+			o->no_plots = true;
+			break;
 		case O_QUICK:
-			o->nsizes = parse_sizes("64M", o->sizes, VB_LIST_MAX, "sizes");
-			o->ndirty = parse_sizes("0,50M", o->dirty, VB_LIST_MAX, "dirty");
+			o->nsizes = parse_sizes("64M", o->sizes, VB_LIST_MAX,
+						"sizes");
+			o->ndirty = parse_sizes("0,50M", o->dirty, VB_LIST_MAX,
+						"dirty");
 			parse_streams("1,2", o);
-			o->ndatapaths = parse_words("mmap", o->datapaths, 2, "mmap", "bounce", "datapath");
+			o->ndatapaths = parse_words("mmap", o->datapaths, 2,
+						    "mmap", "bounce",
+						    "datapath");
 			o->nrss = 0;
 			o->reps = 1;
 			o->peer_s = 1;
 			break;
-		case O_HELP: usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vfmig-bench: unexpected argument '%s' (see --help).\n", argv[optind]);
+		fprintf(stderr,
+			"vfmig-bench: unexpected argument '%s' (see --help).\n",
+			argv[optind]);
 		return -EINVAL;
 	}
 	if (o->peer && !o->secret_file) {
-		fprintf(stderr, "vfmig-bench: --peer needs --secret-file (the same file on both hosts).\n");
+		fprintf(stderr,
+			"vfmig-bench: --peer needs --secret-file (the same file on both hosts).\n");
 		return -EINVAL;
 	}
 	if (o->peer && !o->peer_cmd && (o->nsizes != 1 || !o->port)) {
-		fprintf(stderr, "vfmig-bench: --peer without --peer-cmd needs one size and --port (a receiver you keep running for that size).\n");
+		fprintf(stderr,
+			"vfmig-bench: --peer without --peer-cmd needs one size and --port (a receiver you keep running for that size).\n");
 		return -EINVAL;
 	}
 	if (o->peer)
@@ -348,12 +428,15 @@ static void progress(int i, int total, const struct vb_run *r)
 	vb_fmt_size(r->size, sz, sizeof(sz));
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
 	if (r->ok)
-		snprintf(what, sizeof(what), "downtime %.1f ms, %u it, %.2f GB/s", r->downtime_ms,
+		snprintf(what, sizeof(what),
+			 "downtime %.1f ms, %u it, %.2f GB/s", r->downtime_ms,
 			 r->iterations, r->xfer_Bps / 1e9);
 	else
-		snprintf(what, sizeof(what), "%s: %.90s", r->skipped ? "skipped" : "FAILED", r->why);
-	fprintf(stderr, "%s[%3d/%d] %s %s %s dirty %s/s x%u rep %d: %s%s", isatty(2) ? "\r\033[K" : "",
-		i, total, r->transport, r->datapath, sz, dr, r->streams, r->rep, what,
+		snprintf(what, sizeof(what), "%s: %.90s",
+			 r->skipped ? "skipped" : "FAILED", r->why);
+	fprintf(stderr, "%s[%3d/%d] %s %s %s dirty %s/s x%u rep %d: %s%s",
+		isatty(2) ? "\r\033[K" : "", i, total, r->transport,
+		r->datapath, sz, dr, r->streams, r->rep, what,
 		isatty(2) ? "" : "\n");
 }
 
@@ -363,8 +446,9 @@ struct skips {
 	char rdma[VB_WHY];
 };
 
-static void run_cell(const struct vb_opts *o, const char *secret, const char *out,
-		     struct skips *sk, struct vb_run *r, const struct vb_peers *pe)
+static void run_cell(const struct vb_opts *o, const char *secret,
+		     const char *out, struct skips *sk, struct vb_run *r,
+		     const struct vb_peers *pe)
 {
 	char dir[4200], sz[16], dr[16];
 
@@ -380,16 +464,18 @@ static void run_cell(const struct vb_opts *o, const char *secret, const char *ou
 	}
 	vb_fmt_size(r->size, sz, sizeof(sz));
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
-	snprintf(dir, sizeof(dir), "%s/runs/%s-%s-%s-d%s-s%u-r%d", out, r->transport, r->datapath,
-		 sz, dr, r->streams, r->rep);
+	snprintf(dir, sizeof(dir), "%s/runs/%s-%s-%s-d%s-s%u-r%d", out,
+		 r->transport, r->datapath, sz, dr, r->streams, r->rep);
 	vb_mkdir_p(dir);
 	vb_run_one(o, secret, dir, r);
-	if (!strcmp(r->datapath, "bounce") && r->ok && strcmp(r->path_seen, "bounce")) {
+	if (!strcmp(r->datapath, "bounce") && r->ok &&
+	    strcmp(r->path_seen, "bounce")) {
 		/* The agent ignored the missing "mmap" feature: what ran was
 		 * the mapped-buffer path, so it is not a bounce result. */
-		snprintf(sk->bounce, sizeof(sk->bounce),
-			 "This vfmig moved sim data through the device's mapped buffer despite mmap=off (its log says '%s'); the bounce path needs the agent change in bench/README.md.",
-			 r->path_seen[0] ? r->path_seen : "nothing");
+		snprintf(
+			sk->bounce, sizeof(sk->bounce),
+			"This vfmig moved sim data through the device's mapped buffer despite mmap=off (its log says '%s'); the bounce path needs the agent change in bench/README.md.",
+			r->path_seen[0] ? r->path_seen : "nothing");
 		snprintf(r->why, sizeof(r->why), "%s", sk->bounce);
 		r->ok = false;
 		r->skipped = true;
@@ -397,8 +483,8 @@ static void run_cell(const struct vb_opts *o, const char *secret, const char *ou
 	vb_derive(o, pe, r);
 }
 
-static void memory_runs(const struct vb_opts *o, const char *secret, const char *out,
-			struct vb_results *res)
+static void memory_runs(const struct vb_opts *o, const char *secret,
+			const char *out, struct vb_results *res)
 {
 	unsigned int smax = 1;
 
@@ -407,9 +493,13 @@ static void memory_runs(const struct vb_opts *o, const char *secret, const char 
 			smax = o->streams[s];
 	for (int i = 0; i < o->nrss; i++) {
 		struct vb_mem *m = &res->mem[res->nmem++];
-		struct vb_run r = { .size = o->rss_sizes[i], .streams = smax, .rep = 1 };
+		struct vb_run r = { .size = o->rss_sizes[i],
+				    .streams = smax,
+				    .rep = 1 };
 		double pages = (double)m->size / 4096.0;
-		long need = (long)((3 * o->rss_sizes[i] + 2 * VB_SIM_BUF) / 1024) + (1l << 20);
+		long need =
+			(long)((3 * o->rss_sizes[i] + 2 * VB_SIM_BUF) / 1024) +
+			(1l << 20);
 		long avail = mem_available_kb();
 		char dir[4200], sz[16];
 
@@ -417,9 +507,10 @@ static void memory_runs(const struct vb_opts *o, const char *secret, const char 
 		pages = (double)m->size / 4096.0;
 		vb_fmt_size(m->size, sz, sizeof(sz));
 		if (avail >= 0 && avail < need) {
-			snprintf(m->why, sizeof(m->why),
-				 "needs %ld MiB free (source + destination with its shadow), %ld MiB available",
-				 need / 1024, avail / 1024);
+			snprintf(
+				m->why, sizeof(m->why),
+				"needs %ld MiB free (source + destination with its shadow), %ld MiB available",
+				need / 1024, avail / 1024);
 			continue;
 		}
 		fprintf(stderr, "vfmig-bench: memory run, %s sim device\n", sz);
@@ -429,7 +520,8 @@ static void memory_runs(const struct vb_opts *o, const char *secret, const char 
 		vb_mkdir_p(dir);
 		vb_run_one(o, secret, dir, &r);
 		if (!r.ok) {
-			snprintf(m->why, sizeof(m->why), "the migration failed: %.200s", r.why);
+			snprintf(m->why, sizeof(m->why),
+				 "the migration failed: %.200s", r.why);
 			continue;
 		}
 		m->ok = true;
@@ -437,8 +529,10 @@ static void memory_runs(const struct vb_opts *o, const char *secret, const char 
 		m->dst_rss_kb = r.dst_rss_kb;
 		/* Source: memory + buffer + two page bitmaps; destination:
 		 * memory + its shadow + buffer + one bitmap. */
-		m->src_expect_kb = ((double)m->size + VB_SIM_BUF + 2 * pages / 8) / 1024;
-		m->dst_expect_kb = (2.0 * (double)m->size + VB_SIM_BUF + pages / 8) / 1024;
+		m->src_expect_kb =
+			((double)m->size + VB_SIM_BUF + 2 * pages / 8) / 1024;
+		m->dst_expect_kb =
+			(2.0 * (double)m->size + VB_SIM_BUF + pages / 8) / 1024;
 		m->src_over_kb = m->src_rss_kb - m->src_expect_kb;
 		m->dst_over_kb = m->dst_rss_kb - m->dst_expect_kb;
 	}
@@ -449,7 +543,8 @@ int main(int argc, char **argv)
 	struct vb_opts o;
 	struct vb_results res = { 0 };
 	struct skips sk = { 0 };
-	char secret[4200], path[4200], *def_out = NULL, *own_vfmig = NULL, *own_xperf = NULL;
+	char secret[4200], path[4200], *def_out = NULL, *own_vfmig = NULL,
+				       *own_xperf = NULL;
 	double t0 = vb_now();
 	time_t now = time(NULL);
 	int total, done = 0, failed = 0;
@@ -467,7 +562,8 @@ int main(int argc, char **argv)
 		o.xport_perf = NULL;
 	}
 	if (!o.vfmig || access(o.vfmig, X_OK)) {
-		fprintf(stderr, "vfmig-bench: cannot find the vfmig program (%s); give --vfmig PATH.\n",
+		fprintf(stderr,
+			"vfmig-bench: cannot find the vfmig program (%s); give --vfmig PATH.\n",
 			o.vfmig ? o.vfmig : "?");
 		return 2;
 	}
@@ -476,14 +572,19 @@ int main(int argc, char **argv)
 		o.out = def_out;
 	}
 	if (!o.out || vb_mkdir_p(o.out)) {
-		fprintf(stderr, "vfmig-bench: cannot create the output folder %s.\n", o.out);
+		fprintf(stderr,
+			"vfmig-bench: cannot create the output folder %s.\n",
+			o.out);
 		return 2;
 	}
-	strftime(res.started, sizeof(res.started), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	strftime(res.started, sizeof(res.started), "%Y-%m-%dT%H:%M:%SZ",
+		 gmtime(&now));
 	if (o.secret_file) {
 		snprintf(secret, sizeof(secret), "%s", o.secret_file);
 	} else if (write_secret(o.out, secret, sizeof(secret))) {
-		fprintf(stderr, "vfmig-bench: cannot write a secret file into %s.\n", o.out);
+		fprintf(stderr,
+			"vfmig-bench: cannot write a secret file into %s.\n",
+			o.out);
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/peers", o.out);
@@ -491,14 +592,17 @@ int main(int argc, char **argv)
 	if (!o.no_peers)
 		vb_peers_measure(&o, &res.peers, path);
 	else
-		snprintf(res.peers.ib_why, sizeof(res.peers.ib_why), "--no-peers");
+		snprintf(res.peers.ib_why, sizeof(res.peers.ib_why),
+			 "--no-peers");
 	res.peers.n = o.nstreams;
 	for (int i = 0; i < o.nstreams; i++)
 		res.peers.streams[i] = o.streams[i];
 	if (!res.peers.rdma_dev[0])
-		snprintf(sk.rdma, sizeof(sk.rdma),
-			 "No RDMA device here (/sys/class/infiniband is empty); run in the tests/vm guest (rxe0) or on RDMA hosts.");
-	total = o.reps * o.ntransports * o.ndatapaths * o.nsizes * o.ndirty * o.nstreams;
+		snprintf(
+			sk.rdma, sizeof(sk.rdma),
+			"No RDMA device here (/sys/class/infiniband is empty); run in the tests/vm guest (rxe0) or on RDMA hosts.");
+	total = o.reps * o.ntransports * o.ndatapaths * o.nsizes * o.ndirty *
+		o.nstreams;
 	/* Repetitions outermost: slow drifts of a shared machine spread over
 	 * every cell instead of landing on one. */
 	for (int rep = 1; rep <= o.reps; rep++)
@@ -506,22 +610,35 @@ int main(int argc, char **argv)
 			for (int d = 0; d < o.ndatapaths; d++)
 				for (int z = 0; z < o.nsizes; z++)
 					for (int y = 0; y < o.ndirty; y++)
-						for (int s = 0; s < o.nstreams; s++) {
-							struct vb_run *r = add_run(&res);
+						for (int s = 0; s < o.nstreams;
+						     s++) {
+							struct vb_run *r =
+								add_run(&res);
 
 							if (!r)
 								return 1;
-							snprintf(r->transport, sizeof(r->transport), "%s",
-								 o.transports[t]);
-							snprintf(r->datapath, sizeof(r->datapath), "%s",
-								 o.datapaths[d]);
+							snprintf(
+								r->transport,
+								sizeof(r->transport),
+								"%s",
+								o.transports[t]);
+							snprintf(
+								r->datapath,
+								sizeof(r->datapath),
+								"%s",
+								o.datapaths[d]);
 							r->size = o.sizes[z];
 							r->dirty = o.dirty[y];
-							r->streams = o.streams[s];
+							r->streams =
+								o.streams[s];
 							r->rep = rep;
-							run_cell(&o, secret, o.out, &sk, r, &res.peers);
-							failed += !r->ok && !r->skipped;
-							progress(++done, total, r);
+							run_cell(&o, secret,
+								 o.out, &sk, r,
+								 &res.peers);
+							failed += !r->ok &&
+								  !r->skipped;
+							progress(++done, total,
+								 r);
 						}
 	if (isatty(2))
 		fprintf(stderr, "\n");
@@ -539,13 +656,16 @@ int main(int argc, char **argv)
 	vb_report_table(&o, &res);
 	snprintf(path, sizeof(path), "%s/results.json", o.out);
 	if (vb_report_json(&o, &res, path))
-		fprintf(stderr, "vfmig-bench: cannot write %s.\n", path), failed++;
+		fprintf(stderr, "vfmig-bench: cannot write %s.\n", path),
+			failed++;
 	snprintf(path, sizeof(path), "%s/results.csv", o.out);
 	if (vb_report_csv(&res, path))
-		fprintf(stderr, "vfmig-bench: cannot write %s.\n", path), failed++;
+		fprintf(stderr, "vfmig-bench: cannot write %s.\n", path),
+			failed++;
 	if (!o.no_plots) {
 		if (!vb_have_prog("gnuplot"))
-			fprintf(stderr, "vfmig-bench: gnuplot is not installed (apt-get install gnuplot-nox); no plots.\n");
+			fprintf(stderr,
+				"vfmig-bench: gnuplot is not installed (apt-get install gnuplot-nox); no plots.\n");
 		else if (vb_report_plots(&o, &res, o.out))
 			failed++;
 	}

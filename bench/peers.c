@@ -26,8 +26,10 @@ double vb_link_Bps(double gbps)
 static double memcpy_Bps(void)
 {
 	size_t len = 256u << 20;
-	char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	double t0, t, best = 0;
 
 	if (a == MAP_FAILED || b == MAP_FAILED)
@@ -53,20 +55,25 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static double iperf3(const struct vb_opts *o, unsigned int streams, const char *dir, char *why,
-		     size_t whylen)
+static double iperf3(const struct vb_opts *o, unsigned int streams,
+		     const char *dir, char *why, size_t whylen)
 {
-	char host[256] = "127.0.0.1", port_s[16], par[16], secs[16], out[4200], sout[4200];
+	char host[256] = "127.0.0.1", port_s[16], par[16], secs[16], out[4200],
+	     sout[4200];
 	struct vb_proc srv = { 0 }, cli = { 0 };
 	double bps = 0;
 	char *s;
 	int port;
 
 	if (o->peer) {
-		const char *c = o->iperf_server ? strrchr(o->iperf_server, ':') : NULL;
+		const char *c =
+			o->iperf_server ? strrchr(o->iperf_server, ':') : NULL;
 
 		snprintf(host, sizeof(host), "%.*s",
-			 o->iperf_server ? (int)(c ? c - o->iperf_server : (long)strlen(o->iperf_server)) : 255,
+			 o->iperf_server ?
+				 (int)(c ? c - o->iperf_server :
+					   (long)strlen(o->iperf_server)) :
+				 255,
 			 o->iperf_server ? o->iperf_server : o->peer);
 		port = c ? atoi(c + 1) : 5201;
 	} else {
@@ -82,7 +89,8 @@ static double iperf3(const struct vb_opts *o, unsigned int streams, const char *
 	snprintf(out, sizeof(out), "%s/iperf3-P%u.json", dir, streams);
 	snprintf(sout, sizeof(sout), "%s/iperf3-server.out", dir);
 	if (!o->peer) {
-		char *argv[] = { "iperf3", "-s", "-B", host, "-p", port_s, "-1", NULL };
+		char *argv[] = { "iperf3", "-s",   "-B", host,
+				 "-p",	   port_s, "-1", NULL };
 
 		if (vb_spawn(&srv, argv, sout)) {
 			snprintf(why, whylen, "Cannot start iperf3 -s.");
@@ -91,8 +99,8 @@ static double iperf3(const struct vb_opts *o, unsigned int streams, const char *
 		sleep_ms(300);
 	}
 	{
-		char *argv[] = { "iperf3", "-c", host, "-p", port_s, "-P", par, "-t", secs, "-J",
-				 NULL };
+		char *argv[] = { "iperf3", "-c", host, "-p", port_s, "-P",
+				 par,	   "-t", secs, "-J", NULL };
 
 		if (!vb_spawn(&cli, argv, out))
 			vb_wait(&cli, o->peer_s + 20);
@@ -113,7 +121,8 @@ static double iperf3(const struct vb_opts *o, unsigned int streams, const char *
 	return bps;
 }
 
-static double xport_perf(const struct vb_opts *o, unsigned int streams, const char *dir)
+static double xport_perf(const struct vb_opts *o, unsigned int streams,
+			 const char *dir)
 {
 	char st[16], out[4200];
 	struct vb_proc p = { 0 };
@@ -123,7 +132,8 @@ static double xport_perf(const struct vb_opts *o, unsigned int streams, const ch
 	snprintf(st, sizeof(st), "%u", streams);
 	snprintf(out, sizeof(out), "%s/xport-perf-P%u.json", dir, streams);
 	{
-		char *argv[] = { (char *)o->xport_perf, "--size", "1", "--streams", st, NULL };
+		char *argv[] = { (char *)o->xport_perf, "--size", "1",
+				 "--streams",		st,	  NULL };
 
 		if (vb_spawn(&p, argv, out))
 			return 0;
@@ -158,8 +168,8 @@ static void rdma_device(char *out, size_t len)
 
 /* ib_write_bw at 1 MiB messages (the agent's largest write); the data
  * line after the header: bytes iterations peak average msgrate. */
-static double ib_write_bw(const struct vb_opts *o, const char *dev, const char *dir, char *why,
-			  size_t whylen)
+static double ib_write_bw(const struct vb_opts *o, const char *dev,
+			  const char *dir, char *why, size_t whylen)
 {
 	char port_s[16], secs[16], sout[4200], cout[4200];
 	struct vb_proc srv = { 0 }, cli = { 0 };
@@ -168,12 +178,14 @@ static double ib_write_bw(const struct vb_opts *o, const char *dev, const char *
 	int port = vb_free_port();
 
 	snprintf(port_s, sizeof(port_s), "%d", port > 0 ? port : 18515);
-	snprintf(secs, sizeof(secs), "%d", (int)(o->peer_s < 1 ? 1 : o->peer_s));
+	snprintf(secs, sizeof(secs), "%d",
+		 (int)(o->peer_s < 1 ? 1 : o->peer_s));
 	snprintf(sout, sizeof(sout), "%s/ib_write_bw-server.out", dir);
 	snprintf(cout, sizeof(cout), "%s/ib_write_bw-client.out", dir);
 	if (!o->peer) {
-		char *argv[] = { "ib_write_bw", "-d", (char *)dev, "-s", "1048576", "-D", secs,
-				 "-F", "--report_gbits", "-p", port_s, NULL };
+		char *argv[] = { "ib_write_bw",	   "-d", (char *)dev, "-s",
+				 "1048576",	   "-D", secs,	      "-F",
+				 "--report_gbits", "-p", port_s,      NULL };
 
 		if (vb_spawn(&srv, argv, sout)) {
 			snprintf(why, whylen, "Cannot start ib_write_bw.");
@@ -182,9 +194,19 @@ static double ib_write_bw(const struct vb_opts *o, const char *dev, const char *
 		sleep_ms(500);
 	}
 	{
-		char *argv[] = { "ib_write_bw", "-d", (char *)dev, "-s", "1048576", "-D", secs,
-				 "-F", "--report_gbits", "-p", port_s,
-				 (char *)(o->peer ? o->peer : "127.0.0.1"), NULL };
+		char *argv[] = { "ib_write_bw",
+				 "-d",
+				 (char *)dev,
+				 "-s",
+				 "1048576",
+				 "-D",
+				 secs,
+				 "-F",
+				 "--report_gbits",
+				 "-p",
+				 port_s,
+				 (char *)(o->peer ? o->peer : "127.0.0.1"),
+				 NULL };
 
 		if (!vb_spawn(&cli, argv, cout))
 			vb_wait(&cli, o->peer_s + 30);
@@ -197,16 +219,20 @@ static double ib_write_bw(const struct vb_opts *o, const char *dev, const char *
 		const char *line = h ? strchr(h, '\n') : NULL;
 		double bytes, iters, peak, avg;
 
-		if (line && sscanf(line + 1, "%lf %lf %lf %lf", &bytes, &iters, &peak, &avg) == 4)
+		if (line && sscanf(line + 1, "%lf %lf %lf %lf", &bytes, &iters,
+				   &peak, &avg) == 4)
 			gbps = avg;
 		else
-			snprintf(why, whylen, "ib_write_bw printed no result (see %.180s).", cout);
+			snprintf(why, whylen,
+				 "ib_write_bw printed no result (see %.180s).",
+				 cout);
 	}
 	free(s);
 	return gbps * 1e9 / 8.0;
 }
 
-void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe, const char *dir)
+void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe,
+		      const char *dir)
 {
 	bool tcp = false, rdma = false;
 
@@ -227,27 +253,33 @@ void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe, const char *
 		pe->iperf_Bps[i] = iperf3(o, o->streams[i], dir, pe->iperf_why,
 					  sizeof(pe->iperf_why));
 	}
-	for (int i = 0; tcp && !o->peer && o->xport_perf && i < o->nstreams; i++) {
+	for (int i = 0; tcp && !o->peer && o->xport_perf && i < o->nstreams;
+	     i++) {
 		fprintf(stderr, ", vfm-xport-perf x%u", o->streams[i]);
 		pe->xport_Bps[i] = xport_perf(o, o->streams[i], dir);
 	}
 	rdma_device(pe->rdma_dev, sizeof(pe->rdma_dev));
 	if (!rdma)
-		snprintf(pe->ib_why, sizeof(pe->ib_why), "rdma is not in --transport.");
+		snprintf(pe->ib_why, sizeof(pe->ib_why),
+			 "rdma is not in --transport.");
 	else if (!pe->rdma_dev[0])
-		snprintf(pe->ib_why, sizeof(pe->ib_why),
-			 "No RDMA device (/sys/class/infiniband is empty): soft-RoCE needs the rdma_rxe module, which this host cannot load; run the bench in the tests/vm guest (rxe0) or on RDMA hosts.");
+		snprintf(
+			pe->ib_why, sizeof(pe->ib_why),
+			"No RDMA device (/sys/class/infiniband is empty): soft-RoCE needs the rdma_rxe module, which this host cannot load; run the bench in the tests/vm guest (rxe0) or on RDMA hosts.");
 	else if (!vb_have_prog("ib_write_bw"))
-		snprintf(pe->ib_why, sizeof(pe->ib_why),
-			 "ib_write_bw is not installed (apt-get install perftest).");
+		snprintf(
+			pe->ib_why, sizeof(pe->ib_why),
+			"ib_write_bw is not installed (apt-get install perftest).");
 	else {
 		fprintf(stderr, ", ib_write_bw on %s", pe->rdma_dev);
-		pe->ib_Bps = ib_write_bw(o, pe->rdma_dev, dir, pe->ib_why, sizeof(pe->ib_why));
+		pe->ib_Bps = ib_write_bw(o, pe->rdma_dev, dir, pe->ib_why,
+					 sizeof(pe->ib_why));
 	}
 	fprintf(stderr, "\n");
 }
 
-void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe, const char *dir)
+void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe,
+		    const char *dir)
 {
 	struct vb_peers after = { 0 };
 	struct vb_opts tcp_only = *o;
@@ -265,15 +297,18 @@ void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe, const char *di
 		pe->iperf_after[i] = after.iperf_Bps[i];
 		pe->xport_after[i] = after.xport_Bps[i];
 		if (pe->iperf_Bps[i] > 0 && after.iperf_Bps[i] > 0)
-			pe->iperf_Bps[i] = (pe->iperf_Bps[i] + after.iperf_Bps[i]) / 2;
+			pe->iperf_Bps[i] =
+				(pe->iperf_Bps[i] + after.iperf_Bps[i]) / 2;
 		if (pe->xport_Bps[i] > 0 && after.xport_Bps[i] > 0)
-			pe->xport_Bps[i] = (pe->xport_Bps[i] + after.xport_Bps[i]) / 2;
+			pe->xport_Bps[i] =
+				(pe->xport_Bps[i] + after.xport_Bps[i]) / 2;
 	}
 	if (after.memcpy_Bps > pe->memcpy_Bps)
 		pe->memcpy_Bps = after.memcpy_Bps;
 }
 
-double vb_peer_for(const struct vb_peers *pe, const char *transport, unsigned int streams)
+double vb_peer_for(const struct vb_peers *pe, const char *transport,
+		   unsigned int streams)
 {
 	if (!strcmp(transport, "rdma"))
 		return pe->ib_Bps;

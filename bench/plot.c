@@ -9,14 +9,16 @@
 
 #include "bench.h"
 
-static const struct vb_group *find(const struct vb_group *gs, int n, const char *dp,
-				   uint64_t size, uint64_t dirty, unsigned int streams)
+static const struct vb_group *find(const struct vb_group *gs, int n,
+				   const char *dp, uint64_t size,
+				   uint64_t dirty, unsigned int streams)
 {
 	for (int j = 0; j < n; j++) {
 		const struct vb_run *r = gs[j].first;
 
-		if (!strcmp(r->transport, "tcp") && !strcmp(r->datapath, dp) && r->size == size &&
-		    r->dirty == dirty && r->streams == streams && gs[j].nok)
+		if (!strcmp(r->transport, "tcp") && !strcmp(r->datapath, dp) &&
+		    r->size == size && r->dirty == dirty &&
+		    r->streams == streams && gs[j].nok)
 			return &gs[j];
 	}
 	return NULL;
@@ -30,7 +32,8 @@ static void num(FILE *f, double v)
 		fprintf(f, " %.6g", v);
 }
 
-int vb_report_plots(const struct vb_opts *o, const struct vb_results *res, const char *dir)
+int vb_report_plots(const struct vb_opts *o, const struct vb_results *res,
+		    const char *dir)
 {
 	char path[4200], cmd[4400];
 	struct vb_group *gs = NULL;
@@ -55,12 +58,14 @@ int vb_report_plots(const struct vb_opts *o, const struct vb_results *res, const
 	for (int d = 0; d < o->ndirty; d++) {
 		fprintf(f, "%.3f", (double)o->dirty[d] / 1e6);
 		for (int z = 0; z < o->nsizes; z++) {
-			const struct vb_group *g = find(gs, n, "mmap", o->sizes[z], o->dirty[d], smax);
+			const struct vb_group *g = find(
+				gs, n, "mmap", o->sizes[z], o->dirty[d], smax);
 
 			num(f, g ? g->downtime : NAN);
 		}
 		for (int z = 0; z < o->nsizes; z++) {
-			const struct vb_group *g = find(gs, n, "mmap", o->sizes[z], o->dirty[d], smax);
+			const struct vb_group *g = find(
+				gs, n, "mmap", o->sizes[z], o->dirty[d], smax);
 
 			num(f, g ? g->proj : NAN);
 		}
@@ -72,20 +77,26 @@ int vb_report_plots(const struct vb_opts *o, const struct vb_results *res, const
 	f = fopen(path, "we");
 	if (!f)
 		goto fail;
-	fprintf(f, "# streams iperf3_GBps xport_GBps memcpy_GBps vfmig_GBps_per_size...\n");
+	fprintf(f,
+		"# streams iperf3_GBps xport_GBps memcpy_GBps vfmig_GBps_per_size...\n");
 	for (int s = 0; s < o->nstreams; s++) {
 		fprintf(f, "%u", o->streams[s]);
-		num(f, res->peers.iperf_Bps[s] > 0 ? res->peers.iperf_Bps[s] / 1e9 : NAN);
-		num(f, res->peers.xport_Bps[s] > 0 ? res->peers.xport_Bps[s] / 1e9 : NAN);
+		num(f, res->peers.iperf_Bps[s] > 0 ?
+			       res->peers.iperf_Bps[s] / 1e9 :
+			       NAN);
+		num(f, res->peers.xport_Bps[s] > 0 ?
+			       res->peers.xport_Bps[s] / 1e9 :
+			       NAN);
 		num(f, res->peers.memcpy_Bps / 1e9);
 		for (int z = 0; z < o->nsizes; z++) {
-			const struct vb_group *g = find(gs, n, "mmap", o->sizes[z], 0, o->streams[s]);
+			const struct vb_group *g = find(
+				gs, n, "mmap", o->sizes[z], 0, o->streams[s]);
 
 			num(f, g ? g->xfer / 1e9 : NAN);
 		}
 		for (int z = 0; z < o->nsizes; z++) {
-			const struct vb_group *g = find(gs, n, "bounce", o->sizes[z], 0,
-							o->streams[s]);
+			const struct vb_group *g = find(
+				gs, n, "bounce", o->sizes[z], 0, o->streams[s]);
 
 			num(f, g ? g->xfer / 1e9 : NAN);
 		}
@@ -96,49 +107,59 @@ int vb_report_plots(const struct vb_opts *o, const struct vb_results *res, const
 	f = fopen(path, "we");
 	if (!f)
 		goto fail;
-	fprintf(f, "set terminal pngcairo size 1000,650 font 'sans,11'\nset grid\nset key outside right top\n"
-		   "set datafile missing 'NaN'\n");
-	fprintf(f, "set output '%s/downtime_vs_dirty.png'\n"
-		   "set title 'vfmig downtime vs dirty rate (tcp, %u stream%s, mmap path, p50; dashed: projected on %g Gb/s)'\n"
-		   "set xlabel 'dirty rate (MB/s)'\nset ylabel 'downtime (ms)'\nset yrange [0:*]\n",
+	fprintf(f,
+		"set terminal pngcairo size 1000,650 font 'sans,11'\nset grid\nset key outside right top\n"
+		"set datafile missing 'NaN'\n");
+	fprintf(f,
+		"set output '%s/downtime_vs_dirty.png'\n"
+		"set title 'vfmig downtime vs dirty rate (tcp, %u stream%s, mmap path, p50; dashed: projected on %g Gb/s)'\n"
+		"set xlabel 'dirty rate (MB/s)'\nset ylabel 'downtime (ms)'\nset yrange [0:*]\n",
 		dir, smax, smax == 1 ? "" : "s", o->link_gbps);
 	fprintf(f, "plot ");
 	for (int z = 0; z < o->nsizes; z++) {
 		char sz[16];
 
 		vb_fmt_size(o->sizes[z], sz, sizeof(sz));
-		fprintf(f, "%s'%s/downtime.dat' using 1:%d with linespoints lw 2 lc %d pt 7 title '%s', "
-			   "'%s/downtime.dat' using 1:%d with linespoints dt 2 lc %d pt 6 title '%s on %gG'",
-			z ? ", " : "", dir, 2 + z, z + 1, sz, dir, 2 + o->nsizes + z, z + 1, sz,
-			o->link_gbps);
+		fprintf(f,
+			"%s'%s/downtime.dat' using 1:%d with linespoints lw 2 lc %d pt 7 title '%s', "
+			"'%s/downtime.dat' using 1:%d with linespoints dt 2 lc %d pt 6 title '%s on %gG'",
+			z ? ", " : "", dir, 2 + z, z + 1, sz, dir,
+			2 + o->nsizes + z, z + 1, sz, o->link_gbps);
 	}
 	fprintf(f, "\n");
-	fprintf(f, "set output '%s/throughput_vs_streams.png'\n"
-		   "set title 'pre-copy throughput vs TCP streams (dirty 0) and peers'\n"
-		   "set xlabel 'streams'\nset ylabel 'GB/s'\nset xtics 1\nset yrange [0:*]\n",
+	fprintf(f,
+		"set output '%s/throughput_vs_streams.png'\n"
+		"set title 'pre-copy throughput vs TCP streams (dirty 0) and peers'\n"
+		"set xlabel 'streams'\nset ylabel 'GB/s'\nset xtics 1\nset yrange [0:*]\n",
 		dir);
-	fprintf(f, "plot '%s/streams.dat' using 1:2 with linespoints lw 3 lc rgb 'black' pt 5 title 'iperf3 (same streams)', "
-		   "'%s/streams.dat' using 1:3 with linespoints lw 2 dt 3 lc rgb 'gray40' pt 4 title 'vfm-xport-perf (transport only)'",
+	fprintf(f,
+		"plot '%s/streams.dat' using 1:2 with linespoints lw 3 lc rgb 'black' pt 5 title 'iperf3 (same streams)', "
+		"'%s/streams.dat' using 1:3 with linespoints lw 2 dt 3 lc rgb 'gray40' pt 4 title 'vfm-xport-perf (transport only)'",
 		dir, dir);
 	for (int z = 0; z < o->nsizes; z++) {
 		char sz[16];
 
 		vb_fmt_size(o->sizes[z], sz, sizeof(sz));
-		fprintf(f, ", '%s/streams.dat' using 1:%d with linespoints lw 2 lc %d pt 7 title 'vfmig %s mmap'",
+		fprintf(f,
+			", '%s/streams.dat' using 1:%d with linespoints lw 2 lc %d pt 7 title 'vfmig %s mmap'",
 			dir, 5 + z, z + 1, sz);
 		for (int d = 0; d < o->ndatapaths; d++)
 			if (!strcmp(o->datapaths[d], "bounce"))
-				fprintf(f, ", '%s/streams.dat' using 1:%d with linespoints lw 1 dt 2 lc %d pt 6 title 'vfmig %s bounce'",
+				fprintf(f,
+					", '%s/streams.dat' using 1:%d with linespoints lw 1 dt 2 lc %d pt 6 title 'vfmig %s bounce'",
 					dir, 5 + o->nsizes + z, z + 1, sz);
 	}
 	fprintf(f, "\n");
 	fclose(f);
 	free(gs);
 	gs = NULL;
-	snprintf(cmd, sizeof(cmd), "gnuplot '%s/plots.gp' > '%s/gnuplot.out' 2>&1", dir, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "gnuplot '%s/plots.gp' > '%s/gnuplot.out' 2>&1", dir, dir);
 	ret = system(cmd);
 	if (ret == -1 || !WIFEXITED(ret) || WEXITSTATUS(ret)) {
-		fprintf(stderr, "vfmig-bench: gnuplot failed; see %s/gnuplot.out.\n", dir);
+		fprintf(stderr,
+			"vfmig-bench: gnuplot failed; see %s/gnuplot.out.\n",
+			dir);
 		return -EIO;
 	}
 	return 0;

@@ -40,7 +40,8 @@ int vb_spawn(struct vb_proc *p, char *const argv[], const char *out_path)
 	if (pid == 0) {
 		child_io(out_path);
 		execvp(argv[0], argv);
-		fprintf(stderr, "vfmig-bench: cannot run %s: %s\n", argv[0], strerror(errno));
+		fprintf(stderr, "vfmig-bench: cannot run %s: %s\n", argv[0],
+			strerror(errno));
 		_exit(127);
 	}
 	setpgid(pid, pid);
@@ -143,8 +144,10 @@ double vb_proc_cpu(pid_t pid)
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
 	/* After ")": state(3) ... utime(14) stime(15). */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
+	if (!p ||
+	    sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		   &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }

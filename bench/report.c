@@ -10,20 +10,21 @@
 
 static bool same_cfg(const struct vb_run *a, const struct vb_run *b)
 {
-	return !strcmp(a->transport, b->transport) && !strcmp(a->datapath, b->datapath) &&
-	       a->size == b->size && a->dirty == b->dirty && a->streams == b->streams;
+	return !strcmp(a->transport, b->transport) &&
+	       !strcmp(a->datapath, b->datapath) && a->size == b->size &&
+	       a->dirty == b->dirty && a->streams == b->streams;
 }
 
 /* p50 of a field over the good runs of a group; NAN if none. */
-#define P50(field, cond)                                                         \
-	({                                                                       \
-		int k_ = 0;                                                      \
-		for (int i_ = 0; i_ < res->nruns; i_++) {                        \
-			const struct vb_run *r_ = &res->runs[i_];                \
-			if (r_->ok && same_cfg(r_, g->first) && (cond))          \
-				v[k_++] = (double)r_->field;                     \
-		}                                                                \
-		k_ ? vb_median(v, k_) : NAN;                                     \
+#define P50(field, cond)                                                \
+	({                                                              \
+		int k_ = 0;                                             \
+		for (int i_ = 0; i_ < res->nruns; i_++) {               \
+			const struct vb_run *r_ = &res->runs[i_];       \
+			if (r_->ok && same_cfg(r_, g->first) && (cond)) \
+				v[k_++] = (double)r_->field;            \
+		}                                                       \
+		k_ ? vb_median(v, k_) : NAN;                            \
 	})
 
 int vb_groups(const struct vb_results *res, struct vb_group **out)
@@ -78,7 +79,9 @@ int vb_groups(const struct vb_results *res, struct vb_group **out)
 			}
 		}
 		snprintf(g->dominant, sizeof(g->dominant), "%s",
-			 dev + tr == 0 ? "-" : dev >= tr ? "device" : "transport");
+			 dev + tr == 0 ? "-" :
+			 dev >= tr     ? "device" :
+					 "transport");
 	}
 	free(v);
 	*out = gs;
@@ -94,7 +97,8 @@ static const char *f1(char *buf, size_t len, double v, int prec)
 	return buf;
 }
 
-static void peers_line(FILE *f, const struct vb_opts *o, const struct vb_peers *pe)
+static void peers_line(FILE *f, const struct vb_opts *o,
+		       const struct vb_peers *pe)
 {
 	if (pe->memcpy_Bps > 0)
 		fprintf(f, "peers: memcpy %.2f GB/s", pe->memcpy_Bps / 1e9);
@@ -102,29 +106,34 @@ static void peers_line(FILE *f, const struct vb_opts *o, const struct vb_peers *
 		fprintf(f, "peers: not measured");
 	for (int i = 0; i < pe->n; i++) {
 		if (pe->iperf_Bps[i] > 0)
-			fprintf(f, "; iperf3 -P %u %.2f GB/s (before %.2f, after %.2f)", pe->streams[i],
-				pe->iperf_Bps[i] / 1e9, pe->iperf_before[i] / 1e9,
+			fprintf(f,
+				"; iperf3 -P %u %.2f GB/s (before %.2f, after %.2f)",
+				pe->streams[i], pe->iperf_Bps[i] / 1e9,
+				pe->iperf_before[i] / 1e9,
 				pe->iperf_after[i] / 1e9);
 		if (pe->xport_Bps[i] > 0)
-			fprintf(f, "; vfm-xport-perf x%u %.2f GB/s (before %.2f, after %.2f)",
-				pe->streams[i], pe->xport_Bps[i] / 1e9, pe->xport_before[i] / 1e9,
+			fprintf(f,
+				"; vfm-xport-perf x%u %.2f GB/s (before %.2f, after %.2f)",
+				pe->streams[i], pe->xport_Bps[i] / 1e9,
+				pe->xport_before[i] / 1e9,
 				pe->xport_after[i] / 1e9);
 	}
 	if (pe->iperf_why[0])
 		fprintf(f, "; iperf3: %s", pe->iperf_why);
 	if (pe->ib_Bps > 0)
-		fprintf(f, "; ib_write_bw (%s, 1 MiB) %.2f GB/s", pe->rdma_dev, pe->ib_Bps / 1e9);
+		fprintf(f, "; ib_write_bw (%s, 1 MiB) %.2f GB/s", pe->rdma_dev,
+			pe->ib_Bps / 1e9);
 	else
 		fprintf(f, "; ib_write_bw skipped: %s", pe->ib_why);
-	fprintf(f, "\nlink for projections: %g Gb/s = %.2f GB/s goodput\n", o->link_gbps,
-		vb_link_Bps(o->link_gbps) / 1e9);
+	fprintf(f, "\nlink for projections: %g Gb/s = %.2f GB/s goodput\n",
+		o->link_gbps, vb_link_Bps(o->link_gbps) / 1e9);
 }
 
 /* Target summary values, shared by the table and JSON. */
 struct targets {
-	double tcp_ratio[VB_LIST_MAX];	/* p50 over dirty-0 mmap runs */
+	double tcp_ratio[VB_LIST_MAX]; /* p50 over dirty-0 mmap runs */
 	double overhead_p50, overhead_p50_d0, overhead_p90;
-	double fixed_p50;	/* stop + resume + commit: no data moves */
+	double fixed_p50; /* stop + resume + commit: no data moves */
 	int n_overhead;
 	double mmap_Bps, bounce_Bps, mmap_cpu, bounce_cpu;
 	char bounce_why[VB_WHY];
@@ -132,7 +141,8 @@ struct targets {
 	char rdma_why[VB_WHY];
 };
 
-static void targets(const struct vb_opts *o, const struct vb_results *res, struct targets *t)
+static void targets(const struct vb_opts *o, const struct vb_results *res,
+		    struct targets *t)
 {
 	double *v = calloc((size_t)res->nruns + 1, sizeof(double));
 	double *w = calloc((size_t)res->nruns + 1, sizeof(double));
@@ -146,8 +156,9 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 		for (int i = 0; i < res->nruns; i++) {
 			const struct vb_run *r = &res->runs[i];
 
-			if (r->ok && !strcmp(r->transport, "tcp") && !strcmp(r->datapath, "mmap") &&
-			    !r->dirty && r->streams == o->streams[s] && r->peer_ratio > 0)
+			if (r->ok && !strcmp(r->transport, "tcp") &&
+			    !strcmp(r->datapath, "mmap") && !r->dirty &&
+			    r->streams == o->streams[s] && r->peer_ratio > 0)
 				v[n++] = r->peer_ratio;
 		}
 		t->tcp_ratio[s] = n ? vb_median(v, n) : NAN;
@@ -156,8 +167,8 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 	for (int i = 0; i < res->nruns; i++) {
 		const struct vb_run *r = &res->runs[i];
 
-		if (r->ok && !strcmp(r->transport, "tcp") && !strcmp(r->datapath, "mmap") &&
-		    r->overhead_ms > -1e9) {
+		if (r->ok && !strcmp(r->transport, "tcp") &&
+		    !strcmp(r->datapath, "mmap") && r->overhead_ms > -1e9) {
 			v[n++] = r->overhead_ms;
 			if (!r->dirty)
 				w[m++] = r->overhead_ms;
@@ -171,8 +182,8 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 	for (int i = 0; i < res->nruns; i++) {
 		const struct vb_run *r = &res->runs[i];
 
-		if (r->ok && !strcmp(r->transport, "tcp") && !strcmp(r->datapath, "mmap") &&
-		    r->final_ms >= 0)
+		if (r->ok && !strcmp(r->transport, "tcp") &&
+		    !strcmp(r->datapath, "mmap") && r->final_ms >= 0)
 			v[n++] = r->downtime_ms - r->final_ms;
 	}
 	t->fixed_p50 = n ? vb_median(v, n) : NAN;
@@ -185,7 +196,8 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 		for (int i = 0; i < res->nruns; i++) {
 			const struct vb_run *r = &res->runs[i];
 
-			if (!r->ok || strcmp(r->datapath, name) || strcmp(r->transport, "tcp"))
+			if (!r->ok || strcmp(r->datapath, name) ||
+			    strcmp(r->transport, "tcp"))
 				continue;
 			if (r->xfer_Bps > 0)
 				v[n++] = r->xfer_Bps;
@@ -201,8 +213,10 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 		}
 	}
 	for (int i = 0; i < res->nruns; i++)
-		if (!strcmp(res->runs[i].datapath, "bounce") && !res->runs[i].ok) {
-			snprintf(t->bounce_why, sizeof(t->bounce_why), "%s", res->runs[i].why);
+		if (!strcmp(res->runs[i].datapath, "bounce") &&
+		    !res->runs[i].ok) {
+			snprintf(t->bounce_why, sizeof(t->bounce_why), "%s",
+				 res->runs[i].why);
 			break;
 		}
 	t->rdma_ratio = NAN;
@@ -213,7 +227,8 @@ static void targets(const struct vb_opts *o, const struct vb_results *res, struc
 		if (!strcmp(r->transport, "rdma") && r->ok && r->peer_ratio > 0)
 			v[n++] = r->peer_ratio;
 		else if (!strcmp(r->transport, "rdma") && !t->rdma_why[0])
-			snprintf(t->rdma_why, sizeof(t->rdma_why), "%s", r->why);
+			snprintf(t->rdma_why, sizeof(t->rdma_why), "%s",
+				 r->why);
 	}
 	if (n)
 		t->rdma_ratio = vb_median(v, n);
@@ -229,13 +244,14 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 	char b[16][32];
 	int n = vb_groups(res, &gs);
 
-	printf("\nvfmig-bench: %d migrations in %.0f s (%s)\n", res->nruns, res->wall_s,
-	       res->started);
+	printf("\nvfmig-bench: %d migrations in %.0f s (%s)\n", res->nruns,
+	       res->wall_s, res->started);
 	peers_line(stdout, o, &res->peers);
 	printf("\n%-5s %-6s %5s %5s %2s %3s %9s %7s %8s %7s %7s %5s %-10s %9s %8s %8s %8s %6s %6s %7s %9s %-9s\n",
-	       "xport", "path", "size", "dirty", "S", "ok", "downtime", "stop", "final",
-	       "resume", "commit", "iters", "decision", "final_MiB", "floor", "meas/fl",
-	       "overhead", "GB/s", "x_peer", "CPUs/GiB", "proj_ms", "dominant");
+	       "xport", "path", "size", "dirty", "S", "ok", "downtime", "stop",
+	       "final", "resume", "commit", "iters", "decision", "final_MiB",
+	       "floor", "meas/fl", "overhead", "GB/s", "x_peer", "CPUs/GiB",
+	       "proj_ms", "dominant");
 	for (int j = 0; j < n; j++) {
 		const struct vb_group *g = &gs[j];
 		const struct vb_run *r = g->first;
@@ -245,8 +261,9 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		vb_fmt_size(r->dirty, dr, sizeof(dr));
 		snprintf(ok, sizeof(ok), "%d/%d", g->nok, g->n);
 		if (!g->nok) {
-			printf("%-5s %-6s %5s %5s %2u %3s  %s: %s\n", r->transport, r->datapath, sz, dr,
-			       r->streams, ok, r->skipped ? "skipped" : "failed", r->why);
+			printf("%-5s %-6s %5s %5s %2u %3s  %s: %s\n",
+			       r->transport, r->datapath, sz, dr, r->streams,
+			       ok, r->skipped ? "skipped" : "failed", r->why);
 			continue;
 		}
 		printf("%-5s %-6s %5s %5s %2u %3s %9s %7s %8s %7s %7s %5s %-10s %9s %8s %8s %8s %6s %6s %7s %9s %-9s\n",
@@ -257,8 +274,13 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		       r->decision, f1(b[6], 32, g->final_bytes / 1048576.0, 2),
 		       f1(b[7], 32, g->floor, 2),
 		       /* With a few KiB left the floor is ~0: no ratio. */
-		       f1(b[8], 32, g->floor > 0 && g->final_bytes >= 1048576 ? g->downtime / g->floor : NAN, 1),
-		       f1(b[9], 32, g->overhead, 2), f1(b[10], 32, g->xfer / 1e9, 2),
+		       f1(b[8], 32,
+			  g->floor > 0 && g->final_bytes >= 1048576 ?
+				  g->downtime / g->floor :
+				  NAN,
+			  1),
+		       f1(b[9], 32, g->overhead, 2),
+		       f1(b[10], 32, g->xfer / 1e9, 2),
 		       f1(b[11], 32, g->ratio, 2), f1(b[12], 32, g->cpu_gib, 2),
 		       f1(b[13], 32, g->proj, 2), g->dominant);
 	}
@@ -276,9 +298,11 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 				continue;
 			}
 			printf("  %5s: source %7.1f MiB (state %7.1f, agent overhead %6.1f MiB); destination %7.1f MiB (state %7.1f, agent overhead %6.1f MiB)\n",
-			       sz, m->src_rss_kb / 1024.0, m->src_expect_kb / 1024.0,
+			       sz, m->src_rss_kb / 1024.0,
+			       m->src_expect_kb / 1024.0,
 			       m->src_over_kb / 1024.0, m->dst_rss_kb / 1024.0,
-			       m->dst_expect_kb / 1024.0, m->dst_over_kb / 1024.0);
+			       m->dst_expect_kb / 1024.0,
+			       m->dst_over_kb / 1024.0);
 		}
 	}
 	targets(o, res, &t);
@@ -289,18 +313,24 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		       f1(b[0], 32, t.tcp_ratio[s], 2));
 	printf("  downtime overhead p50 %s: %s ms over %d tcp/mmap runs (p90 %s; dirty 0 only: %s) (target <= 1 ms)\n"
 	       "    its non-transfer part (stop + resume + commit) p50: %s ms\n",
-	       o->peer ? "to --peer" : "on loopback", f1(b[0], 32, t.overhead_p50, 2), t.n_overhead,
-	       f1(b[1], 32, t.overhead_p90, 2), f1(b[2], 32, t.overhead_p50_d0, 2),
+	       o->peer ? "to --peer" : "on loopback",
+	       f1(b[0], 32, t.overhead_p50, 2), t.n_overhead,
+	       f1(b[1], 32, t.overhead_p90, 2),
+	       f1(b[2], 32, t.overhead_p50_d0, 2),
 	       f1(b[3], 32, t.fixed_p50, 2));
 	if (!isnan(t.bounce_Bps))
 		printf("  mmap vs bounce: %.2fx throughput (%.2f vs %.2f GB/s), CPU %s vs %s s/GiB (target >= 1.3x, fewer CPU s/GiB)\n",
-		       t.mmap_Bps / t.bounce_Bps, t.mmap_Bps / 1e9, t.bounce_Bps / 1e9,
-		       f1(b[0], 32, t.mmap_cpu, 2), f1(b[1], 32, t.bounce_cpu, 2));
+		       t.mmap_Bps / t.bounce_Bps, t.mmap_Bps / 1e9,
+		       t.bounce_Bps / 1e9, f1(b[0], 32, t.mmap_cpu, 2),
+		       f1(b[1], 32, t.bounce_cpu, 2));
 	else
-		printf("  mmap vs bounce: not measured%s%s\n", t.bounce_why[0] ? ": " : "",
-		       t.bounce_why[0] ? t.bounce_why : " (bounce not in --datapath)");
+		printf("  mmap vs bounce: not measured%s%s\n",
+		       t.bounce_why[0] ? ": " : "",
+		       t.bounce_why[0] ? t.bounce_why :
+					 " (bounce not in --datapath)");
 	if (!isnan(t.rdma_ratio))
-		printf("  rdma / ib_write_bw: %.2fx (target >= 0.9)\n", t.rdma_ratio);
+		printf("  rdma / ib_write_bw: %.2fx (target >= 0.9)\n",
+		       t.rdma_ratio);
 	else
 		printf("  rdma / ib_write_bw: not measured: %s\n",
 		       t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
@@ -315,7 +345,8 @@ static void jnum(FILE *f, const char *k, double v, bool comma)
 		fprintf(f, "\"%s\":%.6g%s", k, v, comma ? "," : "");
 }
 
-int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const char *path)
+int vb_report_json(const struct vb_opts *o, const struct vb_results *res,
+		   const char *path)
 {
 	FILE *f = fopen(path, "we");
 	struct vb_group *gs = NULL;
@@ -326,49 +357,66 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 	if (!f)
 		return -errno;
 	targets(o, res, &t);
-	fprintf(f, "{\"tool\":\"vfmig-bench\",\"started\":\"%s\",\"wall_s\":%.1f,", res->started,
-		res->wall_s);
-	fprintf(f, "\"mode\":\"%s\",\"link_gbps\":%g,\"link_goodput_Bps\":%.6g,",
-		o->peer ? "two-hosts" : "loopback", o->link_gbps, vb_link_Bps(o->link_gbps));
+	fprintf(f,
+		"{\"tool\":\"vfmig-bench\",\"started\":\"%s\",\"wall_s\":%.1f,",
+		res->started, res->wall_s);
+	fprintf(f,
+		"\"mode\":\"%s\",\"link_gbps\":%g,\"link_goodput_Bps\":%.6g,",
+		o->peer ? "two-hosts" : "loopback", o->link_gbps,
+		vb_link_Bps(o->link_gbps));
 	fprintf(f, "\"peers\":{");
 	jnum(f, "memcpy_Bps", res->peers.memcpy_Bps, true);
 	fprintf(f, "\"iperf3\":[");
 	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
-			i ? "," : "", res->peers.streams[i], res->peers.iperf_Bps[i],
-			res->peers.iperf_before[i], res->peers.iperf_after[i]);
+		fprintf(f,
+			"%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
+			i ? "," : "", res->peers.streams[i],
+			res->peers.iperf_Bps[i], res->peers.iperf_before[i],
+			res->peers.iperf_after[i]);
 	fprintf(f, "],\"vfm_xport_perf\":[");
 	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f, "%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
-			i ? "," : "", res->peers.streams[i], res->peers.xport_Bps[i],
-			res->peers.xport_before[i], res->peers.xport_after[i]);
+		fprintf(f,
+			"%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
+			i ? "," : "", res->peers.streams[i],
+			res->peers.xport_Bps[i], res->peers.xport_before[i],
+			res->peers.xport_after[i]);
 	vb_json_escape(esc, sizeof(esc), res->peers.iperf_why);
 	fprintf(f, "],\"iperf3_skipped\":\"%s\",", esc);
 	vb_json_escape(esc, sizeof(esc), res->peers.ib_why);
-	fprintf(f, "\"ib_write_bw_Bps\":%.6g,\"ib_write_bw_skipped\":\"%s\",\"rdma_device\":\"%s\"},",
-		res->peers.ib_Bps, res->peers.ib_Bps > 0 ? "" : esc, res->peers.rdma_dev);
+	fprintf(f,
+		"\"ib_write_bw_Bps\":%.6g,\"ib_write_bw_skipped\":\"%s\",\"rdma_device\":\"%s\"},",
+		res->peers.ib_Bps, res->peers.ib_Bps > 0 ? "" : esc,
+		res->peers.rdma_dev);
 	fprintf(f, "\n\"runs\":[\n");
 	for (int i = 0; i < res->nruns; i++) {
 		const struct vb_run *r = &res->runs[i];
 
 		vb_json_escape(esc, sizeof(esc), r->why);
-		fprintf(f, "%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"rep\":%d,",
-			i ? ",\n" : "", r->transport, r->datapath, (unsigned long long)r->size,
+		fprintf(f,
+			"%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"rep\":%d,",
+			i ? ",\n" : "", r->transport, r->datapath,
+			(unsigned long long)r->size,
 			(unsigned long long)r->dirty, r->streams, r->rep);
-		fprintf(f, "\"ok\":%s,\"skipped\":%s,\"why\":\"%s\",\"send_rc\":%d,\"recv_rc\":%d,\"digest_match\":%s,",
-			r->ok ? "true" : "false", r->skipped ? "true" : "false", esc, r->send_rc,
-			r->recv_rc, r->digest_match ? "true" : "false");
+		fprintf(f,
+			"\"ok\":%s,\"skipped\":%s,\"why\":\"%s\",\"send_rc\":%d,\"recv_rc\":%d,\"digest_match\":%s,",
+			r->ok ? "true" : "false", r->skipped ? "true" : "false",
+			esc, r->send_rc, r->recv_rc,
+			r->digest_match ? "true" : "false");
 		jnum(f, "downtime_ms", r->downtime_ms, true);
 		jnum(f, "stop_ms", r->stop_ms, true);
 		jnum(f, "final_transfer_ms", r->final_ms, true);
 		jnum(f, "resume_ms", r->resume_ms, true);
 		jnum(f, "commit_ms", r->commit_ms, true);
-		fprintf(f, "\"split_source\":\"%s\",", r->split_from_stats ? "stats" : "logs");
+		fprintf(f, "\"split_source\":\"%s\",",
+			r->split_from_stats ? "stats" : "logs");
 		jnum(f, "total_ms", r->total_ms, true);
 		jnum(f, "precopy_ms", r->precopy_ms, true);
-		fprintf(f, "\"bytes\":%llu,\"precopy_bytes\":%llu,\"final_bytes\":%llu,\"iterations\":%u,\"decision\":\"%s\",",
-			(unsigned long long)r->bytes, (unsigned long long)r->precopy_bytes,
-			(unsigned long long)r->final_bytes, r->iterations, r->decision);
+		fprintf(f,
+			"\"bytes\":%llu,\"precopy_bytes\":%llu,\"final_bytes\":%llu,\"iterations\":%u,\"decision\":\"%s\",",
+			(unsigned long long)r->bytes,
+			(unsigned long long)r->precopy_bytes,
+			(unsigned long long)r->final_bytes, r->iterations,
+			r->decision);
 		jnum(f, "estimated_downtime_ms", r->est_downtime_ms, true);
 		jnum(f, "agent_bandwidth_Bps", r->bw_Bps, true);
 		jnum(f, "precopy_Bps", r->xfer_Bps, true);
@@ -376,7 +424,8 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 		jnum(f, "peer_ratio", r->peer_ratio, true);
 		jnum(f, "overhead_ms", r->overhead_ms, true);
 		jnum(f, "floor_ms", r->floor_ms, true);
-		jnum(f, "measured_over_floor", r->floor_ms > 0 ? r->downtime_ms / r->floor_ms : NAN,
+		jnum(f, "measured_over_floor",
+		     r->floor_ms > 0 ? r->downtime_ms / r->floor_ms : NAN,
 		     true);
 		jnum(f, "link_floor_ms", r->link_floor_ms, true);
 		jnum(f, "projected_downtime_ms", r->proj_downtime_ms, true);
@@ -395,8 +444,10 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 		const struct vb_group *g = &gs[j];
 		const struct vb_run *r = g->first;
 
-		fprintf(f, "%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"runs\":%d,\"ok\":%d,",
-			j ? ",\n" : "", r->transport, r->datapath, (unsigned long long)r->size,
+		fprintf(f,
+			"%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"runs\":%d,\"ok\":%d,",
+			j ? ",\n" : "", r->transport, r->datapath,
+			(unsigned long long)r->size,
 			(unsigned long long)r->dirty, r->streams, g->n, g->nok);
 		jnum(f, "downtime_ms_p50", g->downtime, true);
 		jnum(f, "stop_ms_p50", g->stop, true);
@@ -419,9 +470,11 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 		const struct vb_mem *m = &res->mem[i];
 
 		vb_json_escape(esc, sizeof(esc), m->why);
-		fprintf(f, "%s{\"size\":%llu,\"ok\":%s,\"why\":\"%s\",\"src_peak_rss_kb\":%ld,\"dst_peak_rss_kb\":%ld,\"src_state_kb\":%.0f,\"dst_state_kb\":%.0f,\"src_overhead_kb\":%.0f,\"dst_overhead_kb\":%.0f}",
-			i ? "," : "", (unsigned long long)m->size, m->ok ? "true" : "false", esc,
-			m->src_rss_kb, m->dst_rss_kb, m->src_expect_kb, m->dst_expect_kb,
+		fprintf(f,
+			"%s{\"size\":%llu,\"ok\":%s,\"why\":\"%s\",\"src_peak_rss_kb\":%ld,\"dst_peak_rss_kb\":%ld,\"src_state_kb\":%.0f,\"dst_state_kb\":%.0f,\"src_overhead_kb\":%.0f,\"dst_overhead_kb\":%.0f}",
+			i ? "," : "", (unsigned long long)m->size,
+			m->ok ? "true" : "false", esc, m->src_rss_kb,
+			m->dst_rss_kb, m->src_expect_kb, m->dst_expect_kb,
 			m->src_over_kb, m->dst_over_kb);
 	}
 	fprintf(f, "],\n\"targets\":{\"tcp_over_iperf3\":[");
@@ -443,7 +496,8 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res, const 
 	vb_json_escape(esc, sizeof(esc), t.bounce_why);
 	fprintf(f, "\"bounce_why\":\"%s\",", esc);
 	jnum(f, "rdma_over_ib_write_bw", t.rdma_ratio, true);
-	vb_json_escape(esc, sizeof(esc), t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
+	vb_json_escape(esc, sizeof(esc),
+		       t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
 	fprintf(f, "\"rdma_why\":\"%s\"}}\n", esc);
 	return fclose(f) ? -errno : 0;
 }
@@ -454,24 +508,30 @@ int vb_report_csv(const struct vb_results *res, const char *path)
 
 	if (!f)
 		return -errno;
-	fprintf(f, "transport,datapath,size,dirty_Bps,streams,rep,ok,downtime_ms,stop_ms,final_transfer_ms,resume_ms,commit_ms,iterations,decision,final_bytes,bytes,precopy_Bps,peer_Bps,peer_ratio,overhead_ms,floor_ms,link_floor_ms,projected_downtime_ms,dominant,src_peak_rss_kb,dst_peak_rss_kb,transfer_cpu_s,cpu_s_per_gib,why\n");
+	fprintf(f,
+		"transport,datapath,size,dirty_Bps,streams,rep,ok,downtime_ms,stop_ms,final_transfer_ms,resume_ms,commit_ms,iterations,decision,final_bytes,bytes,precopy_Bps,peer_Bps,peer_ratio,overhead_ms,floor_ms,link_floor_ms,projected_downtime_ms,dominant,src_peak_rss_kb,dst_peak_rss_kb,transfer_cpu_s,cpu_s_per_gib,why\n");
 	for (int i = 0; i < res->nruns; i++) {
 		const struct vb_run *r = &res->runs[i];
 		char why[VB_WHY];
 		size_t k = 0;
 
 		for (const char *c = r->why; *c && k + 1 < sizeof(why); c++)
-			why[k++] = (*c == ',' || *c == '"' || *c == '\n') ? ';' : *c;
+			why[k++] = (*c == ',' || *c == '"' || *c == '\n') ?
+					   ';' :
+					   *c;
 		why[k] = '\0';
-		fprintf(f, "%s,%s,%llu,%llu,%u,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%u,%s,%llu,%llu,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%s,%ld,%ld,%.3f,%.3f,%s\n",
+		fprintf(f,
+			"%s,%s,%llu,%llu,%u,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%u,%s,%llu,%llu,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%s,%ld,%ld,%.3f,%.3f,%s\n",
 			r->transport, r->datapath, (unsigned long long)r->size,
-			(unsigned long long)r->dirty, r->streams, r->rep, r->ok, r->downtime_ms,
-			r->stop_ms, r->final_ms, r->resume_ms, r->commit_ms, r->iterations,
-			r->decision, (unsigned long long)r->final_bytes,
-			(unsigned long long)r->bytes, r->xfer_Bps, r->peer_Bps, r->peer_ratio,
-			r->overhead_ms, r->floor_ms, r->link_floor_ms, r->proj_downtime_ms,
-			r->dominant, r->src_rss_kb, r->dst_rss_kb, r->xfer_cpu_s, r->cpu_s_per_gib,
-			why);
+			(unsigned long long)r->dirty, r->streams, r->rep, r->ok,
+			r->downtime_ms, r->stop_ms, r->final_ms, r->resume_ms,
+			r->commit_ms, r->iterations, r->decision,
+			(unsigned long long)r->final_bytes,
+			(unsigned long long)r->bytes, r->xfer_Bps, r->peer_Bps,
+			r->peer_ratio, r->overhead_ms, r->floor_ms,
+			r->link_floor_ms, r->proj_downtime_ms, r->dominant,
+			r->src_rss_kb, r->dst_rss_kb, r->xfer_cpu_s,
+			r->cpu_s_per_gib, why);
 	}
 	return fclose(f) ? -errno : 0;
 }

@@ -37,7 +37,8 @@ static bool file_has(const char *path, const char *needle)
 }
 
 /* The last line of @path that mentions @needle, for failure reasons. */
-static void last_line_with(const char *path, const char *needle, char *out, size_t len)
+static void last_line_with(const char *path, const char *needle, char *out,
+			   size_t len)
 {
 	char *s = vb_read_file(path, NULL);
 	char *best = NULL;
@@ -73,27 +74,31 @@ static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
 	snprintf(dst, len, "sim:size=%s%s", sz, dp);
 }
 
-static int start_recv(const struct vb_opts *o, const char *secret, const struct paths *p,
-		      const char *spec, int port, struct vb_proc *pr, struct vb_run *r)
+static int start_recv(const struct vb_opts *o, const char *secret,
+		      const struct paths *p, const char *spec, int port,
+		      struct vb_proc *pr, struct vb_run *r)
 {
 	char listen[64], tmo[32], wait[32];
 
 	snprintf(tmo, sizeof(tmo), "%g", o->timeout_s);
 	/* The source fills its sim memory before it connects: ~50 MB/s on a
 	 * busy small machine. */
-	snprintf(wait, sizeof(wait), "%.0f", o->timeout_s + (double)r->size / 5e7);
+	snprintf(wait, sizeof(wait), "%.0f",
+		 o->timeout_s + (double)r->size / 5e7);
 	if (o->peer && !o->peer_cmd)
 		return 0; /* the user runs it */
 	if (o->peer) {
 		char args[2048], cmd[8192];
 		const char *at = strstr(o->peer_cmd, "{ARGS}");
 
-		snprintf(args, sizeof(args),
-			 "recv --device '%s' --listen 0.0.0.0:%d --secret-file '%s' --timeout-s %s --wait-s %s",
-			 spec, port, secret, tmo, wait);
+		snprintf(
+			args, sizeof(args),
+			"recv --device '%s' --listen 0.0.0.0:%d --secret-file '%s' --timeout-s %s --wait-s %s",
+			spec, port, secret, tmo, wait);
 		if (at)
-			snprintf(cmd, sizeof(cmd), "%.*s%s%s", (int)(at - o->peer_cmd), o->peer_cmd,
-				 args, at + 6);
+			snprintf(cmd, sizeof(cmd), "%.*s%s%s",
+				 (int)(at - o->peer_cmd), o->peer_cmd, args,
+				 at + 6);
 		else
 			snprintf(cmd, sizeof(cmd), "%s %s", o->peer_cmd, args);
 		/* Its JSON lines come back on stderr: they are the dst log. */
@@ -101,23 +106,36 @@ static int start_recv(const struct vb_opts *o, const char *secret, const struct 
 	}
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	{
-		char *argv[] = { (char *)o->vfmig, "recv", "--device", (char *)spec,
-				 "--listen", listen, "--secret-file", (char *)secret,
-				 "--log", (char *)p->dst_log, "--stats-json",
-				 (char *)p->dst_json, "--timeout-s", tmo, "--wait-s", wait,
+		char *argv[] = { (char *)o->vfmig,
+				 "recv",
+				 "--device",
+				 (char *)spec,
+				 "--listen",
+				 listen,
+				 "--secret-file",
+				 (char *)secret,
+				 "--log",
+				 (char *)p->dst_log,
+				 "--stats-json",
+				 (char *)p->dst_json,
+				 "--timeout-s",
+				 tmo,
+				 "--wait-s",
+				 wait,
 				 NULL };
 		int ret = vb_spawn(pr, argv, p->dst_out);
 
 		if (ret)
-			snprintf(r->why, sizeof(r->why), "Cannot start vfmig recv: %s.",
+			snprintf(r->why, sizeof(r->why),
+				 "Cannot start vfmig recv: %s.",
 				 strerror(-ret));
 		return ret;
 	}
 }
 
 /* Wait for the receiver's "start" event (it has its device and port). */
-static int wait_recv_ready(const struct vb_opts *o, const struct paths *p, struct vb_proc *pr,
-			   struct vb_run *r)
+static int wait_recv_ready(const struct vb_opts *o, const struct paths *p,
+			   struct vb_proc *pr, struct vb_run *r)
 {
 	double until = vb_now() + o->timeout_s + r->size / 2e8;
 
@@ -127,38 +145,43 @@ static int wait_recv_ready(const struct vb_opts *o, const struct paths *p, struc
 		if (file_has(p->dst_log, "\"event\":\"start\""))
 			return 0;
 		if (vb_poll(pr)) {
-			snprintf(r->why, sizeof(r->why), "vfmig recv exited (%d) before listening",
+			snprintf(r->why, sizeof(r->why),
+				 "vfmig recv exited (%d) before listening",
 				 vb_exit_code(pr));
-			last_line_with(p->dst_log, "\"level\":\"error\"", r->why, sizeof(r->why));
+			last_line_with(p->dst_log, "\"level\":\"error\"",
+				       r->why, sizeof(r->why));
 			return -EIO;
 		}
 		sleep_ms(5);
 	}
-	snprintf(r->why, sizeof(r->why), "vfmig recv did not start listening in time.");
+	snprintf(r->why, sizeof(r->why),
+		 "vfmig recv did not start listening in time.");
 	return -ETIMEDOUT;
 }
 
 /* Sample both processes' CPU at the transfer's start and end events. */
 struct sampler {
-	size_t seen;		/* log bytes already scanned */
-	double cpu0, cpu1;	/* src + dst CPU, s */
+	size_t seen; /* log bytes already scanned */
+	double cpu0, cpu1; /* src + dst CPU, s */
 	bool have0, have1;
 };
 
 static double cpu_both(const struct vb_proc *s, const struct vb_proc *d)
 {
-	double a = vb_proc_cpu(s->pid), b = (d->pid > 0) ? vb_proc_cpu(d->pid) : 0;
+	double a = vb_proc_cpu(s->pid),
+	       b = (d->pid > 0) ? vb_proc_cpu(d->pid) : 0;
 
 	return (a < 0 || b < 0) ? -1 : a + b;
 }
 
-static void sample(struct sampler *sm, const struct paths *p, const struct vb_proc *s,
-		   const struct vb_proc *d)
+static void sample(struct sampler *sm, const struct paths *p,
+		   const struct vb_proc *s, const struct vb_proc *d)
 {
 	struct stat st;
 	char *log;
 
-	if (sm->have1 || stat(p->src_log, &st) || (size_t)st.st_size == sm->seen)
+	if (sm->have1 || stat(p->src_log, &st) ||
+	    (size_t)st.st_size == sm->seen)
 		return;
 	/* Read CPU first: the event has just happened. */
 	double cpu = cpu_both(s, d);
@@ -167,11 +190,13 @@ static void sample(struct sampler *sm, const struct paths *p, const struct vb_pr
 	if (!log)
 		return;
 	sm->seen = (size_t)st.st_size;
-	if (!sm->have0 && strstr(log, "\"event\":\"phase_precopy\"") && cpu >= 0) {
+	if (!sm->have0 && strstr(log, "\"event\":\"phase_precopy\"") &&
+	    cpu >= 0) {
 		sm->cpu0 = cpu;
 		sm->have0 = true;
 	}
-	if (sm->have0 && strstr(log, "\"event\":\"phase_final_sent\"") && cpu >= 0) {
+	if (sm->have0 && strstr(log, "\"event\":\"phase_final_sent\"") &&
+	    cpu >= 0) {
 		sm->cpu1 = cpu;
 		sm->have1 = true;
 	}
@@ -220,7 +245,8 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 		vb_json_num(line_buf, "bytes", &b);
 		vb_json_num(line_buf, "ms", &ms);
 		vb_json_num(line_buf, "estimated_downtime_ms", &est);
-		vb_json_str(line_buf, "decision", r->decision, sizeof(r->decision));
+		vb_json_str(line_buf, "decision", r->decision,
+			    sizeof(r->decision));
 		r->est_downtime_ms = est;
 		it_bytes += b;
 		it_ms += ms;
@@ -233,7 +259,9 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 
 		vb_json_str(line, "message", msg, sizeof(msg));
 		snprintf(r->path_seen, sizeof(r->path_seen), "%s",
-			 strstr(msg, "read()") ? "bounce" : strstr(msg, "mapped") ? "mmap" : "");
+			 strstr(msg, "read()") ? "bounce" :
+			 strstr(msg, "mapped") ? "mmap" :
+						 "");
 	}
 	line = NULL;
 	if (r->split_from_stats || !dst)
@@ -253,10 +281,12 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 		 * descheduled in between makes it late. Never more than the
 		 * downtime leaves; the commit phase then reads 0. */
 		if (r->final_ms > r->downtime_ms - r->stop_ms - r->resume_ms)
-			r->final_ms = r->downtime_ms - r->stop_ms - r->resume_ms;
+			r->final_ms =
+				r->downtime_ms - r->stop_ms - r->resume_ms;
 		if (r->final_ms < 0)
 			r->final_ms = 0;
-		r->commit_ms = r->downtime_ms - r->stop_ms - r->final_ms - r->resume_ms;
+		r->commit_ms = r->downtime_ms - r->stop_ms - r->final_ms -
+			       r->resume_ms;
 		if (r->commit_ms < 0)
 			r->commit_ms = 0;
 	} else {
@@ -275,7 +305,8 @@ static void parse_stats(const struct paths *p, struct vb_run *r)
 
 	if (!s) {
 		if (!r->why[0])
-			snprintf(r->why, sizeof(r->why), "vfmig send wrote no --stats-json.");
+			snprintf(r->why, sizeof(r->why),
+				 "vfmig send wrote no --stats-json.");
 		return;
 	}
 	vb_json_str(s, "result", res, sizeof(res));
@@ -302,15 +333,18 @@ static void parse_stats(const struct paths *p, struct vb_run *r)
 	r->ok = !strcmp(res, "migrated") && r->digest_match && r->send_rc == 0;
 	if (!r->ok && !r->why[0]) {
 		if (!vb_json_str(s, "reason", r->why, sizeof(r->why)))
-			snprintf(r->why, sizeof(r->why), "result '%s', digest %s", res,
+			snprintf(r->why, sizeof(r->why),
+				 "result '%s', digest %s", res,
 				 r->digest_match ? "match" : "MISMATCH");
 	}
 	free(s);
 }
 
-void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir, struct vb_run *r)
+void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir,
+		struct vb_run *r)
 {
-	char src_spec[256], dst_spec[256], to[300], streams[16], tmo[32], limit[32];
+	char src_spec[256], dst_spec[256], to[300], streams[16], tmo[32],
+		limit[32];
 	struct vb_proc recv = { 0 }, send = { 0 };
 	struct sampler sm = { 0 };
 	struct paths p;
@@ -331,7 +365,8 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir, st
 	if (!o->peer && port <= 0)
 		port = vb_free_port();
 	if (port <= 0) {
-		snprintf(r->why, sizeof(r->why), "No free TCP port on 127.0.0.1.");
+		snprintf(r->why, sizeof(r->why),
+			 "No free TCP port on 127.0.0.1.");
 		return;
 	}
 	if (start_recv(o, secret, &p, dst_spec, port, &recv, r))
@@ -340,20 +375,38 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir, st
 		vb_kill(&recv);
 		return;
 	}
-	snprintf(to, sizeof(to), "%s:%d", o->peer ? o->peer : "127.0.0.1", port);
+	snprintf(to, sizeof(to), "%s:%d", o->peer ? o->peer : "127.0.0.1",
+		 port);
 	snprintf(streams, sizeof(streams), "%u", r->streams);
 	snprintf(tmo, sizeof(tmo), "%g", o->timeout_s);
 	snprintf(limit, sizeof(limit), "%g", o->downtime_limit_ms);
 	{
-		char *argv[] = { (char *)o->vfmig, "send", "--device", src_spec, "--to", to,
-				 "--secret-file", (char *)secret, "--streams", streams,
-				 "--transport", r->transport, "--downtime-limit-ms", limit,
-				 "--log", p.src_log, "--stats-json", p.src_json,
-				 "--timeout-s", tmo, NULL };
+		char *argv[] = { (char *)o->vfmig,
+				 "send",
+				 "--device",
+				 src_spec,
+				 "--to",
+				 to,
+				 "--secret-file",
+				 (char *)secret,
+				 "--streams",
+				 streams,
+				 "--transport",
+				 r->transport,
+				 "--downtime-limit-ms",
+				 limit,
+				 "--log",
+				 p.src_log,
+				 "--stats-json",
+				 p.src_json,
+				 "--timeout-s",
+				 tmo,
+				 NULL };
 		int ret = vb_spawn(&send, argv, p.src_out);
 
 		if (ret) {
-			snprintf(r->why, sizeof(r->why), "Cannot start vfmig send: %s.",
+			snprintf(r->why, sizeof(r->why),
+				 "Cannot start vfmig send: %s.",
 				 strerror(-ret));
 			vb_kill(&recv);
 			return;
@@ -364,7 +417,8 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir, st
 		sample(&sm, &p, &send, &recv);
 		if (vb_now() > until) {
 			vb_kill(&send);
-			snprintf(r->why, sizeof(r->why), "vfmig send did not finish in %.0f s.",
+			snprintf(r->why, sizeof(r->why),
+				 "vfmig send did not finish in %.0f s.",
 				 4 * o->timeout_s + (double)r->size / 5e7);
 			break;
 		}
@@ -388,30 +442,41 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir, st
 	parse_stats(&p, r);
 	parse_logs(&p, r);
 	if (!r->ok && !r->why[0])
-		last_line_with(p.src_log, "\"level\":\"error\"", r->why, sizeof(r->why));
+		last_line_with(p.src_log, "\"level\":\"error\"", r->why,
+			       sizeof(r->why));
 	if (!r->ok && !r->why[0])
-		snprintf(r->why, sizeof(r->why), "vfmig send exited %d, recv %d.", r->send_rc,
+		snprintf(r->why, sizeof(r->why),
+			 "vfmig send exited %d, recv %d.", r->send_rc,
 			 r->recv_rc);
 }
 
-void vb_derive(const struct vb_opts *o, const struct vb_peers *pe, struct vb_run *r)
+void vb_derive(const struct vb_opts *o, const struct vb_peers *pe,
+	       struct vb_run *r)
 {
 	double bw = r->bw_Bps > 0 ? r->bw_Bps : r->xfer_Bps;
-	double link = vb_link_Bps(o->link_gbps), dev_rate, t_link, fixed, dev_side;
+	double link = vb_link_Bps(o->link_gbps), dev_rate, t_link, fixed,
+	       dev_side;
 
 	r->peer_Bps = vb_peer_for(pe, r->transport, r->streams);
 	r->peer_ratio = r->peer_Bps > 0 ? r->xfer_Bps / r->peer_Bps : 0;
-	r->overhead_ms = bw > 0 ? r->downtime_ms - (double)r->final_bytes / bw * 1e3 : -1;
-	r->floor_ms = r->peer_Bps > 0 ? (double)r->final_bytes / r->peer_Bps * 1e3 : -1;
+	r->overhead_ms =
+		bw > 0 ? r->downtime_ms - (double)r->final_bytes / bw * 1e3 :
+			 -1;
+	r->floor_ms = r->peer_Bps > 0 ?
+			      (double)r->final_bytes / r->peer_Bps * 1e3 :
+			      -1;
 	r->link_floor_ms = (double)r->final_bytes / link * 1e3;
 	if (r->bytes && r->size)
 		r->cpu_s_per_gib = r->xfer_cpu_s >= 0 ?
-				   r->xfer_cpu_s / ((double)r->bytes / 1073741824.0) : -1;
+					   r->xfer_cpu_s / ((double)r->bytes /
+							    1073741824.0) :
+					   -1;
 	/* On a link of --link-gbps: the final bytes go at the slower of the
 	 * link and this machine's agents (their measured rate); the rest of
 	 * the downtime (stop, resume, commit) stays what it was here. */
 	dev_rate = r->xfer_Bps > 0 ? r->xfer_Bps : bw;
-	fixed = r->final_ms >= 0 ? r->downtime_ms - r->final_ms : r->overhead_ms;
+	fixed = r->final_ms >= 0 ? r->downtime_ms - r->final_ms :
+				   r->overhead_ms;
 	if (fixed < 0)
 		fixed = 0;
 	t_link = (double)r->final_bytes / link * 1e3;
@@ -419,5 +484,6 @@ void vb_derive(const struct vb_opts *o, const struct vb_peers *pe, struct vb_run
 	if (dev_rate > 0 && dev_rate < link)
 		dev_side += (double)r->final_bytes / dev_rate * 1e3 - t_link;
 	r->proj_downtime_ms = t_link + dev_side;
-	snprintf(r->dominant, sizeof(r->dominant), "%s", t_link >= dev_side ? "transport" : "device");
+	snprintf(r->dominant, sizeof(r->dominant), "%s",
+		 t_link >= dev_side ? "transport" : "device");
 }

@@ -32,11 +32,28 @@ int vb_parse_size(const char *s, uint64_t *out)
 	if (errno || end == s || v < 0)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': v *= 1024.0; end++; break;
-	case 'm': case 'M': v *= 1048576.0; end++; break;
-	case 'g': case 'G': v *= 1073741824.0; end++; break;
-	case 't': case 'T': v *= 1099511627776.0; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v *= 1024.0;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1048576.0;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1073741824.0;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		v *= 1099511627776.0;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end == 'i' || *end == 'B')
 		end++;
