@@ -18,6 +18,10 @@
 #include "engine.h"
 
 #define DST_PEND_MAX 4096
+/* After the source stopped its device, poll without sleeping for this long
+ * after each event: the final data comes on the transport and DONE on the
+ * control connection, and a sleep in either's wait is downtime. */
+#define DST_SPIN_MS 2.0
 
 struct pend {
 	uint64_t pos, roff;
@@ -117,9 +121,12 @@ static int receive(struct dst *d)
 	for (;;) {
 		struct vfm_ctl m;
 		bool any = false;
-		int n, ret;
+		int n, ret, wait = d->ready ? 0 : 1;
 
-		n = vfm_xport_poll(e->x, cqe, 64, d->ready ? 0 : 1);
+		if (d->t_stop_seen &&
+		    vfm_now_ms() - d->last_progress < DST_SPIN_MS)
+			wait = 0;
+		n = vfm_xport_poll(e->x, cqe, 64, wait);
 		if (n < 0) {
 			snprintf(e->why, sizeof(e->why),
 				 "The data transport failed: %s.",

@@ -36,12 +36,14 @@ struct src {
 	uint64_t credit; /* stream bytes the destination has loaded */
 	struct src_seg *fifo;
 	uint64_t fifo_head, fifo_tail; /* tail: oldest unreleased */
+	unsigned int inflight; /* writes posted, not yet completed */
 	double last_progress; /* ms */
 	bool committed;
 	struct vfm_ctl commit;
 	char peer_digest[72];
 	/* Stats. */
 	double t_precopy, t_stop, t_commit;
+	double t_phase; /* stopped and the PHASE message sent */
 	double t_loaded; /* the final byte loaded at the destination */
 	unsigned int iterations;
 	uint64_t precopy_bytes;
@@ -100,8 +102,13 @@ static int ctl_drain(struct src *s, bool *any)
 				return -EPROTO;
 			}
 			s->credit = m.pos;
+			if (s->done_sent && s->credit == s->sent &&
+			    !s->t_loaded)
+				s->t_loaded = vfm_now_ms();
 		} else if (m.type == VFM_CTL_COMMIT) {
 			s->t_commit = vfm_now_ms();
+			if (!s->t_loaded)
+				s->t_loaded = s->t_commit;
 			s->committed = true;
 			s->commit = m;
 		} else if (m.type == VFM_CTL_DIGEST) {
@@ -148,11 +155,29 @@ static int xport_reap(struct src *s, int wait_ms, bool *any)
 				 strerror(-cqe[i].status));
 			return cqe[i].status;
 		}
-		if (cqe[i].kind == VFM_CQE_SEND)
+		if (cqe[i].kind == VFM_CQE_SEND) {
 			s->fifo[cqe[i].wr_id % SRC_FIFO].pending--;
+			if (s->inflight)
+				s->inflight--;
+		}
 		*any = true;
 	}
 	return release_done(s);
+}
+
+/* Wait up to @wait_ms for the next event where it will come from: the
+ * transport while writes are in flight (their completions, and the
+ * transport only makes progress inside its poll), otherwise the control
+ * connection (credits, the commit), which the transport cannot see. */
+static int wait_event(struct src *s, int wait_ms, bool *any)
+{
+	struct pollfd pf = { .fd = s->e.conn.fd, .events = POLLIN };
+
+	if (s->inflight && !s->xport_dead)
+		return xport_reap(s, wait_ms, any);
+	if (poll(&pf, 1, wait_ms) > 0)
+		*any = true;
+	return 0;
 }
 
 /* Handle control messages and transport completions; wait up to @wait_ms
@@ -179,7 +204,7 @@ static int pump(struct src *s, int wait_ms)
 		return -ETIMEDOUT;
 	}
 	if (wait_ms) {
-		ret = xport_reap(s, wait_ms, &any);
+		ret = wait_event(s, wait_ms, &any);
 		if (any)
 			progress(s);
 	}
@@ -245,6 +270,7 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 			return ret;
 		}
 		f->pending++;
+		s->inflight++;
 		s->next_stream = (s->next_stream + 1) % s->streams;
 		done += len;
 		s->sent = pos + len;
@@ -416,6 +442,7 @@ static int final(struct src *s)
 	ret = vfm_eng_ctl_send(&s->e, &m);
 	if (ret)
 		return ret;
+	s->t_phase = vfm_now_ms();
 	vfm_json_init(&j);
 	vfm_json_f64(&j, "precopy_ms", s->t_stop - s->t_precopy);
 	vfm_json_u64(&j, "precopy_bytes", s->precopy_bytes);
@@ -451,7 +478,8 @@ static int final(struct src *s)
 		if (ret)
 			return ret;
 	}
-	s->t_loaded = vfm_now_ms();
+	if (!s->t_loaded)
+		s->t_loaded = vfm_now_ms();
 	/* All loaded at the destination: only the commit is missing. */
 	while (!s->committed) {
 		bool any = false;
@@ -576,6 +604,8 @@ static void summary(struct src *s)
 {
 	struct vfm_eng *e = &s->e;
 	double downtime = s->t_commit - s->t_stop;
+	double resume = (double)s->commit.resume_us / 1e3;
+	double loaded, phase, commit;
 	double total = s->t_commit - e->t0;
 	struct vfm_json *j = malloc(sizeof(*j));
 	char hex[VFM_DIGEST_HEX] = "";
@@ -609,11 +639,25 @@ static void summary(struct src *s)
 	vfm_json_u64(j, "final_bytes", s->sent - s->precopy_bytes);
 	vfm_json_u64(j, "iterations", s->iterations);
 	vfm_json_f64(j, "bandwidth_mbps", s->bw / 1e6);
-	/* Where the downtime went: the final bytes at the measured bandwidth,
-	 * and the rest (state changes, commit round trip, resume). */
-	vfm_json_f64(j, "final_transfer_ms",
-		     (s->t_loaded > s->t_stop ? s->t_loaded : s->t_commit) -
-			     s->t_stop);
+	/* Where the downtime went, on this clock: stop (STOP_COPY and the
+	 * PHASE message), the final transfer (until the last credit), the
+	 * destination's resume (its report) and the commit (the rest: the
+	 * COMMIT message back and this side seeing it). The four sum to the
+	 * downtime; the destination resumes between its last credit and
+	 * its COMMIT, so the final transfer ends no later than that allows. */
+	phase = s->t_phase > s->t_stop ? s->t_phase : s->t_stop;
+	if (phase > s->t_commit)
+		phase = s->t_commit;
+	loaded = s->t_loaded ? s->t_loaded : s->t_commit;
+	if (loaded > s->t_commit - resume)
+		loaded = s->t_commit - resume;
+	if (loaded < phase)
+		loaded = phase;
+	vfm_json_f64(j, "stop_ms", phase - s->t_stop);
+	vfm_json_f64(j, "final_transfer_ms", loaded - phase);
+	vfm_json_f64(j, "resume_ms", resume);
+	commit = s->t_commit - loaded - resume;
+	vfm_json_f64(j, "commit_ms", commit > 0 ? commit : 0);
 	vfm_json_f64(j, "downtime_minus_final_at_bandwidth_ms",
 		     s->bw > 0 ?
 			     downtime - (double)(s->sent - s->precopy_bytes) /
