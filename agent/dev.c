@@ -49,6 +49,8 @@ void vfm_dev_close(struct vfm_dev *d)
 		return;
 	free(d->fb_buf);
 	d->fb_buf = NULL;
+	free(d->fb_bounce);
+	d->fb_bounce = NULL;
 	d->ops->close(d);
 }
 
@@ -125,6 +127,11 @@ int vfm_dev_buf(struct vfm_dev *d, size_t fallback_size, void **addr,
 		return ret;
 	if (!fallback_size)
 		fallback_size = VFM_FB_DEFAULT;
+	if (!d->fb_bounce) {
+		d->fb_bounce = aligned_alloc(4096, VFM_DEV_BOUNCE);
+		if (!d->fb_bounce)
+			return -ENOMEM;
+	}
 	if (!d->fb_buf || d->fb_size != fallback_size) {
 		free(d->fb_buf);
 		d->fb_buf = aligned_alloc(4096, fallback_size);
@@ -156,11 +163,18 @@ int vfm_dev_save_next(struct vfm_dev *d, uint64_t max, struct vfm_dev_seg *seg)
 	n = contig < room ? contig : room;
 	if (max && max < n)
 		n = max;
+	if (n > VFM_DEV_BOUNCE)
+		n = VFM_DEV_BOUNCE;
 	if (!n)
 		return -ENOBUFS;
-	r = d->ops->read(d, d->fb_buf + off, n);
+	/* read() into the bounce buffer, then into the ring the transport
+	 * sends from: the copy QEMU makes into its migration stream. */
+	r = d->ops->read(d, d->fb_bounce, n);
 	if (r < 0)
 		return (int)r;
+	if ((uint64_t)r > n)
+		return -EIO;
+	memcpy(d->fb_buf + off, d->fb_bounce, (size_t)r);
 	if (r == 0) {
 		d->fb_eof = true;
 		*seg = (struct vfm_dev_seg){ .stream_pos = d->fb_pos,
@@ -192,15 +206,26 @@ int vfm_dev_load_commit(struct vfm_dev *d, uint64_t off, uint64_t len)
 		return d->ops->load_commit(d, off, len);
 	if (off > d->fb_size || len > d->fb_size - off)
 		return -EINVAL;
+	/* From the landing ring into the bounce buffer, then write() from
+	 * there, at most VFM_DEV_BOUNCE at a time, as QEMU loads VFIO state
+	 * from its migration stream. */
 	while (len) {
-		ssize_t w = d->ops->write(d, d->fb_buf + off, len);
+		size_t n = len < VFM_DEV_BOUNCE ? (size_t)len : VFM_DEV_BOUNCE;
+		size_t done = 0;
 
-		if (w < 0)
-			return (int)w;
-		if (w == 0)
-			return -EIO;
-		off += (uint64_t)w;
-		len -= (uint64_t)w;
+		memcpy(d->fb_bounce, d->fb_buf + off, n);
+		while (done < n) {
+			ssize_t w =
+				d->ops->write(d, d->fb_bounce + done, n - done);
+
+			if (w < 0)
+				return (int)w;
+			if (w == 0 || (size_t)w > n - done)
+				return -EIO;
+			done += (size_t)w;
+		}
+		off += n;
+		len -= n;
 	}
 	return 0;
 }

@@ -26,6 +26,9 @@
 #include "vfm/desc.h"
 
 #define VFM_DIGEST_HEX 65 /* 64 hex digits + NUL */
+/* Largest read()/write() on a device without a migration buffer: QEMU's
+ * VFIO migration moves the data fd's bytes through a 1 MiB buffer. */
+#define VFM_DEV_BOUNCE (1u << 20)
 
 struct vfm_dev;
 
@@ -75,9 +78,12 @@ extern const struct vfm_dev_ops vfm_dev_vfio_ops;
 struct vfm_dev {
 	const struct vfm_dev_ops *ops;
 	char spec[128];
-	/* Fallback buffer for backends without one (vfm_dev.c). */
+	/* Fallback buffer for backends without one (vfm_dev.c): the ring
+	 * the transport sends from / lands in, and the bounce buffer every
+	 * read()/write() goes through, as QEMU moves VFIO state. */
 	uint8_t *fb_buf;
 	size_t fb_size;
+	uint8_t *fb_bounce; /* VFM_DEV_BOUNCE bytes */
 	uint64_t fb_head, fb_tail; /* ring positions (monotonic) */
 	uint64_t fb_pos; /* stream position of the next byte */
 	bool fb_eof;

@@ -279,9 +279,29 @@ int vfm_sim_load_commit(struct vfm_dev *d, uint64_t off, uint64_t len)
 
 ssize_t vfm_sim_write(struct vfm_dev *d, const void *buf, size_t len)
 {
-	int ret = load(to_sim(d), buf, len);
+	struct vfm_sim *s = to_sim(d);
+	const uint8_t *p = buf;
+	size_t done = 0;
+	int ret = 0;
 
-	return ret ? ret : (ssize_t)len;
+	if (!s->no_buf) {
+		ret = load(s, buf, len);
+		return ret ? ret : (ssize_t)len;
+	}
+	/* As a driver's write(): the caller's bytes are copied into the
+	 * device's own buffer (copy_from_user) and consumed from there. The
+	 * buffer is the device's alone without mmap, so no lock is needed
+	 * for the copy; load() takes it for the parse. */
+	while (done < len) {
+		size_t n = len - done < s->buf_size ? len - done : s->buf_size;
+
+		memcpy(s->buf, p + done, n);
+		ret = load(s, s->buf, n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	return (ssize_t)len;
 }
 
 const char *vfm_sim_load_error(struct vfm_dev *d)

@@ -361,7 +361,17 @@ ssize_t vfm_sim_read(struct vfm_dev *d, void *buf, size_t len)
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
-	ret = vfm_sim_save_gen_locked(s, buf, len, &got);
+	if (s->no_buf) {
+		/* As a driver's read(): the device fills its own buffer, which
+		 * is then copied out to the caller (copy_to_user). */
+		size_t room = len < s->buf_size ? len : s->buf_size;
+
+		ret = vfm_sim_save_gen_locked(s, s->buf, room, &got);
+		if (!ret)
+			memcpy(buf, s->buf, got);
+	} else {
+		ret = vfm_sim_save_gen_locked(s, buf, len, &got);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return ret ? ret : (ssize_t)got;
 }

@@ -7,6 +7,7 @@
  * the commit. Any failure before the commit resets the device.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,12 @@
 #include "engine.h"
 
 #define DST_PEND_MAX 4096
-/* After the source stopped its device, poll without sleeping for this long
- * after each event: the final data comes on the transport and DONE on the
- * control connection, and a sleep in either's wait is downtime. */
+/* After the source stopped its device, for this long after each event,
+ * the final data comes on the transport and DONE on the control connection:
+ * a 1 ms sleep in either's wait would be downtime, so the loop looks at
+ * both and sleeps DST_NAP_NS on the control socket in between. */
 #define DST_SPIN_MS 2.0
+#define DST_NAP_NS 20000
 
 struct pend {
 	uint64_t pos, roff;
@@ -122,10 +125,13 @@ static int receive(struct dst *d)
 		struct vfm_ctl m;
 		bool any = false;
 		int n, ret, wait = d->ready ? 0 : 1;
+		bool nap = false;
 
-		if (d->t_stop_seen &&
-		    vfm_now_ms() - d->last_progress < DST_SPIN_MS)
+		if (d->t_stop_seen && !d->ready &&
+		    vfm_now_ms() - d->last_progress < DST_SPIN_MS) {
 			wait = 0;
+			nap = true;
+		}
 		n = vfm_xport_poll(e->x, cqe, 64, wait);
 		if (n < 0) {
 			snprintf(e->why, sizeof(e->why),
@@ -210,6 +216,13 @@ static int receive(struct dst *d)
 		}
 		if (any)
 			d->last_progress = vfm_now_ms();
+		if (nap && !any) {
+			struct pollfd pf = { .fd = e->conn.fd,
+					     .events = POLLIN };
+			struct timespec ts = { .tv_nsec = DST_NAP_NS };
+
+			ppoll(&pf, 1, &ts, NULL);
+		}
 		ret = send_credit(d, true);
 		if (ret)
 			return ret;

@@ -578,7 +578,9 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 	vfm_log_msg(
 		"phase_precopy", "info",
 		"The source device entered PRE_COPY; data through %s (%zu-byte buffer).",
-		e->dev->fb_buf ? "read()" : "the device's mapped buffer", size);
+		e->dev->fb_buf ? "read() and a 1 MiB bounce buffer" :
+				 "the device's mapped buffer",
+		size);
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {
