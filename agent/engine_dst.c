@@ -19,12 +19,14 @@
 #include "engine.h"
 
 #define DST_PEND_MAX 4096
-/* After the source stopped its device, for this long after each event,
- * the final data comes on the transport and DONE on the control connection:
- * a 1 ms sleep in either's wait would be downtime, so the loop looks at
- * both and sleeps DST_NAP_NS on the control socket in between. */
+/* Once the source has stopped its device, the final data comes on the
+ * transport and DONE on the control connection: a 1 ms sleep in either's
+ * wait would be downtime, so the loop looks at both in turn and naps on the
+ * control socket in between: DST_NAP_NS for DST_SPIN_MS after each event,
+ * DST_NAP_IDLE_NS when the source is slower (a device still saving). */
 #define DST_SPIN_MS 2.0
 #define DST_NAP_NS 20000
+#define DST_NAP_IDLE_NS 200000
 
 struct pend {
 	uint64_t pos, roff;
@@ -125,12 +127,13 @@ static int receive(struct dst *d)
 		struct vfm_ctl m;
 		bool any = false;
 		int n, ret, wait = d->ready ? 0 : 1;
-		bool nap = false;
+		long nap = 0;
 
-		if (d->t_stop_seen && !d->ready &&
-		    vfm_now_ms() - d->last_progress < DST_SPIN_MS) {
+		if (d->t_stop_seen && !d->ready) {
 			wait = 0;
-			nap = true;
+			nap = vfm_now_ms() - d->last_progress < DST_SPIN_MS ?
+				      DST_NAP_NS :
+				      DST_NAP_IDLE_NS;
 		}
 		n = vfm_xport_poll(e->x, cqe, 64, wait);
 		if (n < 0) {
@@ -219,7 +222,7 @@ static int receive(struct dst *d)
 		if (nap && !any) {
 			struct pollfd pf = { .fd = e->conn.fd,
 					     .events = POLLIN };
-			struct timespec ts = { .tv_nsec = DST_NAP_NS };
+			struct timespec ts = { .tv_nsec = nap };
 
 			ppoll(&pf, 1, &ts, NULL);
 		}

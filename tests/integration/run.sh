@@ -7,6 +7,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
+# The source's downtime split: stop + final transfer + resume + commit, each
+# >= 0, summing to the downtime (3-decimal rounding aside).
+check_downtime_split() { # STATS-JSON
+	python3 - "$1" <<'PY' || fail "bad downtime split in $1"
+import json, sys
+o = json.load(open(sys.argv[1]))
+parts = [o[k] for k in ("stop_ms", "final_transfer_ms", "resume_ms", "commit_ms")]
+assert all(p >= 0 for p in parts), parts
+assert sum(parts) <= o["downtime_ms"] + 0.005, (parts, o["downtime_ms"])
+assert sum(parts) >= o["downtime_ms"] - 0.005 - o["resume_ms"], (parts, o["downtime_ms"])
+assert o["resume_ms"] == o["destination_resume_ms"]
+PY
+}
+
 migrate_streams() { # N [EXTRA-SPEC]
 	local n=$1 extra=${2:-} mid
 	mid=$(cat /proc/sys/kernel/random/uuid)
@@ -27,12 +41,16 @@ migrate_streams() { # N [EXTRA-SPEC]
 	[ "$(field "$T/dst.log" summary migration_id)" = "$mid" ] || fail "the destination logged another migration id"
 	grep -q "\"migration_id\":\"$mid\"" "$T/dst.log" || fail "migration id missing"
 	grep -q '"downtime_ms"' "$T/stats.json" || fail "no stats json"
+	check_downtime_split "$T/stats.json"
+	has_event "$T/src.log" summary && [ -n "$(field "$T/src.log" summary commit_ms)" ] ||
+		fail "the summary event has no downtime split"
 	for e in handshake handshake_rule verdict iteration phase_stop_copy summary; do
 		has_event "$T/src.log" "$e" || fail "no $e event in the source log"
 	done
 	[ "$(field "$T/src.log" summary state)" != "RUNNING" ] || fail "source still running after commit"
 	if [ -n "$extra" ]; then
 		grep -q 'data through read()' "$T/src.log" || fail "the source did not use read()"
+		grep -q '1 MiB bounce buffer' "$T/src.log" || fail "the source did not say it bounces"
 		grep -q 'loaded with write()' "$T/dst.log" || fail "the destination did not use write()"
 	else
 		grep -q "mapped buffer" "$T/src.log" || fail "the source did not use its buffer"
