@@ -41,6 +41,12 @@ say "tests 1/2: unit"
 run_ctest build/gcc -j "$jobs" -L unit || rc=1
 say "tests 1/2: integration, bench smoke, guest kernel"
 run_ctest build/gcc -LE 'unit|fuzz' || rc=1
+vmres=build/gcc/vm-results/last
+if [ -f "$vmres/summary" ]; then
+	say "guest-kernel run: $(tr '\n' ' ' <"$vmres/summary")(boot $(cat "$vmres/boot-uptime" 2>/dev/null || echo '?') s); measurements:"
+	sed 's/^/  /' "$vmres/measurements" 2>/dev/null || true
+	grep -E '^not ok' "$vmres/results.tap" 2>/dev/null | sed 's/^/  /' || true
+fi
 
 say "build 2/2: clang, ASan+UBSan, libFuzzer"
 CC=clang cmake -S . -B build/asan -DVFM_WERROR=ON -DVFM_SANITIZE=ON -DVFM_FUZZ=ON \
