@@ -69,7 +69,7 @@ def show(o):
         if o.get("result") == "migrated":
             print(f"{t} {r} SUMMARY downtime {o['downtime_ms']:.1f} ms (limit "
                   f"{o['downtime_limit_ms']:.0f}), total {o['total_ms']:.0f} ms, "
-                  f"{o['bytes']/2**20:.0f} MiB, {o['iterations']} iterations, "
+                  f"{o['bytes']/2**20:.0f} MiB, {o['iterations']} iteration{'' if o['iterations'] == 1 else 's'}, "
                   f"{o['streams']} {o['transport']} streams")
             print(f"{t} {r}   source digest      {o['state_digest']}")
             print(f"{t} {r}   destination digest {o['destination_state_digest']}"
