@@ -474,7 +474,7 @@ static void run_cell(const struct vb_opts *o, const char *secret,
 		 * the mapped-buffer path, so it is not a bounce result. */
 		snprintf(
 			sk->bounce, sizeof(sk->bounce),
-			"This vfmig moved sim data through the device's mapped buffer despite mmap=off (its log says '%s'); the bounce path needs the agent change in bench/README.md.",
+			"This vfmig moved sim data through the device's mapped buffer despite mmap=off (its log says '%s'); it predates the agent's read()/write() fallback through a 1 MiB bounce buffer.",
 			r->path_seen[0] ? r->path_seen : "nothing");
 		snprintf(r->why, sizeof(r->why), "%s", sk->bounce);
 		r->ok = false;

@@ -307,10 +307,14 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 	}
 	targets(o, res, &t);
 	printf("\ntargets:\n");
-	for (int s = 0; s < o->nstreams; s++)
-		printf("  tcp throughput / iperf3 at %u stream%s: %sx (target >= 0.9x)\n",
-		       o->streams[s], o->streams[s] == 1 ? "" : "s",
-		       f1(b[0], 32, t.tcp_ratio[s], 2));
+	for (int s = 0; s < o->nstreams; s++) {
+		if (isnan(t.tcp_ratio[s]))
+			snprintf(b[0], 32, "not measured");
+		else
+			snprintf(b[0], 32, "%.2fx", t.tcp_ratio[s]);
+		printf("  tcp throughput / iperf3 at %u stream%s: %s (target >= 0.9x)\n",
+		       o->streams[s], o->streams[s] == 1 ? "" : "s", b[0]);
+	}
 	printf("  downtime overhead p50 %s: %s ms over %d tcp/mmap runs (p90 %s; dirty 0 only: %s) (target <= 1 ms)\n"
 	       "    its non-transfer part (stop + resume + commit) p50: %s ms\n",
 	       o->peer ? "to --peer" : "on loopback",
