@@ -5,16 +5,16 @@
 
 /* Exit codes: stable, documented in --help and the README. */
 enum vfm_exit {
-	VFM_EXIT_OK = 0,	/* done (migrated, compatible, described) */
-	VFM_EXIT_ERROR = 1,	/* internal error */
-	VFM_EXIT_USAGE = 2,	/* bad command line or malformed input */
-	VFM_EXIT_REFUSED = 3,	/* refused by the compatibility handshake */
-	VFM_EXIT_PEER = 4,	/* peer or transport failure; source resumed */
-	VFM_EXIT_DEVICE = 5,	/* device failure */
-	VFM_EXIT_AUTH = 6,	/* authentication failure */
+	VFM_EXIT_OK = 0, /* done (migrated, compatible, described) */
+	VFM_EXIT_ERROR = 1, /* internal error */
+	VFM_EXIT_USAGE = 2, /* bad command line or malformed input */
+	VFM_EXIT_REFUSED = 3, /* refused by the compatibility handshake */
+	VFM_EXIT_PEER = 4, /* peer or transport failure; source resumed */
+	VFM_EXIT_DEVICE = 5, /* device failure */
+	VFM_EXIT_AUTH = 6, /* authentication failure */
 };
 
-#define VFM_EXIT_CODES_HELP                                                    \
+#define VFM_EXIT_CODES_HELP                                                   \
 	"Exit codes: 0 done, 2 usage or malformed input, 3 refused by the\n"  \
 	"handshake, 4 peer or transport failure (source resumed), 5 device\n" \
 	"failure, 6 authentication failure, 1 internal error.\n"

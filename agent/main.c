@@ -6,10 +6,13 @@
 #include "cmd.h"
 
 static const struct vfm_cmd vfm_cmds[] = {
-	{ "send", "migrate a device's state to a receiving agent", vfm_cmd_send },
+	{ "send", "migrate a device's state to a receiving agent",
+	  vfm_cmd_send },
 	{ "recv", "receive one migration into a device", vfm_cmd_recv },
-	{ "check", "ask a receiving agent whether it accepts this device", vfm_cmd_check },
-	{ "describe", "print a device's descriptor, state and digest", vfm_cmd_describe },
+	{ "check", "ask a receiving agent whether it accepts this device",
+	  vfm_cmd_check },
+	{ "describe", "print a device's descriptor, state and digest",
+	  vfm_cmd_describe },
 	{ "compat", "compare two device descriptors offline", vfm_cmd_compat },
 };
 
@@ -21,7 +24,8 @@ static void usage(FILE *f)
 		   "Live migration of VFIO-assigned PCI device state.\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < VFM_NCMDS; i++)
-		fprintf(f, "  %-10s %s\n", vfm_cmds[i].name, vfm_cmds[i].summary);
+		fprintf(f, "  %-10s %s\n", vfm_cmds[i].name,
+			vfm_cmds[i].summary);
 	fprintf(f, "\n" VFM_EXIT_CODES_HELP);
 }
 

@@ -19,7 +19,8 @@ static void shuttle(struct vfm_hs *a, struct vfm_hs *b)
 	size_t n = vfm_hs_output(a, &out), off = 0, flen;
 
 	while (off < n) {
-		assert_int_equal(vfm_frame_peek(out + off, n - off, &flen, NULL), 0);
+		assert_int_equal(
+			vfm_frame_peek(out + off, n - off, &flen, NULL), 0);
 		vfm_hs_recv(b, out + off, flen);
 		off += flen;
 	}
@@ -75,14 +76,21 @@ static void test_roundtrip(void **state)
 	make_desc(&desc);
 	pair(&s, &d, &desc);
 	for (uint8_t t = VFM_CTL_GO; t <= VFM_CTL_FAIL; t++) {
-		struct vfm_ctl m = { .type = t, .mode = VFM_CTL_MODE_CHECK,
-				     .landing = 1u << 25, .streams = 4,
-				     .pos = 123456789, .iteration = 7,
-				     .total = 987654321, .resume_us = 42,
+		struct vfm_ctl m = { .type = t,
+				     .mode = VFM_CTL_MODE_CHECK,
+				     .landing = 1u << 25,
+				     .streams = 4,
+				     .pos = 123456789,
+				     .iteration = 7,
+				     .total = 987654321,
+				     .resume_us = 42,
 				     .code = 4 };
 		struct vfm_ctl r;
-		struct vfm_hs *tx = (t == VFM_CTL_XPORT || t == VFM_CTL_CREDIT ||
-				     t == VFM_CTL_COMMIT || t == VFM_CTL_DIGEST) ? d : s;
+		struct vfm_hs *tx =
+			(t == VFM_CTL_XPORT || t == VFM_CTL_CREDIT ||
+			 t == VFM_CTL_COMMIT || t == VFM_CTL_DIGEST) ?
+				d :
+				s;
 		struct vfm_hs *rx = tx == s ? d : s;
 
 		strcpy(m.transport, "tcp");
@@ -91,7 +99,8 @@ static void test_roundtrip(void **state)
 		strcpy(m.phase, "stop_copy");
 		strcpy(m.digest, "00ff");
 		strcpy(m.text, "a reason");
-		assert_int_equal(vfm_ctl_encode(tx, &m, buf, sizeof(buf), &len), 0);
+		assert_int_equal(vfm_ctl_encode(tx, &m, buf, sizeof(buf), &len),
+				 0);
 		vfm_err_clear(&err);
 		assert_int_equal(vfm_ctl_decode(rx, buf, len, &r, &err), 0);
 		assert_int_equal(r.type, t);

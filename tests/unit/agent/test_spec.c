@@ -88,7 +88,8 @@ static void test_sim_spec(void **state)
 			 -EINVAL);
 	assert_int_equal(vfm_dev_open("vfio:", &d, why, sizeof(why)), -EINVAL);
 	/* an absent PCI function: a clear error, no crash */
-	assert_true(vfm_dev_open("vfio:0000:ff:1f.7", &d, why, sizeof(why)) < 0);
+	assert_true(vfm_dev_open("vfio:0000:ff:1f.7", &d, why, sizeof(why)) <
+		    0);
 	assert_non_null(strstr(why, "0000:ff:1f.7"));
 }
 

@@ -33,17 +33,17 @@
 struct vfm_xport;
 
 struct vfm_xport_cfg {
-	unsigned int streams;	/* parallel data streams / QPs (>= 1) */
-	uint32_t max_write;	/* largest single write, bytes */
-	unsigned int depth;	/* writes in flight per stream */
-	int timeout_ms;		/* connection set-up and I/O stall limit */
+	unsigned int streams; /* parallel data streams / QPs (>= 1) */
+	uint32_t max_write; /* largest single write, bytes */
+	unsigned int depth; /* writes in flight per stream */
+	int timeout_ms; /* connection set-up and I/O stall limit */
 };
 
 struct vfm_mr {
 	void *addr;
 	size_t len;
-	uint64_t key;		/* rkey for RDMA; 0 for tcp */
-	void *priv;		/* backend's registration */
+	uint64_t key; /* rkey for RDMA; 0 for tcp */
+	void *priv; /* backend's registration */
 };
 
 /* Opaque blob the destination produces and the source consumes. */
@@ -53,18 +53,18 @@ struct vfm_xport_info {
 };
 
 enum vfm_cqe_kind {
-	VFM_CQE_SEND = 1,	/* source: a write has left (buffer reusable) */
-	VFM_CQE_RECV = 2,	/* destination: bytes landed in the buffer */
+	VFM_CQE_SEND = 1, /* source: a write has left (buffer reusable) */
+	VFM_CQE_RECV = 2, /* destination: bytes landed in the buffer */
 };
 
 struct vfm_cqe {
 	enum vfm_cqe_kind kind;
-	int status;		/* 0 or a negative errno */
-	uint64_t wr_id;		/* SEND: caller's id */
-	uint64_t roff;		/* RECV: offset in the landing buffer */
-	uint32_t len;		/* RECV: bytes */
-	uint32_t stream;	/* stream/QP index the write used */
-	uint64_t imm;		/* RECV: the writer's tag */
+	int status; /* 0 or a negative errno */
+	uint64_t wr_id; /* SEND: caller's id */
+	uint64_t roff; /* RECV: offset in the landing buffer */
+	uint32_t len; /* RECV: bytes */
+	uint32_t stream; /* stream/QP index the write used */
+	uint64_t imm; /* RECV: the writer's tag */
 };
 
 struct vfm_xport_ops {
@@ -77,7 +77,8 @@ struct vfm_xport_ops {
 	/* Destination: bind (host or address, port 0 = any), fill @info for
 	 * the peer. @landing is the registered buffer writes land in. */
 	int (*listen)(struct vfm_xport *x, const char *bind_addr,
-		      const struct vfm_mr *landing, struct vfm_xport_info *info);
+		      const struct vfm_mr *landing,
+		      struct vfm_xport_info *info);
 	int (*accept)(struct vfm_xport *x, int timeout_ms);
 	/* Source: connect every stream to the peer described by @info. */
 	int (*connect)(struct vfm_xport *x, const char *peer_addr,
