@@ -238,7 +238,7 @@ int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 				 (int)(le - eq - 1), eq + 1, vdev->allowed_memory);
 			return -EINVAL;
 		}
-		if (!vfmig_num(eq + 1, le, &mib) ||
+		if (!vfmig_num(eq + 1, le, &mib) || mib > U64_MAX >> 20 ||
 		    mib << 20 != le64_to_cpu(h->mem_size)) {
 			dev_warn(dev, "migration stream refused: memory=%.*s does not match the stream's memory size %llu\n",
 				 (int)(le - eq - 1), eq + 1,
