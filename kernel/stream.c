@@ -258,6 +258,8 @@ static int vfmig_parse_hdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 	    le32_to_cpu(h->regs_size) != VFMIG_REGS_SIZE ||
 	    !mem_size || mem_size % VFMIG_PAGE_SIZE)
 		return vfmig_parse_fail(vdev, p, "page size, register block or memory size differs from this device's layout");
+	if (mem_size > (u64)VFMIG_MEM_MIB_MAX << 20)
+		return vfmig_parse_fail(vdev, p, "memory size larger than this device supports");
 	ret = vfmig_check_hdr(vdev, h);
 	if (ret) {
 		p->st = VFMIG_P_ERR;

@@ -5,12 +5,9 @@
  */
 #include <linux/kobject.h>
 #include <linux/pci.h>
-#include <linux/sizes.h>
 #include <linux/sysfs.h>
 
 #include "vfmig_stub.h"
-
-#define VFMIG_MEM_MIB_MAX	SZ_1M	/* MiB: 1 TiB */
 
 static struct vfmig_device *vfmig_from_kobj(struct kobject *kobj)
 {

@@ -12,6 +12,7 @@
 #include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/sizes.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -28,6 +29,7 @@
 #define VFMIG_REGS_REC		(VFMIG_RHDR_SIZE + VFMIG_REGS_SIZE)
 #define VFMIG_END_REC		(VFMIG_RHDR_SIZE + sizeof(struct vfmig_rec_end))
 #define VFMIG_COMPAT_MAX	128
+#define VFMIG_MEM_MIB_MAX	SZ_1M	/* MiB: 1 TiB, the largest device memory */
 
 /* Module parameters (main.c). */
 extern unsigned int vfmig_mem_mib;

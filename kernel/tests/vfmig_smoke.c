@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,6 +585,49 @@ static void refuse_with(struct dev *b, const char *file, const char *val,
 	check(!ret, "B %s back to %s", file, orig);
 }
 
+static uint32_t crc32c(const void *buf, size_t n)
+{
+	const uint8_t *q = buf;
+	uint32_t c = ~0u;
+	int k;
+
+	while (n--) {
+		c ^= *q++;
+		for (k = 0; k < 8; k++)
+			c = c >> 1 ^ (0x82f63b78u & -(c & 1));
+	}
+	return ~c;
+}
+
+/*
+ * A's stream with another memory= param and mem_size, the header CRC
+ * recomputed: even with allowed/memory "1-", a param whose MiB << 20
+ * wraps around to the real size and a size beyond the largest device
+ * memory are refused.
+ */
+static void test_hostile_size(struct dev *b, const uint8_t *p, size_t len)
+{
+	uint8_t *q = malloc(len);
+	struct vfmig_stream_hdr *h = (struct vfmig_stream_hdr *)q;
+	uint64_t size;
+
+	if (!q)
+		die("malloc");
+	memcpy(q, p, len);
+	size = h->mem_size;
+	snprintf(h->params, sizeof(h->params), "memory=%llu\n",
+		 (unsigned long long)((size >> 20) + (1ull << 44)));
+	h->hdr_crc = crc32c(h, offsetof(struct vfmig_stream_hdr, hdr_crc));
+	refuse_with(b, "migration/allowed/memory", "1-", "64", q, len);
+
+	memcpy(q, p, len);
+	h->mem_size = 1ull << 60;
+	snprintf(h->params, sizeof(h->params), "memory=%llu\n", 1ull << 40);
+	h->hdr_crc = crc32c(h, offsetof(struct vfmig_stream_hdr, hdr_crc));
+	refuse_with(b, "migration/allowed/memory", "1-", "64", q, len);
+	free(q);
+}
+
 static void test_incompat(struct dev *a, struct dev *b, const uint8_t *p,
 			  size_t len)
 {
@@ -768,6 +812,7 @@ int main(int argc, char **argv)
 	      get_state(&b) == VFIO_DEVICE_STATE_RUNNING, "reset from ERROR");
 
 	test_incompat(&a, &b, s1.p, 4096 + 512);
+	test_hostile_size(&b, s1.p, 4096 + 512);
 	test_workload(&a, &b);
 	if (getenv("VFMIG_BIG_MIB"))
 		test_big(&a, &b, getenv("VFMIG_BIG_MIB"));
