@@ -494,9 +494,12 @@ static int vfmig_resume_commit_locked(struct vfmig_device *vdev)
 	mutex_unlock(&vdev->mem_lock);
 	vfmig_state_region_resize(vdev);
 	vfmig_regs_apply_to_hw(vdev);
-	if (ret)
+	if (ret) {
 		dev_err(vfmig_dev(vdev), "device memory partly restored: %pe\n",
 			ERR_PTR(ret));
+		/* the staged state is gone: no retry, the device is in ERROR */
+		ret = -EIO;
+	}
 out:
 	mutex_unlock(&migf->lock);
 	return ret;
