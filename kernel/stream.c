@@ -165,7 +165,8 @@ ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
 		prod->rec_off += n;
 		prod->pos += n;
 		done += n;
-		if (!(done % (256 * VFMIG_PAGE_SIZE)))
+		/* records are not page sized: yield at every record's end */
+		if (prod->rec_off == prod->rec_len)
 			cond_resched();
 	}
 	if (done)
