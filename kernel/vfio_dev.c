@@ -75,8 +75,11 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 	ret = vfio_pci_core_enable(&vdev->core);
 	if (ret)
 		return ret;
+	/* the region's size is mem.size: no sysfs resize until opened is set */
+	mutex_lock(&vdev->state_mutex);
 	ret = vfmig_state_region_add(vdev);
 	if (ret) {
+		mutex_unlock(&vdev->state_mutex);
 		dev_err(vfmig_dev(vdev), "cannot add the device memory region: %pe\n",
 			ERR_PTR(ret));
 		vfio_pci_core_disable(&vdev->core);
@@ -89,7 +92,6 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 	vdev->hw_reset = vdev->core.reset_works;
 	vdev->core.reset_works = true;
 
-	mutex_lock(&vdev->state_mutex);
 	vdev->opened = true;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
