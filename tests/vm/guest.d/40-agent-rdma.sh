@@ -226,6 +226,8 @@ fault() {
 	fi
 	res_state=$(field "$work/$name-src.log" source_resumed state)
 	res_digest=$(field "$work/$name-src.log" source_resumed state_digest)
+	# Mid-transfer: the source was still in PRE_COPY when it failed.
+	vfm_check "$name/failed-in-precopy" test "$(field "$work/$name-src.log" source_resumed from_state)" = PRE_COPY
 	vfm_check "$name/source-resumed-running" test "$res_state" = RUNNING
 	if [ -n "$res_digest" ] && [ "$res_digest" = "$before" ]; then
 		vfm_ok "$name/source-resumed-digest"
