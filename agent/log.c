@@ -7,6 +7,8 @@
 
 #include "log.h"
 
+/* One log per process (one agent per migration); the scratch buffers
+ * below are per thread, so two engines in one process do not race. */
 static struct {
 	FILE *f; /* JSON lines; NULL: none */
 	bool own; /* f was opened by us */
@@ -152,7 +154,7 @@ void vfm_json_raw(struct vfm_json *j, const char *k, const char *raw)
 
 const char *vfm_json_end(struct vfm_json *j)
 {
-	static char closed[VFM_JSON_MAX + 2];
+	static _Thread_local char closed[VFM_JSON_MAX + 2];
 
 	snprintf(closed, sizeof(closed), "%s}", j->buf);
 	return closed;
@@ -200,7 +202,7 @@ bool vfm_log_tty(void)
 
 void vfm_log_emit(const char *event, struct vfm_json *fields)
 {
-	static char line[VFM_JSON_MAX + 512];
+	static _Thread_local char line[VFM_JSON_MAX + 512];
 	size_t n = 0;
 	double now = vfm_now_wall();
 	time_t sec = (time_t)now;
@@ -236,7 +238,7 @@ void vfm_log_emit(const char *event, struct vfm_json *fields)
 
 void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)
 {
-	static struct vfm_json j;
+	static _Thread_local struct vfm_json j;
 	char msg[1024];
 	va_list ap;
 
