@@ -59,6 +59,25 @@ run_send() {
 	RC=$?
 }
 
+# start_send NAME SPEC [ARGS...]: background sender; sets SEND_PID.
+start_send() {
+	local name=$1 spec=$2
+	shift 2
+	"$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/$name.log" "$@" >"$T/$name.out" 2>&1 &
+	SEND_PID=$!
+	PIDS+=("$SEND_PID")
+}
+
+# wait_event LOG EVENT: until EVENT is in LOG; fail after 10 s.
+wait_event() {
+	for _ in $(seq 1 100); do
+		has_event "$1" "$2" && return 0
+		sleep 0.1
+	done
+	fail "no $2 event in $1 after 10 s"
+}
+
 # wait_pid PID SECONDS: its exit code, or fail on timeout.
 wait_pid() {
 	local pid=$1 secs=$2 i

@@ -119,10 +119,7 @@ wrong_secret)
 late_recv)
 	# The orchestrator starts the sender first: it waits (within its
 	# timeout) for the destination to listen, then migrates.
-	"$VFMIG" send --device "sim:size=16M,seed=61" --to "127.0.0.1:$PORT" \
-		--secret-file "$T/secret" --log "$T/src.log" --timeout-s 10 >"$T/src.out" 2>&1 &
-	SEND_PID=$!
-	PIDS+=("$SEND_PID")
+	start_send src "sim:size=16M,seed=61" --timeout-s 10
 	sleep 1.5
 	kill -0 "$SEND_PID" 2>/dev/null || fail "the sender gave up before the receiver started"
 	start_recv dst "sim:size=16M,seed=62"
@@ -203,7 +200,6 @@ PY
 	run_send src2 "sim:size=16M,seed=43"
 	[ "$RC" = 4 ] || fail "a sender facing garbage exited $RC, want 4"
 	grep -q "does not speak the vfmig protocol" "$T/src2.log" || fail "no clear message for the sender"
-	[ "$(field "$T/src2.log" summary state)" = "" ] || true
 	has_event "$T/src2.log" phase_precopy && fail "the sender moved its device"
 	ok "garbage refused, then a real migration served; a sender facing garbage exits 4"
 	;;
@@ -212,11 +208,8 @@ kill_recv_precopy)
 	spec="sim:size=128M,seed=51"
 	before=$(digest_of "$spec")
 	start_recv dst "sim:size=128M"
-	"$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
-		--log "$T/src.log" --timeout-s 10 --rate-limit 20 >"$T/src.out" 2>&1 &
-	SEND_PID=$!
-	PIDS+=("$SEND_PID")
-	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	start_send src "$spec" --timeout-s 10 --rate-limit 20
+	wait_event "$T/src.log" phase_precopy
 	sleep 1
 	kill -9 "$RECV_PID"
 	wait_pid "$SEND_PID" 60
@@ -233,11 +226,8 @@ stalled_recv)
 	spec="sim:size=128M,seed=91"
 	before=$(digest_of "$spec")
 	start_recv dst "sim:size=128M"
-	"$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
-		--log "$T/src.log" --timeout-s 3 --rate-limit 20 >"$T/src.out" 2>&1 &
-	SEND_PID=$!
-	PIDS+=("$SEND_PID")
-	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	start_send src "$spec" --timeout-s 3 --rate-limit 20
+	wait_event "$T/src.log" phase_precopy
 	sleep 1
 	kill -STOP "$RECV_PID"
 	wait_pid "$SEND_PID" 30
@@ -255,9 +245,7 @@ s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); open(sys.argv[2],"w").close
 c,_=s.accept(); time.sleep(30)' "$PORT" "$T/ready2" &
 	PIDS+=($!)
 	for _ in $(seq 1 100); do [ -e "$T/ready2" ] && break; sleep 0.1; done
-	"$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
-		--log "$T/src2.log" --timeout-s 2 >"$T/src2.out" 2>&1 &
-	SEND_PID=$!
+	start_send src2 sim:size=16M --timeout-s 2
 	wait_pid "$SEND_PID" 20
 	RC=$?
 	[ "$RC" = 4 ] || fail "send to a silent peer exited $RC, want 4"
@@ -278,11 +266,8 @@ kill_recv_final)
 
 kill_sender)
 	start_recv dst "sim:size=128M,seed=71"
-	"$VFMIG" send --device "sim:size=128M" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
-		--log "$T/src.log" --timeout-s 10 --rate-limit 20 >"$T/src.out" 2>&1 &
-	SEND_PID=$!
-	PIDS+=("$SEND_PID")
-	for _ in $(seq 1 100); do has_event "$T/src.log" phase_precopy && break; sleep 0.1; done
+	start_send src "sim:size=128M" --timeout-s 10 --rate-limit 20
+	wait_event "$T/src.log" phase_precopy
 	sleep 1
 	kill -9 "$SEND_PID"
 	wait_pid "$RECV_PID" 40
