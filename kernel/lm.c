@@ -637,7 +637,7 @@ struct file *vfmig_set_state(struct vfio_device *core_vdev,
 			break;
 		}
 	}
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return res;
 }
 
@@ -648,7 +648,7 @@ int vfmig_get_state(struct vfio_device *core_vdev,
 
 	mutex_lock(&vdev->state_mutex);
 	*state = vdev->mig_state;
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return 0;
 }
 
@@ -667,7 +667,7 @@ int vfmig_get_data_size(struct vfio_device *core_vdev, unsigned long *len)
 		*len = VFMIG_HDR_SIZE + vdev->mem.npages * VFMIG_PAGE_REC +
 		       VFMIG_REGS_REC + VFMIG_END_REC;
 	}
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return 0;
 }
 
@@ -679,4 +679,26 @@ void vfmig_reset_locked(struct vfmig_device *vdev)
 	vdev->fail_next = false;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
+}
+
+/*
+ * Release state_mutex, first applying a PCI reset that vfmig_reset_done()
+ * could not apply itself because state_mutex was held. The flag is tested
+ * and state_mutex released under reset_lock, so a reset_done() whose
+ * trylock failed cannot be missed.
+ */
+void vfmig_state_mutex_unlock(struct vfmig_device *vdev)
+{
+	lockdep_assert_held(&vdev->state_mutex);
+	for (;;) {
+		spin_lock(&vdev->reset_lock);
+		if (!vdev->deferred_reset)
+			break;
+		vdev->deferred_reset = false;
+		spin_unlock(&vdev->reset_lock);
+		if (vdev->opened)
+			vfmig_reset_locked(vdev);
+	}
+	mutex_unlock(&vdev->state_mutex);
+	spin_unlock(&vdev->reset_lock);
 }

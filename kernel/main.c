@@ -67,14 +67,27 @@ static void vfmig_remove(struct pci_dev *pdev)
 	vfio_put_device(&vdev->core.vdev);
 }
 
+/*
+ * The PCI core calls this with vfio_pci_core's memory_lock held for writing
+ * (VFIO_DEVICE_RESET, hot reset). A data fd's read()/write() may hold
+ * migf->lock while it faults on an mmap of this device's BAR, which waits for
+ * memory_lock; state_mutex holders wait for migf->lock. So never sleep on
+ * state_mutex here: record the reset, and let whoever holds state_mutex (this
+ * function, when the trylock succeeds) do it in vfmig_state_mutex_unlock().
+ */
 static void vfmig_reset_done(struct pci_dev *pdev)
 {
 	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
 
-	mutex_lock(&vdev->state_mutex);
-	if (vdev->opened)
-		vfmig_reset_locked(vdev);
-	mutex_unlock(&vdev->state_mutex);
+	spin_lock(&vdev->reset_lock);
+	vdev->deferred_reset = true;
+	if (!mutex_trylock(&vdev->state_mutex)) {
+		/* the holder sees the flag before it releases state_mutex */
+		spin_unlock(&vdev->reset_lock);
+		return;
+	}
+	spin_unlock(&vdev->reset_lock);
+	vfmig_state_mutex_unlock(vdev);
 }
 
 static const struct pci_error_handlers vfmig_err_handlers = {

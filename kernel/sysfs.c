@@ -58,7 +58,7 @@ static ssize_t vfmig_str_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 	mutex_lock(&vdev->state_mutex);
 	n = sysfs_emit(buf, "%s\n", (char *)vdev + sa->off);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return n;
 }
 
@@ -85,7 +85,7 @@ static ssize_t vfmig_str_store(struct kobject *kobj,
 	/* allowed/memory is the only one named "memory" */
 	if (!ret && !strcmp(attr->attr.name, "memory"))
 		vdev->allowed_memory_set = true;
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return ret ? ret : count;
 }
 
@@ -132,7 +132,7 @@ static ssize_t state_digest_show(struct kobject *kobj,
 
 	mutex_lock(&vdev->state_mutex);
 	ret = vfmig_state_digest(vdev, digest);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	if (ret)
 		return ret;
 	return sysfs_emit(buf, "%*phN\n", (int)sizeof(digest), digest);
@@ -169,7 +169,7 @@ static int vfmig_set_mem_mib(struct vfmig_device *vdev, u64 mib)
 	if (!ret && !vdev->allowed_memory_set)
 		snprintf(vdev->allowed_memory, sizeof(vdev->allowed_memory),
 			 "%llu", mib);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return ret;
 }
 
@@ -323,7 +323,7 @@ static ssize_t fail_next_store(struct device *dev,
 		return ret;
 	mutex_lock(&vdev->state_mutex);
 	vdev->fail_next = v;
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	return count;
 }
 
@@ -337,7 +337,7 @@ static ssize_t mig_state_show(struct device *dev,
 
 	mutex_lock(&vdev->state_mutex);
 	s = vdev->mig_state;
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	if (s >= ARRAY_SIZE(vfmig_state_names) || !vfmig_state_names[s])
 		return sysfs_emit(buf, "%u\n", s);
 	return sysfs_emit(buf, "%s\n", vfmig_state_names[s]);

@@ -24,6 +24,7 @@ static int vfmig_init_dev(struct vfio_device *core_vdev)
 		return ret;
 
 	mutex_init(&vdev->state_mutex);
+	spin_lock_init(&vdev->reset_lock);
 	mutex_init(&vdev->mem_lock);
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	strscpy(vdev->model, "vfmig-edu", sizeof(vdev->model));
@@ -38,7 +39,7 @@ static int vfmig_init_dev(struct vfio_device *core_vdev)
 	vfmig_mem_init(&vdev->mem, 0);
 	mutex_lock(&vdev->state_mutex);
 	ret = vfmig_state_resize(vdev, (u64)vfmig_mem_mib << 20);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	if (ret)
 		goto err;
 
@@ -79,7 +80,7 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 	mutex_lock(&vdev->state_mutex);
 	ret = vfmig_state_region_add(vdev);
 	if (ret) {
-		mutex_unlock(&vdev->state_mutex);
+		vfmig_state_mutex_unlock(vdev);
 		dev_err(vfmig_dev(vdev), "cannot add the device memory region: %pe\n",
 			ERR_PTR(ret));
 		vfio_pci_core_disable(&vdev->core);
@@ -95,7 +96,7 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 	vdev->opened = true;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 
 	vfio_pci_core_finish_enable(&vdev->core);
 	return 0;
@@ -112,7 +113,7 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 	vdev->opened = false;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
-	mutex_unlock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
 	vdev->core.reset_works = vdev->hw_reset;
 	vfio_pci_core_close_device(core_vdev);
 }
@@ -125,7 +126,7 @@ static long vfmig_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 	if (cmd == VFIO_DEVICE_RESET && !vdev->hw_reset) {
 		mutex_lock(&vdev->state_mutex);
 		vfmig_reset_locked(vdev);
-		mutex_unlock(&vdev->state_mutex);
+		vfmig_state_mutex_unlock(vdev);
 		return 0;
 	}
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);

@@ -4,7 +4,8 @@
  * edu device) a migratable state: its registers plus a sparse device-memory
  * area dirtied by an in-kernel workload.
  *
- * Lock order: state_mutex -> migf->lock -> mem_lock.
+ * Lock order: state_mutex -> migf->lock -> mem_lock. state_mutex is released
+ * only by vfmig_state_mutex_unlock(), which applies a deferred PCI reset.
  */
 #ifndef _VFMIG_STUB_H
 #define _VFMIG_STUB_H
@@ -13,6 +14,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/sizes.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -128,6 +130,8 @@ struct vfmig_device {
 	bool opened;
 	bool hw_reset;			/* the function has a PCI reset method */
 	bool fail_next;			/* fault injection: next FSM step fails */
+	spinlock_t reset_lock;		/* protects deferred_reset */
+	bool deferred_reset;		/* a PCI reset to apply at unlock */
 
 	/* compatibility identity, writable only while the device is closed */
 	char model[VFMIG_MODEL_MAX];
@@ -179,6 +183,7 @@ int vfmig_get_state(struct vfio_device *vdev,
 		    enum vfio_device_mig_state *state);
 int vfmig_get_data_size(struct vfio_device *vdev, unsigned long *len);
 void vfmig_reset_locked(struct vfmig_device *vdev);
+void vfmig_state_mutex_unlock(struct vfmig_device *vdev);
 void vfmig_disable_files_locked(struct vfmig_device *vdev);
 void vfmig_update_running_locked(struct vfmig_device *vdev);
 
