@@ -51,7 +51,7 @@ trap restore EXIT
 # field LOG EVENT KEY: KEY of the last EVENT line ("" if none).
 # first LOG EVENT KEY: the same, first line.
 field() {
-	python3 - "$1" "$2" "$3" last <<'PY'
+	python3 - "$1" "$2" "$3" "${4:-last}" <<'PY'
 import json, sys
 val = ""
 for line in open(sys.argv[1]):
@@ -67,21 +67,7 @@ for line in open(sys.argv[1]):
 print(val)
 PY
 }
-first() {
-	python3 - "$1" "$2" "$3" first <<'PY'
-import json, sys
-val = ""
-for line in open(sys.argv[1]):
-    try:
-        o = json.loads(line)
-    except ValueError:
-        continue
-    if o.get("event") == sys.argv[2] and sys.argv[3] in o:
-        val = str(o[sys.argv[3]])
-        break
-print(val)
-PY
-}
+first() { field "$1" "$2" "$3" first; }
 
 port=7700
 # pair NAME DST_SPEC SRC_SPEC [SEND OPTIONS...]: recv in the background,
