@@ -84,4 +84,32 @@ if [ "$want_vm" -eq 1 ]; then
 			"linux-image-$ver-unsigned" "linux-headers-$ver" >/dev/null
 	fi
 fi
+# QEMU 10 (bookworm-backports) for the stock-VMM guest suite
+# (tests/vm/guest.d/50-qemu.sh): Debian 12's own QEMU is 7.2, too old for VFIO
+# migration with PRE_COPY. The packages are unpacked into a private prefix
+# with a private apt state; the system QEMU and sources are never touched.
+if [ "$want_vm" -eq 1 ]; then
+	q10=${VFM_QEMU10_PREFIX:-/opt/vfmig/qemu10}
+	if [ -x "$q10/usr/bin/qemu-system-x86_64" ]; then
+		log "QEMU 10 present: $q10"
+	else
+		log "fetching QEMU 10 from bookworm-backports into $q10"
+		st=$(mktemp -d)
+		mkdir -p "$st/lists/partial" "$st/cache/archives/partial" "$st/deb"
+		echo "deb http://deb.debian.org/debian bookworm-backports main" >"$st/sources.list"
+		aptq=(-o Dir::Etc::sourcelist="$st/sources.list" -o Dir::Etc::sourceparts=- -o APT::Sandbox::User=root
+			-o Dir::State::Lists="$st/lists" -o Dir::Cache="$st/cache"
+			-o APT::Default-Release=bookworm-backports)
+		apt-get "${aptq[@]}" update -qq
+		(cd "$st/deb" && apt-get "${aptq[@]}" download -qq \
+			qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports \
+			qemu-system-data/bookworm-backports)
+		rm -rf "$q10.new" && mkdir -p "$q10.new"
+		for d in "$st"/deb/*.deb; do dpkg -x "$d" "$q10.new"; done
+		rm -rf "$q10" && mv "$q10.new" "$q10"
+		rm -rf "$st"
+		"$q10/usr/bin/qemu-system-x86_64" --version | head -n1 >&2 ||
+			{ log "QEMU 10 in $q10 does not run (missing libraries?)"; exit 1; }
+	fi
+fi
 log "all packages present"
