@@ -1,0 +1,52 @@
+# `cmake --install`: what goes where, in two components that become the two
+# Debian packages (cmake/VfmigPackage.cmake):
+#   vfmig  the agent, the benchmark, units, udev/modprobe files, libvirt hook
+#   dkms   the module's sources and dkms.conf in /usr/src/vfmig-<version>/
+#
+# Paths follow the install prefix. The system-integration folders depend on
+# it too: for /usr they are the distribution's (/lib/systemd/system, ...),
+# for any other prefix the ones the tools also read (/usr/local/lib/systemd/
+# system is in systemd's search path; udev and modprobe read /etc). libvirt
+# reads hooks only from /etc/libvirt/hooks.
+include(GNUInstallDirs)
+
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(_unitdir /lib/systemd/system)
+  set(_udevdir /lib/udev/rules.d)
+  set(_modprobedir /lib/modprobe.d)
+else()
+  set(_unitdir ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
+  set(_udevdir /etc/udev/rules.d)
+  set(_modprobedir /etc/modprobe.d)
+endif()
+set(VFM_SYSTEMD_UNITDIR ${_unitdir} CACHE PATH "systemd system unit folder")
+set(VFM_UDEV_RULESDIR ${_udevdir} CACHE PATH "udev rules folder")
+set(VFM_MODPROBEDIR ${_modprobedir} CACHE PATH "modprobe.d folder")
+set(VFM_LIBVIRT_HOOKDIR /etc/libvirt/hooks/qemu.d CACHE PATH "libvirt qemu hook folder")
+set(VFM_DKMS_SRCDIR /usr/src/vfmig-${PROJECT_VERSION})
+
+# Paths the configured files name (absolute, from the prefix).
+set(VFM_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
+set(VFM_LIBEXECDIR ${CMAKE_INSTALL_FULL_LIBEXECDIR}/vfmig)
+set(VFM_DOCDIR ${CMAKE_INSTALL_FULL_DOCDIR})
+set(_cfg ${CMAKE_BINARY_DIR}/deploy)
+
+if(TARGET vfmig)
+  install(TARGETS vfmig RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT vfmig)
+endif()
+if(TARGET vfmig-bench)
+  install(TARGETS vfmig-bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT vfmig)
+endif()
+install(FILES deploy/modprobe.d/vfmig.conf DESTINATION ${VFM_MODPROBEDIR} COMPONENT vfmig)
+install(PROGRAMS deploy/orchestrate.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/vfmig
+        RENAME vfmig-orchestrate-example COMPONENT vfmig)
+
+# DKMS source tree: /usr/src/vfmig-<version>/{dkms.conf,Kbuild,*.c,*.h,include/uapi/}
+configure_file(deploy/dkms/dkms.conf ${_cfg}/dkms.conf @ONLY)
+install(FILES ${_cfg}/dkms.conf DESTINATION ${VFM_DKMS_SRCDIR} COMPONENT dkms)
+file(GLOB _vfm_ksrc ${CMAKE_SOURCE_DIR}/kernel/*.c ${CMAKE_SOURCE_DIR}/kernel/*.h)
+list(FILTER _vfm_ksrc EXCLUDE REGEX "\\.mod\\.c$")
+install(FILES ${_vfm_ksrc} kernel/Kbuild kernel/Makefile
+        DESTINATION ${VFM_DKMS_SRCDIR} COMPONENT dkms)
+install(FILES kernel/include/uapi/vfmig.h
+        DESTINATION ${VFM_DKMS_SRCDIR}/include/uapi COMPONENT dkms)
