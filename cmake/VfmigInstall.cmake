@@ -50,3 +50,19 @@ install(FILES ${_vfm_ksrc} kernel/Kbuild kernel/Makefile
         DESTINATION ${VFM_DKMS_SRCDIR} COMPONENT dkms)
 install(FILES kernel/include/uapi/vfmig.h
         DESTINATION ${VFM_DKMS_SRCDIR}/include/uapi COMPONENT dkms)
+
+# systemd template units (instance = migration id), sandbox pasted in.
+file(READ deploy/systemd/sandbox.conf.in VFM_UNIT_SANDBOX)
+string(STRIP "${VFM_UNIT_SANDBOX}" VFM_UNIT_SANDBOX)
+foreach(_u vfmig-recv@.service vfmig-send@.service)
+  configure_file(deploy/systemd/${_u}.in ${_cfg}/systemd/${_u} @ONLY)
+  install(FILES ${_cfg}/systemd/${_u} DESTINATION ${VFM_SYSTEMD_UNITDIR} COMPONENT vfmig)
+endforeach()
+
+# Binding: the udev rule runs vfmig-bind (driver_override, unbind, probe).
+configure_file(deploy/udev/90-vfmig-bind.rules.in ${_cfg}/90-vfmig-bind.rules @ONLY)
+install(FILES ${_cfg}/90-vfmig-bind.rules DESTINATION ${VFM_UDEV_RULESDIR} COMPONENT vfmig)
+install(PROGRAMS deploy/bin/vfmig-bind DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/vfmig
+        COMPONENT vfmig)
+install(FILES deploy/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME README.deploy.md
+        COMPONENT vfmig)

@@ -18,8 +18,8 @@ need() {
 	fi
 }
 # stage BUILD_DIR COMPONENT ROOT: cmake --install one component into ROOT
-# with the /usr prefix, as the Debian packages lay it out.
+# with the prefix the build was configured with (its files name it).
 stage() {
-	DESTDIR=$3 cmake --install "$1" --prefix /usr --component "$2" >/dev/null ||
+	DESTDIR=$3 cmake --install "$1" --component "$2" >/dev/null ||
 		fail "cmake --install --component $2 failed"
 }
