@@ -12,12 +12,16 @@ enum vfm_exit {
 	VFM_EXIT_PEER = 4, /* peer or transport failure; source resumed */
 	VFM_EXIT_DEVICE = 5, /* device failure */
 	VFM_EXIT_AUTH = 6, /* authentication failure */
+	VFM_EXIT_UNKNOWN = 7, /* outcome unknown: both stopped, fence */
+	VFM_EXIT_RESUME_FAILED = 8, /* failed, and the source did not resume */
 };
 
 #define VFM_EXIT_CODES_HELP                                                   \
 	"Exit codes: 0 done, 2 usage or malformed input, 3 refused by the\n"  \
 	"handshake, 4 peer or transport failure (source resumed), 5 device\n" \
-	"failure, 6 authentication failure, 1 internal error.\n"
+	"failure, 6 authentication failure, 7 outcome unknown: both devices\n" \
+	"stopped, fence before resuming (vfmig outcome), 8 failed and the\n"   \
+	"source device could not be resumed, 1 internal error.\n"
 
 struct vfm_cmd {
 	const char *name;

@@ -2,6 +2,7 @@
 /* vfmig send / recv / check: option parsing, then the engine. */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,10 @@ enum {
 	OPT_STATS,
 	OPT_TIMEOUT,
 	OPT_WAIT,
+	OPT_LINGER,
+	OPT_OUTCOME,
+	OPT_PREAUTH,
+	OPT_VERIFY,
 	OPT_HELP,
 };
 
@@ -46,6 +51,10 @@ static const struct option mig_opts[] = {
 	{ "stats-json", required_argument, NULL, OPT_STATS },
 	{ "timeout-s", required_argument, NULL, OPT_TIMEOUT },
 	{ "wait-s", required_argument, NULL, OPT_WAIT },
+	{ "linger-s", required_argument, NULL, OPT_LINGER },
+	{ "outcome-s", required_argument, NULL, OPT_OUTCOME },
+	{ "preauth-s", required_argument, NULL, OPT_PREAUTH },
+	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -156,6 +165,10 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 	o->transport = "tcp";
 	o->timeout_s = 30;
 	o->wait_s = 600;
+	o->linger_s = -1; /* the timeout, unless given */
+	o->outcome_s = -1;
+	o->preauth_s = 5;
+	o->verify = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", mig_opts, NULL)) != -1) {
 		const char *name;
@@ -223,7 +236,25 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 			else if (c == OPT_WAIT &&
 				 !num(name, optarg, 0.1, 1e6, &d))
 				o->wait_s = d;
-			else
+			else if (c == OPT_LINGER &&
+				 !num(name, optarg, 0, 1e5, &d))
+				o->linger_s = d;
+			else if (c == OPT_OUTCOME &&
+				 !num(name, optarg, 0, 1e5, &d))
+				o->outcome_s = d;
+			else if (c == OPT_PREAUTH &&
+				 !num(name, optarg, 0.1, 600, &d))
+				o->preauth_s = d;
+			else if (c == OPT_VERIFY && !strcmp(optarg, "digest"))
+				o->verify = true;
+			else if (c == OPT_VERIFY && !strcmp(optarg, "none"))
+				o->verify = false;
+			else if (c == OPT_VERIFY) {
+				fprintf(stderr,
+					"vfmig %s: --verify takes 'digest' or 'none', not '%s'.\n",
+					role, optarg);
+				return VFM_EXIT_USAGE;
+			} else
 				return VFM_EXIT_USAGE;
 		}
 	}
@@ -281,6 +312,11 @@ static int run(int argc, char **argv, const char *role, bool check,
 		ret = VFM_EXIT_USAGE;
 		goto close;
 	}
+	if (o->linger_s < 0)
+		o->linger_s = o->timeout_s;
+	if (o->outcome_s < 0)
+		o->outcome_s = o->timeout_s;
+	vfm_eng_signals_install();
 	ret = strcmp(role, "recv") ? vfm_engine_send(o) : vfm_engine_recv(o);
 	{
 		struct vfm_json j;
@@ -290,7 +326,7 @@ static int run(int argc, char **argv, const char *role, bool check,
 		vfm_log_emit("exit", &j);
 	}
 close:
-	memset(o->secret, 0, sizeof(o->secret));
+	OPENSSL_cleanse(o->secret, sizeof(o->secret));
 	vfm_log_close();
 out:
 	free(o);

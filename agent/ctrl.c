@@ -34,6 +34,15 @@ int vfm_ctl_encode(struct vfm_hs *hs, const struct vfm_ctl *m, uint8_t *buf,
 		break;
 	case VFM_CTL_DONE:
 		vfm_msg_put_u64(&b, M | VFM_CTLV_TOTAL, m->total);
+		if (m->digest[0])
+			vfm_msg_put_str(&b, VFM_CTLV_DIGEST, m->digest);
+		break;
+	case VFM_CTL_LOADED:
+		vfm_msg_put_str(&b, VFM_CTLV_DIGEST, m->digest);
+		vfm_msg_put_u64(&b, VFM_CTLV_RESUME_US, m->resume_us);
+		break;
+	case VFM_CTL_RUN:
+	case VFM_CTL_BYE:
 		break;
 	case VFM_CTL_COMMIT:
 		vfm_msg_put_u64(&b, VFM_CTLV_RESUME_US, m->resume_us);
@@ -67,17 +76,10 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 	ret = vfm_msg_parse(frame, len, &msg, err);
 	if (ret)
 		return ret;
-	if (msg.type < VFM_CTL_GO || msg.type > VFM_CTL_FAIL) {
-		if (msg.type == VFM_MSG_ABORT) {
-			struct vfm_abort a;
-
-			if (!vfm_abort_decode(&msg, &a, err)) {
-				m->type = VFM_CTL_FAIL;
-				m->code = 4;
-				memcpy(m->text, a.text, sizeof(m->text));
-				return 0;
-			}
-		}
+	if (msg.type < VFM_CTL_GO || msg.type > VFM_CTL_LAST) {
+		/* After the handshake only sealed messages count: an ABORT
+		 * (which carries no MAC) is a broken connection, never a
+		 * decision of the peer. */
 		snprintf(err->msg, sizeof(err->msg),
 			 "unexpected message %s on the control connection",
 			 vfm_msg_type_name(msg.type));
@@ -159,11 +161,12 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 
 const char *vfm_ctl_name(uint8_t type)
 {
-	static const char *const names[] = { "GO",     "XPORT", "CREDIT",
-					     "PHASE",  "DONE",	"COMMIT",
-					     "DIGEST", "FAIL" };
+	static const char *const names[] = { "GO",     "XPORT",	 "CREDIT",
+					     "PHASE",  "DONE",	 "COMMIT",
+					     "DIGEST", "FAIL",	 "LOADED",
+					     "RUN",    "BYE" };
 
-	if (type >= VFM_CTL_GO && type <= VFM_CTL_FAIL)
+	if (type >= VFM_CTL_GO && type <= VFM_CTL_LAST)
 		return names[type - VFM_CTL_GO];
 	return vfm_msg_type_name(type);
 }

@@ -7,9 +7,14 @@
  *   source -> destination      destination -> source
  *   GO {mode}                   XPORT {transport, info, landing, streams}
  *   PHASE {phase, iteration}    CREDIT {pos}: stream bytes loaded
- *   DONE {total}                COMMIT {resume_us}: destination running
- *   FAIL {code, text}           DIGEST {digest}
- *                               FAIL {code, text}
+ *   DONE {total, digest}        LOADED {digest}: verified, stopped
+ *   RUN: start (no return)      COMMIT {resume_us}: destination running
+ *   BYE: outcome known          FAIL {code, text}
+ *   FAIL {code, text}
+ *
+ * The switchover's order and meaning: vfm/switchover.h. An outcome query
+ * is a new connection: handshake, GO {mode QUERY}, answered by COMMIT
+ * (running) or FAIL (aborted, will not run).
  */
 #ifndef VFM_CTRL_H
 #define VFM_CTRL_H
@@ -28,11 +33,16 @@ enum vfm_ctl_type {
 	VFM_CTL_COMMIT = 0x45,
 	VFM_CTL_DIGEST = 0x46,
 	VFM_CTL_FAIL = 0x47,
+	VFM_CTL_LOADED = 0x48, /* destination: loaded, verified, stopped */
+	VFM_CTL_RUN = 0x49, /* source: the point of no return, start */
+	VFM_CTL_BYE = 0x4a, /* source: the outcome is known, exit */
+	VFM_CTL_LAST = VFM_CTL_BYE,
 };
 
 enum vfm_ctl_mode {
 	VFM_CTL_MODE_MIGRATE = 1,
 	VFM_CTL_MODE_CHECK = 2, /* handshake only: the destination exits */
+	VFM_CTL_MODE_QUERY = 3, /* what became of this migration? */
 };
 
 /* TLV types inside the control messages (scoped per message). */

@@ -2,6 +2,7 @@
 /* Engine pieces both roles use: secret, device, handshake, control I/O. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +33,17 @@ int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen)
 			 o->secret_file, strerror(errno));
 		return -errno;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
 		vfm_log_msg(
 			"secret_file_insecure", "warning",
-			"The secret file %s is readable by every user; make it 0600.",
-			o->secret_file);
+			"The secret file %s is open to its group or to every user (mode %03o); make it 0600.",
+			o->secret_file, (unsigned int)(st.st_mode & 0777));
+	if (fstat(fd, &st) == 0 && st.st_uid != geteuid())
+		vfm_log_msg(
+			"secret_file_insecure", "warning",
+			"The secret file %s belongs to uid %u, not to this agent (uid %u).",
+			o->secret_file, (unsigned int)st.st_uid,
+			(unsigned int)geteuid());
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0) {
@@ -59,8 +66,33 @@ int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen)
 	}
 	memcpy(o->secret, buf, (size_t)n);
 	o->secret_len = (size_t)n;
-	memset(buf, 0, sizeof(buf));
+	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
+}
+
+static volatile sig_atomic_t cancel_sig;
+
+static void on_cancel(int sig)
+{
+	cancel_sig = sig;
+}
+
+void vfm_eng_signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cancel;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a wait in poll() returns at once with EINTR. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int vfm_eng_cancelled(void)
+{
+	return cancel_sig;
 }
 
 int vfm_eng_open_device(struct vfm_eng *e)
@@ -225,12 +257,20 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 		char notes[4096];
 		size_t n = 0;
 
+		/* A note goes in whole or not at all, with room kept for
+		 * the closing "]\0". */
 		notes[n++] = '[';
 		for (unsigned int i = 0; i < v->nnotes; i++) {
+			char q[6 * VFM_SENTENCE_MAX + 8];
+			size_t qn = 0;
+
+			vfm_json_quote(q, sizeof(q), &qn, v->notes[i]);
+			if (n + qn + 3 > sizeof(notes))
+				break;
 			if (i)
 				notes[n++] = ',';
-			vfm_json_quote(notes, sizeof(notes) - 2, &n,
-				       v->notes[i]);
+			memcpy(notes + n, q, qn);
+			n += qn;
 		}
 		notes[n++] = ']';
 		notes[n] = '\0';

@@ -32,6 +32,10 @@ struct vfm_mig_opts {
 	double rate_limit_mbps; /* 0: none */
 	double timeout_s; /* stall limit for every wait */
 	double wait_s; /* recv: how long to wait for a source */
+	double linger_s; /* recv: answer outcome queries this long */
+	double outcome_s; /* send: ask the outcome at most this long */
+	double preauth_s; /* recv: a peer's time to authenticate */
+	bool verify; /* compare the state digests before the switch */
 	bool check; /* handshake only */
 	uint8_t secret[VFM_HS_SECRET_MAX];
 	size_t secret_len;
@@ -72,6 +76,11 @@ int vfm_eng_timeout_ms(const struct vfm_eng *e);
 void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary);
 /* Test hook: VFMIG_TEST_CRASH=<point> kills this process at @point. */
 void vfm_eng_crash_point(const char *point);
+/* SIGTERM, SIGINT and SIGHUP cancel the migration (see switchover.h):
+ * the handlers only set a flag the engines look at. */
+void vfm_eng_signals_install(void);
+/* The signal that cancelled, 0 if none. */
+int vfm_eng_cancelled(void);
 /* "state": "RUNNING", "state_digest": ... into @j. */
 void vfm_eng_json_device(struct vfm_eng *e, struct vfm_json *j, bool digest);
 

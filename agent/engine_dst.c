@@ -17,6 +17,8 @@
 #include "cmd.h"
 #include "dev_sim.h"
 #include "engine.h"
+#include "listener.h"
+#include "vfm/switchover.h"
 
 #define DST_PEND_MAX 4096
 /* Once the source has stopped its device, the final data comes on the
@@ -48,6 +50,13 @@ struct dst {
 	bool ready; /* writes wait to be loaded in order */
 	uint32_t iterations; /* the source's pre-copy iterations */
 	bool corrupt; /* test hook: VFMIG_TEST_CORRUPT flips one byte */
+	struct vfm_lsn lsn; /* the listening port, for the whole run */
+	bool lsn_ok;
+	enum vfm_sw_dst_state sw; /* the switchover (vfm/switchover.h) */
+	char digest[VFM_DIGEST_HEX]; /* the loaded state, while stopped */
+	double verify_ms, resume_ms;
+	int fail_code; /* exit code once ABORTED */
+	bool bye; /* the source knows the outcome */
 };
 
 /*
@@ -210,6 +219,11 @@ static int receive(struct dst *d)
 				return -EPROTO;
 			}
 		}
+		if (vfm_eng_cancelled()) {
+			snprintf(e->why, sizeof(e->why),
+				 "Cancelled by signal %d.", vfm_eng_cancelled());
+			return -EINTR;
+		}
 		if (!any &&
 		    vfm_now_ms() - d->last_progress > vfm_eng_timeout_ms(e)) {
 			snprintf(e->why, sizeof(e->why),
@@ -326,7 +340,10 @@ static int prepare(struct dst *d)
 	return 0;
 }
 
-static int resume(struct dst *d, double *resume_ms)
+
+/* RESUMING -> STOP: the device checks the whole stream and applies it;
+ * then, still stopped, the digest of what it now holds. */
+static int verify(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
 	double t = vfm_now_ms();
@@ -342,81 +359,282 @@ static int resume(struct dst *d, double *resume_ms)
 			strerror(-ret), w[0] ? "; " : ".", w);
 		return ret;
 	}
-	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_RUNNING);
-	if (ret) {
-		snprintf(e->why, sizeof(e->why),
-			 "The device did not start (STOP->RUNNING): %s.",
-			 strerror(-ret));
-		return ret;
-	}
-	*resume_ms = vfm_now_ms() - t;
+	d->resume_ms = vfm_now_ms() - t;
+	t = vfm_now_ms();
+	d->digest[0] = '\0';
+	if (e->o->verify)
+		vfm_dev_digest(e->dev, d->digest);
+	d->verify_ms = vfm_now_ms() - t;
 	return 0;
 }
 
-/* Wait for one source and run the handshake; loops over peers that are not
- * vfmig agents. Returns 0 with a verdict, or a failure. */
+/* Drive the switchover one event on and do what it says. */
+static void sw_event(struct dst *d, enum vfm_sw_dst_event ev)
+{
+	struct vfm_eng *e = &d->e;
+	struct vfm_sw_step st = vfm_sw_dst_step(d->sw, ev);
+	struct vfm_json j;
+	char acts[128];
+
+	vfm_json_init(&j);
+	vfm_json_str(&j, "from", vfm_sw_dst_state_name(d->sw));
+	vfm_json_str(&j, "on", vfm_sw_dst_event_name(ev));
+	vfm_json_str(&j, "to", vfm_sw_dst_state_name(st.next));
+	vfm_json_str(&j, "actions",
+		     vfm_sw_action_names(st.action, acts, sizeof(acts)));
+	vfm_log_emit("switchover", &j);
+	d->sw = st.next;
+	if (st.action & VFM_SW_A_RESET) {
+		int ret;
+
+		vfm_eng_xport_teardown(e);
+		ret = d->touched ? vfm_dev_reset(e->dev) : 0;
+		vfm_json_init(&j);
+		vfm_json_bool(&j, "ok", ret == 0);
+		vfm_eng_json_device(e, &j, false);
+		vfm_log_emit("destination_reset", &j);
+	}
+	if (st.action & VFM_SW_A_SEND_LOADED) {
+		struct vfm_ctl m = { .type = VFM_CTL_LOADED,
+				     .resume_us =
+					     (uint64_t)(d->resume_ms * 1e3) };
+
+		snprintf(m.digest, sizeof(m.digest), "%s", d->digest);
+		if (vfm_eng_ctl_send(e, &m)) {
+			sw_event(d, VFM_SW_DE_FAULT);
+			return;
+		}
+	}
+	if (st.action & VFM_SW_A_START) {
+		double t = vfm_now_ms();
+		int ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_RUNNING);
+
+		if (ret) {
+			snprintf(e->why, sizeof(e->why),
+				 "The device did not start (STOP->RUNNING): %s.",
+				 strerror(-ret));
+			d->fail_code = VFM_EXIT_DEVICE;
+			sw_event(d, VFM_SW_DE_START_FAILED);
+			return;
+		}
+		d->resume_ms += vfm_now_ms() - t;
+		{
+			struct vfm_ctl m = {
+				.type = VFM_CTL_COMMIT,
+				.resume_us = (uint64_t)(d->resume_ms * 1e3)
+			};
+
+			snprintf(m.digest, sizeof(m.digest), "%s", d->digest);
+			/* Lost or not, the source asks if it must. */
+			if (vfm_eng_ctl_send(e, &m))
+				vfm_log_msg("commit_unconfirmed", "warning",
+					    "%s", e->why);
+		}
+		vfm_log_msg("committed", "info",
+			    "The device is RUNNING with the migrated state.");
+	}
+	if (st.action & VFM_SW_A_SEND_FAIL)
+		vfm_eng_fail(e, (uint16_t)d->fail_code, e->why);
+}
+
+/* An authenticated peer on the listening port: answer its outcome query
+ * (the source lost its connection after RUN, or wants to know). */
+static void answer_query(struct dst *d, struct vfm_conn *c, struct vfm_hs *hs)
+{
+	struct vfm_eng *e = &d->e;
+	struct vfm_conn keep = e->conn;
+	struct vfm_hs *keep_hs = e->hs;
+	struct vfm_ctl m;
+	int ret;
+
+	/* The query speaks through the engine's control helpers. */
+	e->conn = *c;
+	e->hs = hs;
+	ret = vfm_eng_ctl_recv(e, 2000, &m);
+	if (ret == 1 && m.type == VFM_CTL_GO && m.mode == VFM_CTL_MODE_QUERY) {
+		struct vfm_json j;
+
+		sw_event(d, VFM_SW_DE_QUERY);
+		m = (struct vfm_ctl){ .type = d->sw == VFM_SW_D_RUNNING ?
+						      VFM_CTL_COMMIT :
+						      VFM_CTL_FAIL,
+				      .code = (uint16_t)d->fail_code };
+		if (m.type == VFM_CTL_FAIL)
+			snprintf(m.text, sizeof(m.text),
+				 "The destination aborted this migration and will not run it.");
+		vfm_eng_ctl_send(e, &m);
+		vfm_json_init(&j);
+		vfm_json_str(&j, "peer", e->conn.peer);
+		vfm_json_str(&j, "answer",
+			     d->sw == VFM_SW_D_RUNNING ? "running" : "aborted");
+		vfm_log_emit("outcome_query", &j);
+	} else {
+		vfm_log_msg("connection_refused", "warning",
+			    "An authenticated peer %s sent no outcome query.",
+			    e->conn.peer);
+	}
+	vfm_conn_close(&e->conn);
+	vfm_hs_free(e->hs);
+	e->conn = keep;
+	e->hs = keep_hs;
+}
+
+/* Serve the listening port for up to @ms. */
+static void serve_port(struct dst *d, int ms)
+{
+	struct vfm_conn *c = malloc(sizeof(*c));
+	struct vfm_hs *hs = NULL;
+
+	if (!c || !d->lsn_ok) {
+		free(c);
+		if (ms > 0)
+			poll(NULL, 0, ms);
+		return;
+	}
+	if (vfm_lsn_poll(&d->lsn, ms, c, &hs) == 1)
+		answer_query(d, c, hs);
+	free(c);
+}
+
+/* LOADED: wait for RUN (or anything that decides otherwise). */
+static void wait_run(struct dst *d)
+{
+	struct vfm_eng *e = &d->e;
+	double until = vfm_now_ms() + vfm_eng_timeout_ms(e);
+
+	vfm_eng_crash_point("loaded");
+	while (d->sw == VFM_SW_D_LOADED) {
+		struct vfm_ctl m;
+		int ret;
+
+		if (vfm_eng_cancelled()) {
+			snprintf(e->why, sizeof(e->why),
+				 "Cancelled by signal %d before the switch.",
+				 vfm_eng_cancelled());
+			sw_event(d, VFM_SW_DE_CANCEL);
+			return;
+		}
+		if (vfm_now_ms() > until) {
+			snprintf(e->why, sizeof(e->why),
+				 "The source did not say RUN within %.0f s.",
+				 e->o->timeout_s);
+			sw_event(d, VFM_SW_DE_FAULT);
+			return;
+		}
+		ret = vfm_eng_ctl_recv(e, 20, &m);
+		if (ret == -ECANCELED) {
+			sw_event(d, VFM_SW_DE_SRC_FAIL);
+			return;
+		}
+		if (ret < 0) {
+			sw_event(d, VFM_SW_DE_FAULT);
+			return;
+		}
+		if (ret == 1 && m.type == VFM_CTL_RUN) {
+			vfm_eng_crash_point("run_received");
+			sw_event(d, VFM_SW_DE_RUN);
+			return;
+		}
+		if (ret == 1) {
+			snprintf(e->why, sizeof(e->why),
+				 "Expected RUN, got %s.", vfm_ctl_name(m.type));
+			sw_event(d, VFM_SW_DE_FAULT);
+			return;
+		}
+		serve_port(d, 0);
+	}
+}
+
+/* After the outcome: until the source says BYE, answer outcome queries
+ * for --linger-s, so a source that lost its connection can learn it. */
+static void linger(struct dst *d)
+{
+	struct vfm_eng *e = &d->e;
+	double until = vfm_now_ms() + e->o->linger_s * 1000;
+	bool conn_ok = e->conn.fd >= 0;
+
+	while (vfm_now_ms() < until && !d->bye) {
+		if (conn_ok) {
+			struct vfm_ctl m;
+			int ret = vfm_eng_ctl_recv(e, 20, &m);
+
+			if (ret == 1 && m.type == VFM_CTL_BYE)
+				d->bye = true;
+			else if (ret == 1 && m.type == VFM_CTL_RUN &&
+				 d->sw == VFM_SW_D_ABORTED)
+				sw_event(d, VFM_SW_DE_RUN);
+			else if (ret < 0)
+				conn_ok = false;
+		}
+		if (!d->bye)
+			serve_port(d, conn_ok ? 0 : 50);
+		if (vfm_eng_cancelled() && d->sw == VFM_SW_D_ABORTED)
+			break;
+	}
+	if (!d->bye)
+		vfm_log_msg(
+			"linger_end", d->sw == VFM_SW_D_RUNNING ? "info" : "warning",
+			"No word from the source after the outcome (%s); stopped answering queries after %.0f s.",
+			vfm_sw_dst_state_name(d->sw), e->o->linger_s);
+}
+
+/* Wait for one authenticated source. 0 with a verdict, or a failure. */
 static int serve_handshake(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
 	double deadline = vfm_now_ms() + e->o->wait_s * 1000;
-	struct vfm_hs_cfg cfg = {
-		.role = VFM_ROLE_DESTINATION,
-		.secret = e->o->secret,
-		.secret_len = e->o->secret_len,
-		.features = VFM_PFEAT_TCP | VFM_PFEAT_PRE_COPY | VFM_PFEAT_MMAP,
-		.desc = &e->desc,
-	};
+	struct vfm_conn *c = malloc(sizeof(*c));
+	int ret = -ETIMEDOUT;
 
-	if (e->o->migration_id[0]) {
-		uuid_t u;
-
-		uuid_parse(e->o->migration_id, u);
-		memcpy(cfg.migration_id, u, sizeof(u));
-	}
-	for (;;) {
-		int left = (int)(deadline - vfm_now_ms());
-		int ret;
-
-		if (left <= 0) {
+	if (!c)
+		return -ENOMEM;
+	while (vfm_now_ms() < deadline) {
+		if (vfm_eng_cancelled()) {
 			snprintf(e->why, sizeof(e->why),
-				 "No source connected within %.0f s.",
-				 e->o->wait_s);
-			return -ETIMEDOUT;
+				 "Cancelled by signal %d while waiting for a source.",
+				 vfm_eng_cancelled());
+			ret = -EINTR;
+			break;
 		}
-		ret = vfm_conn_accept(&e->conn, d->lfd, left);
-		if (ret == -ETIMEDOUT)
-			continue;
-		if (ret) {
+		ret = vfm_lsn_poll(&d->lsn, 200, c, &e->hs);
+		if (ret < 0) {
 			snprintf(e->why, sizeof(e->why),
-				 "Cannot accept a connection: %s.",
+				 "Cannot accept connections: %s.",
 				 strerror(-ret));
-			return ret;
+			break;
 		}
-		vfm_log_msg("connection", "info", "Control connection from %s.",
-			    e->conn.peer);
-		ret = vfm_eng_handshake(e, &cfg);
-		if (!ret) {
+		if (ret == 1) {
 			char mid[40];
 
+			e->conn = *c;
 			uuid_unparse_lower(vfm_hs_migration_id(e->hs), mid);
 			snprintf(e->o->migration_id, sizeof(e->o->migration_id),
 				 "%s", mid);
 			vfm_log_set_migration_id(mid);
-			return 0;
+			/* From now on the port answers this migration only. */
+			memcpy(d->lsn.cfg.migration_id,
+			       vfm_hs_migration_id(e->hs),
+			       sizeof(d->lsn.cfg.migration_id));
+			vfm_log_msg("connection", "info",
+				    "Source %s authenticated.", e->conn.peer);
+			ret = 0;
+			break;
 		}
-		if (ret == -EACCES) {
-			vfm_log_msg("auth_failed", "error", "%s", e->why);
-			return ret;
-		}
-		/* Not a vfmig source, or it went away: refuse it, keep serving. */
-		vfm_log_msg("connection_refused", "warning", "%s", e->why);
-		vfm_hs_free(e->hs);
-		e->hs = NULL;
-		vfm_conn_close(&e->conn);
+		ret = -ETIMEDOUT;
 	}
+	free(c);
+	if (ret == -ETIMEDOUT) {
+		snprintf(e->why, sizeof(e->why),
+			 "No source authenticated within %.0f s (%lu connection%s dropped, %lu failed authentication).",
+			 e->o->wait_s, d->lsn.dropped,
+			 d->lsn.dropped == 1 ? "" : "s", d->lsn.auth_failed);
+		if (d->lsn.auth_failed)
+			ret = -EACCES;
+	}
+	return ret;
 }
 
-static void summary(struct dst *d, double resume_ms, const char *hex)
+static void summary(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
 	struct vfm_json j;
@@ -426,30 +644,54 @@ static void summary(struct dst *d, double resume_ms, const char *hex)
 	vfm_json_f64(&j, "total_ms", vfm_now_ms() - e->t0);
 	vfm_json_f64(&j, "stop_to_running_ms",
 		     d->t_stop_seen ? vfm_now_ms() - d->t_stop_seen : 0);
-	vfm_json_f64(&j, "resume_ms", resume_ms);
+	vfm_json_f64(&j, "resume_ms", d->resume_ms);
+	vfm_json_f64(&j, "verify_ms", d->verify_ms);
 	vfm_json_u64(&j, "bytes", d->loaded);
 	vfm_json_u64(&j, "iterations", d->iterations);
 	vfm_json_str(&j, "transport", e->xops->name);
 	vfm_json_u64(&j, "streams", d->streams);
-	vfm_json_str(&j, "state_digest", hex);
+	/* The state as loaded, taken while the device was stopped: once it
+	 * runs, its own workload changes it. */
+	vfm_json_str(&j, "state_digest", d->digest);
+	vfm_json_bool(&j, "source_confirmed", d->bye);
 	vfm_eng_json_device(e, &j, false);
 	vfm_log_emit("summary", &j);
 	vfm_eng_write_stats(e, &j);
 	vfm_log_progress_end();
-	printf("vfmig: migration %s received: %.1f MiB, device RUNNING, digest %s\n",
-	       e->o->migration_id, (double)d->loaded / 1048576.0, hex);
+	printf("vfmig: migration %s received: %.1f MiB, device RUNNING, loaded state digest %s\n",
+	       e->o->migration_id, (double)d->loaded / 1048576.0,
+	       d->digest[0] ? d->digest : "(not verified)");
 	fflush(stdout);
+}
+
+static void summary_failed(struct dst *d)
+{
+	struct vfm_eng *e = &d->e;
+	struct vfm_json j;
+
+	vfm_log_progress_end();
+	vfm_json_init(&j);
+	vfm_json_str(&j, "result", "failed");
+	vfm_json_str(&j, "reason", e->why);
+	vfm_eng_json_device(e, &j, false);
+	vfm_log_emit("summary", &j);
+	vfm_eng_write_stats(e, &j);
+	fprintf(stderr,
+		"vfmig: migration %s failed: %s The device was reset; it never ran this state.\n",
+		e->o->migration_id[0] ? e->o->migration_id : "(none)", e->why);
 }
 
 int vfm_engine_recv(struct vfm_mig_opts *o)
 {
 	struct dst *d = calloc(1, sizeof(*d));
+	struct vfm_hs_cfg cfg = {
+		.role = VFM_ROLE_DESTINATION,
+		.features = VFM_PFEAT_TCP | VFM_PFEAT_PRE_COPY | VFM_PFEAT_MMAP,
+	};
 	struct vfm_eng *e;
 	struct vfm_ctl m;
 	struct vfm_json j;
-	double resume_ms = 0;
-	char hex[VFM_DIGEST_HEX] = "";
-	int ret, code = VFM_EXIT_PEER;
+	int lfd, ret, code = VFM_EXIT_PEER;
 
 	if (!d)
 		return VFM_EXIT_ERROR;
@@ -458,20 +700,38 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	e->role = "destination";
 	e->conn.fd = -1;
 	e->t0 = vfm_now_ms();
-	d->lfd = -1;
+	d->sw = VFM_SW_D_RECEIVING;
+	d->fail_code = VFM_EXIT_PEER;
 	d->corrupt = getenv("VFMIG_TEST_CORRUPT") != NULL;
 	if (vfm_eng_open_device(e)) {
 		vfm_log_msg("error", "error", "%s", e->why);
+		fprintf(stderr, "vfmig recv: %s\n", e->why);
 		code = VFM_EXIT_DEVICE;
 		goto out;
 	}
 	vfm_dev_prepare_resume(e->dev);
-	d->lfd = vfm_listen_tcp(o->addr, e->why, sizeof(e->why));
-	if (d->lfd < 0) {
+	lfd = vfm_listen_tcp(o->addr, e->why, sizeof(e->why));
+	if (lfd < 0) {
 		vfm_log_msg("error", "error", "%s", e->why);
+		fprintf(stderr, "vfmig recv: %s\n", e->why);
 		code = VFM_EXIT_USAGE;
 		goto out;
 	}
+	cfg.secret = o->secret;
+	cfg.secret_len = o->secret_len;
+	cfg.desc = &e->desc;
+	if (o->migration_id[0]) {
+		uuid_t u;
+
+		uuid_parse(o->migration_id, u);
+		memcpy(cfg.migration_id, u, sizeof(u));
+	}
+	if (vfm_lsn_init(&d->lsn, lfd, &cfg, o->preauth_s)) {
+		close(lfd);
+		code = VFM_EXIT_ERROR;
+		goto out;
+	}
+	d->lsn_ok = true;
 	vfm_json_init(&j);
 	vfm_json_str(&j, "listen", o->addr);
 	vfm_eng_json_device(e, &j, false);
@@ -479,12 +739,11 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	ret = serve_handshake(d);
 	if (ret) {
 		code = ret == -EACCES ? VFM_EXIT_AUTH : VFM_EXIT_PEER;
-		if (ret != -EACCES)
-			vfm_log_msg("error", "error", "%s", e->why);
+		vfm_log_msg(ret == -EACCES ? "auth_failed" : "error", "error",
+			    "%s", e->why);
+		fprintf(stderr, "vfmig recv: %s\n", e->why);
 		goto out;
 	}
-	close(d->lfd);
-	d->lfd = -1;
 	e->t0 = vfm_now_ms();
 	vfm_eng_log_verdict(e);
 	if (!vfm_hs_verdict(e->hs)->accept) {
@@ -507,7 +766,8 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		else if (ret > 0)
 			snprintf(e->why, sizeof(e->why), "Expected GO, got %s.",
 				 vfm_ctl_name(m.type));
-		goto fail;
+		sw_event(d, VFM_SW_DE_FAULT);
+		goto ended;
 	}
 	if (m.mode == VFM_CTL_MODE_CHECK) {
 		vfm_json_init(&j);
@@ -521,63 +781,47 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		goto out;
 	}
 	ret = prepare(d);
-	if (ret)
-		goto fail;
-	ret = receive(d);
-	if (ret && d->device_failed) {
-		code = VFM_EXIT_DEVICE;
-		goto fail_code;
-	}
-	if (ret)
-		goto fail;
-	ret = resume(d, &resume_ms);
-	if (ret) {
-		code = VFM_EXIT_DEVICE;
-		goto fail_code;
-	}
-	m = (struct vfm_ctl){ .type = VFM_CTL_COMMIT,
-			      .resume_us = (uint64_t)(resume_ms * 1e3) };
-	ret = vfm_eng_ctl_send(e, &m);
-	if (ret) {
-		/* The source may or may not have seen it: it decides by itself. */
-		vfm_log_msg("commit_unconfirmed", "warning", "%s", e->why);
-	}
-	vfm_log_msg("committed", "info",
-		    "The device is RUNNING with the migrated state.");
-	vfm_eng_xport_teardown(e);
-	vfm_dev_digest(e->dev, hex);
-	m = (struct vfm_ctl){ .type = VFM_CTL_DIGEST };
-	snprintf(m.digest, sizeof(m.digest), "%s", hex);
 	if (!ret)
-		vfm_eng_ctl_send(e, &m);
-	summary(d, resume_ms, hex);
-	code = VFM_EXIT_OK;
-	goto out;
-fail:
-	code = VFM_EXIT_PEER;
-fail_code:
-	vfm_log_progress_end();
-	vfm_log_msg("migration_failed", "error", "%s", e->why);
-	vfm_eng_fail(e, (uint16_t)code, e->why);
-	vfm_eng_xport_teardown(e);
-	if (d->touched) {
-		ret = vfm_dev_reset(e->dev);
-		vfm_json_init(&j);
-		vfm_json_bool(&j, "ok", ret == 0);
-		vfm_eng_json_device(e, &j, false);
-		vfm_log_emit("destination_reset", &j);
+		ret = receive(d);
+	if (!ret) {
+		ret = verify(d);
+		if (ret)
+			d->device_failed = true;
+	}
+	if (ret) {
+		if (d->device_failed)
+			d->fail_code = VFM_EXIT_DEVICE;
+		vfm_log_progress_end();
+		vfm_log_msg("migration_failed", "error", "%s", e->why);
+		sw_event(d, d->device_failed	? VFM_SW_DE_LOAD_BAD :
+			    ret == -ECANCELED	? VFM_SW_DE_SRC_FAIL :
+			    vfm_eng_cancelled() ? VFM_SW_DE_CANCEL :
+						  VFM_SW_DE_FAULT);
+		goto ended;
 	}
 	vfm_json_init(&j);
-	vfm_json_str(&j, "result", "failed");
-	vfm_json_str(&j, "reason", e->why);
-	vfm_log_emit("summary", &j);
-	vfm_eng_write_stats(e, &j);
-	fprintf(stderr,
-		"vfmig: migration %s failed: %s The device was reset.\n",
-		o->migration_id[0] ? o->migration_id : "(none)", e->why);
+	vfm_json_f64(&j, "resume_ms", d->resume_ms);
+	vfm_json_f64(&j, "verify_ms", d->verify_ms);
+	vfm_json_str(&j, "state_digest", d->digest);
+	vfm_log_emit("loaded", &j);
+	sw_event(d, VFM_SW_DE_LOAD_OK);
+	if (d->sw == VFM_SW_D_LOADED)
+		wait_run(d);
+ended:
+	if (d->sw == VFM_SW_D_RECEIVING) /* failed before it began */
+		sw_event(d, VFM_SW_DE_FAULT);
+	if (d->sw == VFM_SW_D_RUNNING) {
+		vfm_eng_xport_teardown(e);
+		linger(d);
+		summary(d);
+		code = VFM_EXIT_OK;
+	} else {
+		code = d->fail_code;
+		summary_failed(d);
+		linger(d);
+	}
 out:
-	if (d->lfd >= 0)
-		close(d->lfd);
+	vfm_lsn_fini(&d->lsn);
 	vfm_eng_xport_teardown(e);
 	vfm_conn_close(&e->conn);
 	vfm_hs_free(e->hs);

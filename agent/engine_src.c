@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "policy.h"
+#include "vfm/switchover.h"
 
 #define SRC_SEG_MAX (2u << 20) /* bytes asked of save_next at once */
 #define SRC_CHUNK (1u << 20) /* largest transport write */
@@ -51,6 +52,12 @@ struct src {
 	bool stopped; /* STOP_COPY reached */
 	bool done_sent; /* DONE sent: the control connection decides */
 	bool xport_dead; /* the streams closed after DONE */
+	bool loaded; /* LOADED received */
+	enum vfm_sw_src_state sw; /* the switchover (vfm/switchover.h) */
+	char digest[VFM_DIGEST_HEX]; /* this device, stopped, all saved */
+	double t_run; /* RUN sent: the point of no return */
+	double digest_ms;
+	bool resume_failed;
 };
 
 static int ms_left(struct src *s)
@@ -105,12 +112,18 @@ static int ctl_drain(struct src *s, bool *any)
 			if (s->done_sent && s->credit == s->sent &&
 			    !s->t_loaded)
 				s->t_loaded = vfm_now_ms();
-		} else if (m.type == VFM_CTL_COMMIT) {
-			s->t_commit = vfm_now_ms();
+		} else if (m.type == VFM_CTL_LOADED && s->done_sent &&
+			   !s->loaded) {
+			s->loaded = true;
+			s->commit.resume_us = m.resume_us;
 			if (!s->t_loaded)
-				s->t_loaded = s->t_commit;
+				s->t_loaded = vfm_now_ms();
+			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s",
+				 m.digest);
+		} else if (m.type == VFM_CTL_COMMIT && s->t_run) {
+			s->t_commit = vfm_now_ms();
 			s->committed = true;
-			s->commit = m;
+			s->commit.resume_us = m.resume_us;
 		} else if (m.type == VFM_CTL_DIGEST) {
 			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s",
 				 m.digest);
@@ -188,6 +201,11 @@ static int pump(struct src *s, int wait_ms)
 	bool any = false;
 	int ret;
 
+	if (vfm_eng_cancelled()) {
+		snprintf(s->e.why, sizeof(s->e.why), "Cancelled by signal %d.",
+			 vfm_eng_cancelled());
+		return -EINTR;
+	}
 	ret = ctl_drain(s, &any);
 	if (!ret)
 		ret = xport_reap(s, 0, &any);
@@ -473,48 +491,35 @@ static int final(struct src *s)
 	vfm_json_u64(&j, "total_bytes", s->sent);
 	vfm_json_f64(&j, "ms", vfm_now_ms() - s->t_stop);
 	vfm_log_emit("phase_final_sent", &j);
-	while (s->credit < s->sent && !s->committed) {
+	vfm_eng_crash_point("done_sent");
+	/* Stopped and wholly saved: this is the state that must arrive. Its
+	 * digest is taken while the destination loads the rest. */
+	if (s->e.o->verify) {
+		double t = vfm_now_ms();
+
+		vfm_dev_digest(s->e.dev, s->digest);
+		s->digest_ms = vfm_now_ms() - t;
+		progress(s);
+	}
+	while (!s->loaded) {
 		ret = pump(s, 1);
 		if (ret)
 			return ret;
 	}
-	if (!s->t_loaded)
-		s->t_loaded = vfm_now_ms();
-	/* All loaded at the destination: only the commit is missing. */
-	while (!s->committed) {
-		bool any = false;
-		int left = ms_left(s);
-
-		if (left <= 0) {
-			snprintf(
-				s->e.why, sizeof(s->e.why),
-				"The destination did not commit within %.0f s.",
-				s->e.o->timeout_s);
-			return -ETIMEDOUT;
-		}
-		ret = ctl_drain(s, &any);
-		if (ret)
-			return ret;
-		if (!s->committed && !any) {
-			struct pollfd pf = { .fd = s->e.conn.fd,
-					     .events = POLLIN };
-
-			poll(&pf, 1, left < 50 ? left : 50);
-		}
-	}
 	return 0;
 }
 
-/* Failure before the commit: back to RUNNING with the state intact. */
+/* Before the point of no return: back to RUNNING with the state intact,
+ * first of all; then tell the destination and close the streams. */
 static void recover(struct src *s)
 {
 	uint32_t before = VFIO_DEVICE_STATE_ERROR;
 	struct vfm_json j;
 	int ret;
 
-	vfm_eng_xport_teardown(&s->e);
 	vfm_dev_get_state(s->e.dev, &before);
 	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_RUNNING);
+	s->resume_failed = ret != 0;
 	vfm_json_init(&j);
 	vfm_json_str(&j, "from_state", vfm_dev_state_name(before));
 	vfm_json_str(&j, "reason", s->e.why);
@@ -614,20 +619,8 @@ static void summary(struct src *s)
 
 	if (!j)
 		return;
-	/* The device stays stopped: its state is the one that moved. */
-	vfm_dev_digest(e->dev, hex);
-	/* The destination's digest follows its commit. */
-	for (double until = vfm_now_ms() + 10000;
-	     !s->peer_digest[0] && vfm_now_ms() < until;) {
-		struct vfm_ctl m;
-		int r = vfm_eng_ctl_recv(e, 200, &m);
-
-		if (r < 0)
-			break;
-		if (r == 1 && m.type == VFM_CTL_DIGEST)
-			snprintf(s->peer_digest, sizeof(s->peer_digest), "%s",
-				 m.digest);
-	}
+	/* The digests were compared before RUN (switch_over()). */
+	snprintf(hex, sizeof(hex), "%s", s->digest);
 	vfm_json_init(j);
 	vfm_json_str(j, "result", "migrated");
 	vfm_json_f64(j, "downtime_ms", downtime);
@@ -671,6 +664,9 @@ static void summary(struct src *s)
 	vfm_json_str(j, "destination_state_digest", s->peer_digest);
 	vfm_json_bool(j, "digest_match",
 		      hex[0] && !strcmp(hex, s->peer_digest));
+	vfm_json_bool(j, "verified", hex[0] && s->peer_digest[0]);
+	vfm_json_f64(j, "digest_ms", s->digest_ms);
+	vfm_json_bool(j, "commit_confirmed", s->committed);
 	vfm_log_emit("summary", j);
 	vfm_eng_write_stats(e, j);
 	vfm_log_progress_end();
@@ -680,15 +676,15 @@ static void summary(struct src *s)
 	       s->iterations, s->iterations == 1 ? "" : "s", downtime,
 	       e->o->downtime_limit_ms, s->streams,
 	       e->xops ? e->xops->name : "", s->streams == 1 ? "" : "s",
-	       hex[0] && !strcmp(hex, s->peer_digest) ? "match" :
-							"NOT CONFIRMED");
+	       hex[0] && !strcmp(hex, s->peer_digest) ?
+		       "match (verified before the destination ran)" :
+		       "not verified (--verify none, or a device without one)");
 	fflush(stdout);
 	free(j);
 }
 
-static int handshake(struct src *s)
+static int src_handshake(struct vfm_eng *e)
 {
-	struct vfm_eng *e = &s->e;
 	const char *req[VFM_DESC_FEATURES_MAX];
 	struct vfm_hs_cfg cfg = {
 		.role = VFM_ROLE_SOURCE,
@@ -708,6 +704,249 @@ static int handshake(struct src *s)
 	uuid_parse(e->o->migration_id, u);
 	memcpy(cfg.migration_id, u, sizeof(u));
 	return vfm_eng_handshake(e, &cfg);
+}
+
+static int finish(struct src *s);
+
+/* Drive the switchover one event on and do what it says. */
+static void sw_event(struct src *s, enum vfm_sw_src_event ev)
+{
+	struct vfm_eng *e = &s->e;
+	struct vfm_sw_step st = vfm_sw_src_step(s->sw, ev);
+	struct vfm_json j;
+	char acts[128];
+
+	vfm_json_init(&j);
+	vfm_json_str(&j, "from", vfm_sw_src_state_name(s->sw));
+	vfm_json_str(&j, "on", vfm_sw_src_event_name(ev));
+	vfm_json_str(&j, "to", vfm_sw_src_state_name(st.next));
+	vfm_json_str(&j, "actions",
+		     vfm_sw_action_names(st.action, acts, sizeof(acts)));
+	vfm_log_emit("switchover", &j);
+	s->sw = st.next;
+	/* STOP_DEVICE: final() stops the device itself. Resume first of
+	 * all, then tell the peer, then close the streams. */
+	if (st.action & VFM_SW_A_RESUME)
+		recover(s);
+	if (st.action & VFM_SW_A_SEND_FAIL)
+		vfm_eng_fail(e, VFM_EXIT_PEER, e->why);
+	if (st.action & (VFM_SW_A_RESUME | VFM_SW_A_SEND_FAIL))
+		vfm_eng_xport_teardown(e);
+	if (st.action & VFM_SW_A_SEND_RUN) {
+		struct vfm_ctl m = { .type = VFM_CTL_RUN };
+
+		/* The point of no return: from here the source never resumes
+		 * unless the destination says it will not run. */
+		s->t_run = vfm_now_ms();
+		vfm_log_msg("point_of_no_return", "info",
+			    "The destination holds the verified state; RUN sent.");
+		vfm_eng_crash_point("before_run");
+		if (vfm_eng_ctl_send(e, &m))
+			vfm_log_msg("run_unconfirmed", "warning", "%s", e->why);
+		vfm_eng_crash_point("run_sent");
+	}
+}
+
+/* One outcome query: a new connection, the handshake, GO {QUERY}. 1 and
+ * @running when the destination answered, 0 when it could not be asked. */
+static int query_once(struct src *s, bool *running)
+{
+	struct vfm_eng *q = calloc(1, sizeof(*q));
+	struct vfm_ctl m = { .type = VFM_CTL_GO, .mode = VFM_CTL_MODE_QUERY };
+	int ret = 0;
+
+	if (!q)
+		return 0;
+	*q = (struct vfm_eng){ .o = s->e.o, .role = "source",
+			       .dev = s->e.dev, .desc = s->e.desc };
+	q->conn.fd = -1;
+	if (vfm_conn_connect(&q->conn, s->e.o->addr, 1000) == 0) {
+		ret = src_handshake(q);
+		if (!ret && vfm_hs_verdict(q->hs)->accept &&
+		    !vfm_eng_ctl_send(q, &m)) {
+			ret = vfm_eng_ctl_recv(q, 3000, &m);
+			if (ret == 1 && m.type == VFM_CTL_COMMIT) {
+				*running = true;
+				ret = 1;
+			} else if (ret == -ECANCELED) {
+				*running = false;
+				ret = 1;
+			} else {
+				ret = 0;
+			}
+		} else {
+			ret = 0;
+		}
+	}
+	vfm_conn_close(&q->conn);
+	vfm_hs_free(q->hs);
+	free(q);
+	return ret;
+}
+
+/* QUERY: ask until the destination answers or --outcome-s is over. */
+static void ask_outcome(struct src *s)
+{
+	double until = vfm_now_ms() + s->e.o->outcome_s * 1000;
+	unsigned int tries = 0;
+
+	vfm_log_msg(
+		"outcome_query", "warning",
+		"Lost the destination after RUN (%s); asking it for the outcome for up to %.0f s. The device stays stopped.",
+		s->e.why, s->e.o->outcome_s);
+	vfm_eng_xport_teardown(&s->e);
+	vfm_conn_close(&s->e.conn);
+	while (s->sw == VFM_SW_S_QUERY) {
+		bool running = false;
+
+		tries++;
+		if (query_once(s, &running) == 1) {
+			struct vfm_json j;
+
+			vfm_json_init(&j);
+			vfm_json_str(&j, "answer",
+				     running ? "running" : "aborted");
+			vfm_json_u64(&j, "tries", tries);
+			vfm_log_emit("outcome", &j);
+			if (running) {
+				s->t_commit = vfm_now_ms();
+				sw_event(s, VFM_SW_SE_COMMITTED);
+			} else {
+				snprintf(s->e.why, sizeof(s->e.why),
+					 "The destination aborted after RUN and will not run this state.");
+				sw_event(s, VFM_SW_SE_ABORTED);
+			}
+			return;
+		}
+		if (vfm_now_ms() >= until) {
+			sw_event(s, VFM_SW_SE_QUERY_EXPIRED);
+			return;
+		}
+		poll(NULL, 0, 500);
+	}
+}
+
+/* LOADED arrived: compare, cross the point of no return, wait COMMIT. */
+static int switch_over(struct src *s)
+{
+	struct vfm_eng *e = &s->e;
+	bool checked = s->digest[0] && s->peer_digest[0];
+	struct vfm_json j;
+
+	vfm_json_init(&j);
+	vfm_json_str(&j, "state_digest", s->digest);
+	vfm_json_str(&j, "destination_state_digest", s->peer_digest);
+	vfm_json_bool(&j, "verified", checked);
+	vfm_json_bool(&j, "match", checked && !strcmp(s->digest, s->peer_digest));
+	vfm_json_f64(&j, "digest_ms", s->digest_ms);
+	vfm_log_emit("loaded", &j);
+	if (checked && strcmp(s->digest, s->peer_digest)) {
+		snprintf(e->why, sizeof(e->why),
+			 "The destination loaded a state that differs from this device's (digest %.16s... here, %.16s... there); it was not started.",
+			 s->digest, s->peer_digest);
+		vfm_log_msg("state_mismatch", "error", "%s", e->why);
+		sw_event(s, VFM_SW_SE_LOADED_BAD);
+		return finish(s);
+	}
+	if (!checked)
+		vfm_log_msg("not_verified", "warning",
+			    "The state digests were not compared (%s).",
+			    e->o->verify ? "a device without a digest" :
+					   "--verify none");
+	sw_event(s, VFM_SW_SE_LOADED_OK);
+	while (s->sw == VFM_SW_S_GO) {
+		int ret = 0;
+
+		if (ms_left(s) <= 0) {
+			snprintf(e->why, sizeof(e->why),
+				 "No COMMIT within %.0f s after RUN.",
+				 e->o->timeout_s);
+			sw_event(s, VFM_SW_SE_FAULT);
+			break;
+		}
+		{
+			bool any = false;
+
+			ret = ctl_drain(s, &any);
+			if (any)
+				progress(s);
+		}
+		if (s->committed) {
+			sw_event(s, VFM_SW_SE_COMMITTED);
+			break;
+		}
+		if (ret == -ECANCELED) {
+			sw_event(s, VFM_SW_SE_ABORTED);
+			break;
+		}
+		if (ret) {
+			sw_event(s, VFM_SW_SE_FAULT);
+			break;
+		}
+		{
+			struct pollfd pf = { .fd = e->conn.fd,
+					     .events = POLLIN };
+
+			poll(&pf, 1, 20);
+		}
+	}
+	if (s->sw == VFM_SW_S_QUERY)
+		ask_outcome(s);
+	return finish(s);
+}
+
+/* The end, whichever it is: log, stats, a sentence, the exit code. */
+static int finish(struct src *s)
+{
+	struct vfm_eng *e = &s->e;
+	struct vfm_ctl bye = { .type = VFM_CTL_BYE };
+	struct vfm_json j;
+	int code;
+
+	if (e->conn.fd >= 0 && e->hs)
+		vfm_eng_ctl_send(e, &bye); /* the destination may exit */
+	vfm_eng_xport_teardown(e);
+	if (s->sw == VFM_SW_S_MIGRATED) {
+		vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP);
+		if (!s->t_commit)
+			s->t_commit = vfm_now_ms();
+		summary(s);
+		return VFM_EXIT_OK;
+	}
+	vfm_log_progress_end();
+	vfm_json_init(&j);
+	if (s->sw == VFM_SW_S_UNKNOWN) {
+		vfm_json_str(&j, "result", "unknown");
+		vfm_json_str(&j, "reason", e->why);
+		vfm_json_str(&j, "last_seen",
+			     s->committed ? "commit" :
+			     s->t_run	  ? "loaded, RUN sent" :
+					    "loaded");
+		vfm_eng_json_device(e, &j, false);
+		vfm_log_emit("summary", &j);
+		vfm_eng_write_stats(e, &j);
+		fprintf(stderr,
+			"vfmig: migration %s: OUTCOME UNKNOWN. RUN was sent and the destination could not be asked within %.0f s (%s). This device stays STOPPED: fence, then settle with 'vfmig outcome --to %s --migration-id %s --secret-file FILE' before resuming it.\n",
+			e->o->migration_id, e->o->outcome_s, e->why, e->o->addr,
+			e->o->migration_id);
+		return VFM_EXIT_UNKNOWN;
+	}
+	code = s->resume_failed ? VFM_EXIT_RESUME_FAILED : VFM_EXIT_PEER;
+	vfm_json_str(&j, "result", "failed");
+	vfm_json_str(&j, "reason", e->why);
+	vfm_json_bool(&j, "source_resumed", !s->resume_failed);
+	vfm_eng_json_device(e, &j, false);
+	vfm_log_emit("summary", &j);
+	vfm_eng_write_stats(e, &j);
+	if (s->resume_failed)
+		fprintf(stderr,
+			"vfmig: migration %s failed: %s The source device could NOT be resumed.\n",
+			e->o->migration_id, e->why);
+	else
+		fprintf(stderr,
+			"vfmig: migration %s failed: %s The source device is running again.\n",
+			e->o->migration_id, e->why);
+	return code;
 }
 
 int vfm_engine_send(struct vfm_mig_opts *o)
@@ -747,7 +986,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		vfm_log_msg("error", "error", "%s", e->conn.why);
 		goto out;
 	}
-	ret = handshake(s);
+	ret = src_handshake(e);
 	if (ret) {
 		code = ret == -EACCES ? VFM_EXIT_AUTH : VFM_EXIT_PEER;
 		vfm_log_msg("handshake_failed", "error", "%s", e->why);
@@ -804,30 +1043,19 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	ret = s->stopped ? 0 : precopy(s);
 	if (ret)
 		goto fail;
+	sw_event(s, VFM_SW_SE_STOP);
 	ret = final(s);
 	if (ret)
 		goto fail;
-	/* Committed: the device is the destination's now; stop here. */
-	vfm_eng_xport_teardown(e);
-	vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP);
-	summary(s);
-	code = VFM_EXIT_OK;
+	code = switch_over(s);
 	goto out;
 fail:
 	vfm_log_progress_end();
 	vfm_log_msg("migration_failed", "error", "%s", e->why);
-	vfm_eng_fail(e, VFM_EXIT_PEER, e->why);
-	recover(s);
-	vfm_json_init(&j);
-	vfm_json_str(&j, "result", "failed");
-	vfm_json_str(&j, "reason", e->why);
-	vfm_eng_json_device(e, &j, false);
-	vfm_log_emit("summary", &j);
-	vfm_eng_write_stats(e, &j);
-	fprintf(stderr,
-		"vfmig: migration %s failed: %s The source device is running again.\n",
-		o->migration_id, e->why);
-	code = VFM_EXIT_PEER;
+	sw_event(s, ret == -ECANCELED	      ? VFM_SW_SE_ABORTED :
+		    vfm_eng_cancelled() ? VFM_SW_SE_CANCEL :
+					  VFM_SW_SE_FAULT);
+	code = finish(s);
 out:
 	vfm_eng_xport_teardown(e);
 	vfm_conn_close(&e->conn);
