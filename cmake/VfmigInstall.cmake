@@ -66,3 +66,8 @@ install(PROGRAMS deploy/bin/vfmig-bind DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/v
         COMPONENT vfmig)
 install(FILES deploy/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME README.deploy.md
         COMPONENT vfmig)
+
+# The libvirt hook: libvirtd runs every executable in qemu.d/.
+configure_file(deploy/libvirt/qemu-hook.in ${_cfg}/libvirt-qemu-hook @ONLY)
+install(PROGRAMS ${_cfg}/libvirt-qemu-hook DESTINATION ${VFM_LIBVIRT_HOOKDIR} RENAME vfmig
+        COMPONENT vfmig)
