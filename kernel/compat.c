@@ -181,6 +181,11 @@ static bool vfmig_str_ok(const char *s, size_t max)
 	return strnlen(s, max) < max;
 }
 
+/*
+ * The stream header is untrusted input: a refusal says which rule failed and
+ * names this device's own values, never bytes of the stream; rate limited,
+ * since any process that can open the device can send headers in a loop.
+ */
 int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 {
 	struct device *dev = vfmig_dev(vdev);
@@ -192,23 +197,23 @@ int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 	if (!vfmig_str_ok(h->model, sizeof(h->model)) ||
 	    !vfmig_str_ok(h->version, sizeof(h->version)) ||
 	    !vfmig_str_ok(h->params, sizeof(h->params))) {
-		dev_warn(dev, "migration stream refused: unterminated string in the stream header\n");
+		dev_warn_ratelimited(dev, "migration stream refused: unterminated string in the stream header\n");
 		return -EINVAL;
 	}
 	if (strcmp(h->model, vdev->model)) {
-		dev_warn(dev, "migration stream refused: model \"%s\" is not this device's model \"%s\"\n",
-			 h->model, vdev->model);
+		dev_warn_ratelimited(dev, "migration stream refused: model is not this device's model \"%s\"\n",
+				     vdev->model);
 		return -EINVAL;
 	}
 	if (vfmig_ver_parse(h->version, h->version + strlen(h->version), &ver)) {
-		dev_warn(dev, "migration stream refused: source version \"%s\" is malformed\n",
-			 h->version);
+		dev_warn_ratelimited(dev, "migration stream refused: source version is malformed\n");
 		return -EINVAL;
 	}
 	in = vfmig_ranges_match(vdev->version_compatible, &ver);
 	if (in <= 0) {
-		dev_warn(dev, "migration stream refused: source version %s is outside this device's version_compatible \"%s\"\n",
-			 h->version, vdev->version_compatible);
+		dev_warn_ratelimited(dev, "migration stream refused: source version %u.%u.%u.%u is outside this device's version_compatible \"%s\"\n",
+				     ver.v[0], ver.v[1], ver.v[2], ver.v[3],
+				     vdev->version_compatible);
 		return -EINVAL;
 	}
 
@@ -224,31 +229,32 @@ int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 		if (ls == le)
 			continue;
 		if (!eq) {
-			dev_warn(dev, "migration stream refused: malformed param \"%.*s\"\n",
-				 (int)(le - ls), ls);
+			dev_warn_ratelimited(dev, "migration stream refused: malformed param line\n");
 			return -EINVAL;
 		}
 		if (eq - ls != 6 || memcmp(ls, "memory", 6)) {
-			dev_warn(dev, "migration stream refused: param \"%.*s\" does not exist on this device\n",
-				 (int)(eq - ls), ls);
-			return -EINVAL;
-		}
-		if (!vfmig_allowed(vdev->allowed_memory, eq + 1, le - eq - 1)) {
-			dev_warn(dev, "migration stream refused: memory=%.*s is not in this device's allowed/memory \"%s\"\n",
-				 (int)(le - eq - 1), eq + 1, vdev->allowed_memory);
+			dev_warn_ratelimited(dev, "migration stream refused: a param does not exist on this device (it knows \"memory\")\n");
 			return -EINVAL;
 		}
 		if (!vfmig_num(eq + 1, le, &mib) || mib > U64_MAX >> 20 ||
 		    mib << 20 != le64_to_cpu(h->mem_size)) {
-			dev_warn(dev, "migration stream refused: memory=%.*s does not match the stream's memory size %llu\n",
-				 (int)(le - eq - 1), eq + 1,
-				 le64_to_cpu(h->mem_size));
+			dev_warn_ratelimited(dev, "migration stream refused: the memory param does not match the stream's memory size\n");
+			return -EINVAL;
+		}
+		if (!vfmig_allowed(vdev->allowed_memory, eq + 1, le - eq - 1)) {
+			dev_warn_ratelimited(dev, "migration stream refused: memory=%llu is not in this device's allowed/memory \"%s\"\n",
+					     mib, vdev->allowed_memory);
+			return -EINVAL;
+		}
+		if (mib > vfmig_max_mem_mib) {
+			dev_warn_ratelimited(dev, "migration stream refused: memory=%llu is above this driver's max_mem_mib %u\n",
+					     mib, vfmig_max_mem_mib);
 			return -EINVAL;
 		}
 		has_memory = true;
 	}
 	if (!has_memory) {
-		dev_warn(dev, "migration stream refused: the source has no memory param\n");
+		dev_warn_ratelimited(dev, "migration stream refused: the source has no memory param\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -6,13 +6,14 @@
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/mm.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
 #include "vfmig_stub.h"
 
-#define VFMIG_WRITE_CHUNK	(64 * 1024)
+#define VFMIG_WRITE_CHUNK	PAGE_SIZE	/* order 0 */
 #define VFMIG_SEG_ANY		(1024 * 1024)	/* SAVE_NEXT length 0 */
 
 static bool vfmig_state_runs(enum vfio_device_mig_state s)
@@ -38,6 +39,21 @@ void vfmig_update_running_locked(struct vfmig_device *vdev)
 
 /* ------------------------------------------------------------- data files */
 
+static void vfmig_segs_free_locked(struct vfmig_file *migf)
+{
+	struct vfmig_seg_ent *seg, *tmp;
+
+	list_for_each_entry_safe(seg, tmp, &migf->segs, node)
+		kfree(seg);
+	INIT_LIST_HEAD(&migf->segs);
+	migf->nsegs = 0;
+}
+
+/*
+ * A disabled fd keeps nothing of the device: its staged state and its
+ * buffer are freed (pages the user still maps stay until munmap, by their
+ * own references).
+ */
 static void vfmig_file_disable(struct vfmig_file *migf)
 {
 	struct vfmig_device *vdev = migf->vdev;
@@ -51,7 +67,21 @@ static void vfmig_file_disable(struct vfmig_file *migf)
 	} else {
 		vfmig_parser_free(&migf->parser);
 	}
+	vfmig_segs_free_locked(migf);
+	vfree(migf->buf);
+	migf->buf = NULL;
 	mutex_unlock(&migf->lock);
+}
+
+/* The mmap-able buffer, allocated on first use. Caller holds migf->lock. */
+static int vfmig_buf_get_locked(struct vfmig_file *migf)
+{
+	if (migf->disabled)
+		return -ENODEV;
+	if (!migf->buf)
+		migf->buf = __vmalloc(migf->buf_size,
+				      GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	return migf->buf ? 0 : -ENOMEM;
 }
 
 void vfmig_disable_files_locked(struct vfmig_device *vdev)
@@ -72,15 +102,14 @@ void vfmig_disable_files_locked(struct vfmig_device *vdev)
 static int vfmig_release(struct inode *inode, struct file *filp)
 {
 	struct vfmig_file *migf = filp->private_data;
-	struct vfmig_seg_ent *seg, *tmp;
 
 	/* the device disabled this file before it dropped its reference */
-	list_for_each_entry_safe(seg, tmp, &migf->segs, node)
-		kfree(seg);
+	vfmig_segs_free_locked(migf);
 	vfmig_prod_free(&migf->prod);
 	vfmig_parser_free(&migf->parser);
 	vfree(migf->buf);
 	mutex_destroy(&migf->lock);
+	mutex_destroy(&migf->io_lock);
 	kfree(migf);
 	return 0;
 }
@@ -88,29 +117,84 @@ static int vfmig_release(struct inode *inode, struct file *filp)
 static int vfmig_mmap(struct file *filp, struct vm_area_struct *vma)
 {
 	struct vfmig_file *migf = filp->private_data;
+	unsigned long len = vma->vm_end - vma->vm_start, off;
+	int ret;
 
-	if (vma->vm_pgoff ||
-	    vma->vm_end - vma->vm_start > PAGE_ALIGN(migf->buf_size))
+	if (vma->vm_pgoff || len > migf->buf_size)
 		return -EINVAL;
-	/* ordinary vmalloc pages: pin_user_pages()/ibv_reg_mr() work */
-	return remap_vmalloc_range(vma, migf->buf, 0);
+	mutex_lock(&migf->lock);
+	ret = vfmig_buf_get_locked(migf);
+	/* ordinary pages: pin_user_pages()/ibv_reg_mr() work */
+	for (off = 0; !ret && off < len; off += PAGE_SIZE)
+		ret = vm_insert_page(vma, vma->vm_start + off,
+				     vmalloc_to_page(migf->buf + off));
+	mutex_unlock(&migf->lock);
+	if (!ret)
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	return ret;
 }
 
+/*
+ * read(): the record is produced under migf->lock, but copied to the user
+ * with only io_lock held. The user's buffer may be an mmap of this device's
+ * BAR, whose fault waits for vfio_pci_core's memory_lock, which a reset
+ * holds while it takes migf->lock to disable this fd.
+ */
 static ssize_t vfmig_save_read(struct file *filp, char __user *buf,
 			       size_t len, loff_t *pos)
 {
 	struct vfmig_file *migf = filp->private_data;
-	ssize_t ret;
+	struct vfmig_producer *prod = &migf->prod;
+	size_t done = 0;
+	int ret = 0;
 
 	if (pos)
 		return -ESPIPE;
+	mutex_lock(&migf->io_lock);
+	while (done < len) {
+		size_t n;
+
+		mutex_lock(&migf->lock);
+		ret = migf->disabled ? -ENODEV :
+				       vfmig_prod_ready(migf->vdev, prod);
+		mutex_unlock(&migf->lock);
+		if (ret)
+			break;
+		/* only an io_lock holder changes prod->rec and rec_off */
+		n = min_t(size_t, len - done, prod->rec_len - prod->rec_off);
+		if (copy_to_user(buf + done, prod->rec + prod->rec_off, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		mutex_lock(&migf->lock);
+		vfmig_prod_advance(prod, n);
+		mutex_unlock(&migf->lock);
+		done += n;
+		/* records are not page sized: yield at every record's end */
+		if (prod->rec_off == prod->rec_len)
+			cond_resched();
+	}
+	mutex_unlock(&migf->io_lock);
+	if (done)
+		return done;
+	return ret == 1 ? 0 : ret;
+}
+
+static __poll_t vfmig_poll(struct file *filp, poll_table *wait)
+{
+	struct vfmig_file *migf = filp->private_data;
+	__poll_t mask;
+
+	/* nothing ever blocks: report readiness, and a disabled fd */
 	mutex_lock(&migf->lock);
 	if (migf->disabled)
-		ret = -ENODEV;
+		mask = EPOLLERR | EPOLLHUP;
+	else if (migf->saving)
+		mask = EPOLLIN | EPOLLRDNORM;
 	else
-		ret = vfmig_prod_copy(migf->vdev, &migf->prod, NULL, buf, len);
+		mask = EPOLLOUT | EPOLLWRNORM;
 	mutex_unlock(&migf->lock);
-	return ret;
+	return mask;
 }
 
 static long vfmig_precopy_info(struct vfmig_file *migf, void __user *arg)
@@ -126,12 +210,11 @@ static long vfmig_precopy_info(struct vfmig_file *migf, void __user *arg)
 
 	/*
 	 * An enabled saving fd is in PRE_COPY* until it turns stop_copy; a
-	 * disabled one may outlive its device, so no state_mutex here.
+	 * disabled one (its device left PRE_COPY*, or is gone) may outlive
+	 * its device, so no state_mutex here. Outside PRE_COPY*: -EINVAL.
 	 */
 	mutex_lock(&migf->lock);
-	if (migf->disabled)
-		ret = -ENODEV;
-	else if (migf->prod.stop_copy)
+	if (!migf->saving || migf->disabled || migf->prod.stop_copy)
 		ret = -EINVAL;
 	else
 		vfmig_prod_pending(migf->vdev, &migf->prod,
@@ -146,11 +229,17 @@ static long vfmig_precopy_info(struct vfmig_file *migf, void __user *arg)
 static long vfmig_buf_info(struct vfmig_file *migf, void __user *arg)
 {
 	struct vfmig_buf_info info;
+	int ret;
 
 	if (copy_from_user(&info, arg, sizeof(info)))
 		return -EFAULT;
 	if (info.argsz < sizeof(info))
 		return -EINVAL;
+	mutex_lock(&migf->lock);
+	ret = vfmig_buf_get_locked(migf);
+	mutex_unlock(&migf->lock);
+	if (ret)
+		return ret;
 	info.flags = 0;
 	info.size = migf->buf_size;
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -200,16 +289,19 @@ static long vfmig_save_next(struct vfmig_file *migf, void __user *arg)
 	ret = vfmig_seg_get(arg, &seg);
 	if (ret)
 		return ret;
-	ent = kmalloc(sizeof(*ent), GFP_KERNEL);
+	ent = kmalloc(sizeof(*ent), GFP_KERNEL_ACCOUNT);
 	if (!ent)
 		return -ENOMEM;
 
+	mutex_lock(&migf->io_lock);
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
-		ret = -ENODEV;
+	ret = vfmig_buf_get_locked(migf);
+	if (ret)
 		goto err;
-	}
 	vfmig_seg_room_locked(migf, &off, &room);
+	/* each segment costs kernel memory: a bounded number outstanding */
+	if (migf->nsegs >= VFMIG_MAX_SEGS)
+		room = 0;
 	/*
 	 * "Any" is 1 MiB: segments that fill a multi-MiB buffer in one go touch
 	 * many more pages per call and measured slower than read().
@@ -230,8 +322,7 @@ static long vfmig_save_next(struct vfmig_file *migf, void __user *arg)
 		ret = -ENOBUFS;
 		goto err;
 	}
-	n = vfmig_prod_copy(migf->vdev, &migf->prod, migf->buf + off, NULL,
-			    want);
+	n = vfmig_prod_copy(migf->vdev, &migf->prod, migf->buf + off, want);
 	if (n < 0) {
 		ret = n;
 		goto err;
@@ -245,11 +336,14 @@ static long vfmig_save_next(struct vfmig_file *migf, void __user *arg)
 	ent->offset = off;
 	ent->length = n;
 	list_add_tail(&ent->node, &migf->segs);
+	migf->nsegs++;
 out:
 	mutex_unlock(&migf->lock);
+	mutex_unlock(&migf->io_lock);
 	return copy_to_user(arg, &seg, sizeof(seg)) ? -EFAULT : 0;
 err:
 	mutex_unlock(&migf->lock);
+	mutex_unlock(&migf->io_lock);
 	kfree(ent);
 	return ret;
 }
@@ -274,6 +368,7 @@ static long vfmig_save_release(struct vfmig_file *migf, void __user *arg)
 	} else {
 		list_del(&first->node);
 		kfree(first);
+		migf->nsegs--;
 	}
 	mutex_unlock(&migf->lock);
 	return ret;
@@ -302,6 +397,7 @@ static long vfmig_save_ioctl(struct file *filp, unsigned int cmd,
 static const struct file_operations vfmig_save_fops = {
 	.owner = THIS_MODULE,
 	.read = vfmig_save_read,
+	.poll = vfmig_poll,
 	.unlocked_ioctl = vfmig_save_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = vfmig_mmap,
@@ -318,12 +414,11 @@ static ssize_t vfmig_resume_write(struct file *filp, const char __user *buf,
 
 	if (pos)
 		return -ESPIPE;
-	chunk = kmalloc(VFMIG_WRITE_CHUNK, GFP_KERNEL);
+	chunk = kmalloc(VFMIG_WRITE_CHUNK, GFP_KERNEL_ACCOUNT);
 	if (!chunk)
 		return -ENOMEM;
-	mutex_lock(&migf->lock);
-	if (migf->disabled)
-		ret = -ENODEV;
+	/* user memory is copied with io_lock held only, as in read() */
+	mutex_lock(&migf->io_lock);
 	while (!ret && done < len) {
 		size_t n = min_t(size_t, len - done, VFMIG_WRITE_CHUNK);
 
@@ -331,11 +426,17 @@ static ssize_t vfmig_resume_write(struct file *filp, const char __user *buf,
 			ret = -EFAULT;
 			break;
 		}
-		ret = vfmig_parser_feed(migf->vdev, &migf->parser, chunk, n);
+		mutex_lock(&migf->lock);
+		if (migf->disabled)
+			ret = -ENODEV;
+		else
+			ret = vfmig_parser_feed(migf->vdev, &migf->parser,
+						chunk, n);
+		mutex_unlock(&migf->lock);
 		if (!ret)
 			done += n;
 	}
-	mutex_unlock(&migf->lock);
+	mutex_unlock(&migf->io_lock);
 	kfree(chunk);
 	return ret ? ret : done;
 }
@@ -351,13 +452,14 @@ static long vfmig_load_commit(struct vfmig_file *migf, void __user *arg)
 	if (seg.offset > migf->buf_size ||
 	    seg.length > migf->buf_size - seg.offset)
 		return -EINVAL;
+	mutex_lock(&migf->io_lock);
 	mutex_lock(&migf->lock);
-	if (migf->disabled)
-		ret = -ENODEV;
-	else
+	ret = vfmig_buf_get_locked(migf);
+	if (!ret)
 		ret = vfmig_parser_feed(migf->vdev, &migf->parser,
 					migf->buf + seg.offset, seg.length);
 	mutex_unlock(&migf->lock);
+	mutex_unlock(&migf->io_lock);
 	return ret;
 }
 
@@ -368,6 +470,8 @@ static long vfmig_resume_ioctl(struct file *filp, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
+	case VFIO_MIG_GET_PRECOPY_INFO:
+		return vfmig_precopy_info(migf, uarg);
 	case VFMIG_BUF_INFO:
 		return vfmig_buf_info(migf, uarg);
 	case VFMIG_LOAD_COMMIT:
@@ -380,6 +484,7 @@ static long vfmig_resume_ioctl(struct file *filp, unsigned int cmd,
 static const struct file_operations vfmig_resume_fops = {
 	.owner = THIS_MODULE,
 	.write = vfmig_resume_write,
+	.poll = vfmig_poll,
 	.unlocked_ioctl = vfmig_resume_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = vfmig_mmap,
@@ -392,20 +497,19 @@ static struct vfmig_file *vfmig_file_create(struct vfmig_device *vdev,
 	struct vfmig_file *migf;
 	int ret;
 
-	migf = kzalloc(sizeof(*migf), GFP_KERNEL);
+	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
 	if (!migf)
 		return ERR_PTR(-ENOMEM);
 	migf->vdev = vdev;
 	migf->saving = saving;
+	mutex_init(&migf->io_lock);
 	mutex_init(&migf->lock);
 	INIT_LIST_HEAD(&migf->segs);
 	vfmig_mem_init(&migf->parser.stage, 0);
-	migf->buf_size = PAGE_ALIGN(vfmig_buf_size);
-	migf->buf = vmalloc_user(migf->buf_size);
-	ret = migf->buf ? 0 : -ENOMEM;
-	if (!ret)
-		ret = saving ? vfmig_prod_init(&migf->prod) :
-			       vfmig_parser_init(&migf->parser);
+	/* at most VFMIG_BUF_SIZE_MAX (checked at load): no wrap; lazy */
+	migf->buf_size = round_up((size_t)vfmig_buf_size, PAGE_SIZE);
+	ret = saving ? vfmig_prod_init(&migf->prod) :
+		       vfmig_parser_init(&migf->parser);
 	if (ret)
 		goto err;
 
@@ -421,7 +525,6 @@ static struct vfmig_file *vfmig_file_create(struct vfmig_device *vdev,
 err:
 	vfmig_prod_free(&migf->prod);
 	vfmig_parser_free(&migf->parser);
-	vfree(migf->buf);
 	kfree(migf);
 	return ERR_PTR(ret);
 }
@@ -451,64 +554,36 @@ static struct file *vfmig_save_start_locked(struct vfmig_device *vdev,
 	return migf->filp;
 }
 
-/* RESUMING->STOP: move the staged state into the device. */
+/*
+ * RESUMING->STOP: move the staged state into the device, all of it or
+ * nothing (vfmig_state_commit() reserves before it frees).
+ */
 static int vfmig_resume_commit_locked(struct vfmig_device *vdev)
 {
 	struct vfmig_file *migf = vdev->resuming;
 	struct vfmig_parser *p = &migf->parser;
-	unsigned long *dirty = NULL;
-	struct page *page;
-	unsigned long idx;
+	bool fail = vdev->fail_reserve;
 	int ret;
 
 	lockdep_assert_held(&vdev->state_mutex);
+	vdev->fail_reserve = false;
 	mutex_lock(&migf->lock);
 	ret = vfmig_parser_complete(vdev, p);
+	if (!ret)
+		ret = vfmig_state_commit(vdev, &p->stage, &p->regs, fail);
+	mutex_unlock(&migf->lock);
 	if (ret)
-		goto out;
-	if (p->stage.size != vdev->mem.size) {
-		dirty = kvcalloc(BITS_TO_LONGS(p->stage.npages), sizeof(long),
-				 GFP_KERNEL);
-		if (!dirty) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	mutex_lock(&vdev->mem_lock);
-	vfmig_mem_free(&vdev->mem);
-	vfmig_mem_init(&vdev->mem, p->stage.size);
-	xa_for_each(&p->stage.pages, idx, page) {
-		if (xa_is_err(xa_store(&vdev->mem.pages, idx, page,
-				       GFP_KERNEL))) {
-			__free_page(page);
-			ret = -ENOMEM;
-		}
-	}
-	xa_destroy(&p->stage.pages);
-	vfmig_mem_init(&p->stage, 0);
-	if (dirty) {
-		kvfree(vdev->dirty);
-		vdev->dirty = dirty;
-	}
-	vdev->regs = p->regs;
-	mutex_unlock(&vdev->mem_lock);
+		return ret;
 	vfmig_state_region_resize(vdev);
 	vfmig_regs_apply_to_hw(vdev);
-	if (ret) {
-		dev_err(vfmig_dev(vdev), "device memory partly restored: %pe\n",
-			ERR_PTR(ret));
-		/* the staged state is gone: no retry, the device is in ERROR */
-		ret = -EIO;
-	}
-out:
-	mutex_unlock(&migf->lock);
-	return ret;
+	return 0;
 }
 
 static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 				      enum vfio_device_mig_state new)
 {
 	enum vfio_device_mig_state cur = vdev->mig_state;
+	struct vfmig_edu_regs regs;
 	struct vfmig_file *migf;
 	int ret;
 
@@ -555,8 +630,10 @@ static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 		if (WARN_ON(!migf))
 			return ERR_PTR(-EINVAL);
 		vfmig_set_running_locked(vdev, false);
+		/* BAR access (memory_lock) never under migf->lock */
+		vfmig_regs_sync_from_hw(vdev, &regs);
 		mutex_lock(&migf->lock);
-		vfmig_regs_sync_from_hw(vdev, &migf->prod.regs);
+		migf->prod.regs = regs;
 		migf->prod.stop_copy = true;
 		mutex_unlock(&migf->lock);
 		return NULL;
@@ -671,14 +748,40 @@ int vfmig_get_data_size(struct vfio_device *core_vdev, unsigned long *len)
 	return 0;
 }
 
-/* Reset (VFIO_DEVICE_RESET, FLR): back to RUNNING, data fds disabled. */
+/*
+ * Reset (VFIO_DEVICE_RESET, FLR): back to RUNNING, data fds disabled, the
+ * device state cleared. May run with core.memory_lock held for writing (a
+ * PCI reset's reset_done): so no BAR access here, and no lock that is held
+ * while user memory is copied.
+ */
 void vfmig_reset_locked(struct vfmig_device *vdev)
 {
 	lockdep_assert_held(&vdev->state_mutex);
 	vfmig_disable_files_locked(vdev);
 	vdev->fail_next = false;
+	vdev->fail_reserve = false;
+	vfmig_state_clear_locked(vdev);
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
+}
+
+/*
+ * A reset happened (reset_done(), with memory_lock held for writing, or the
+ * driver's own reset): apply it to the migration state now if state_mutex
+ * is free, else let its holder apply it in vfmig_state_mutex_unlock(). Never
+ * sleeps on state_mutex: its holders may wait for memory_lock.
+ */
+void vfmig_request_reset(struct vfmig_device *vdev)
+{
+	spin_lock(&vdev->reset_lock);
+	vdev->deferred_reset = true;
+	if (!mutex_trylock(&vdev->state_mutex)) {
+		/* the holder sees the flag before it releases state_mutex */
+		spin_unlock(&vdev->reset_lock);
+		return;
+	}
+	spin_unlock(&vdev->reset_lock);
+	vfmig_state_mutex_unlock(vdev);
 }
 
 /*

@@ -3,8 +3,10 @@
  * vfmig_stub: module init/exit, the PCI driver, its id table and the
  * ids= parameter (like vfio-pci's).
  */
+#include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/version.h>
 #include <linux/vfio_pci_core.h>
 
 #include "vfmig_stub.h"
@@ -20,6 +22,12 @@ MODULE_PARM_DESC(buf_size, "Bytes of the mmap-able migration buffer of a data fd
 unsigned long vfmig_dirty_rate_default;
 module_param_named(dirty_rate, vfmig_dirty_rate_default, ulong, 0444);
 MODULE_PARM_DESC(dirty_rate, "Workload dirty rate of a newly bound device in bytes/s (default 0: off)");
+
+unsigned int vfmig_max_mem_mib = 4096;
+module_param_named(max_mem_mib, vfmig_max_mem_mib, uint, 0444);
+MODULE_PARM_DESC(max_mem_mib, "Largest device memory in MiB a device may be given or may resume (default 4096)");
+
+struct dentry *vfmig_debugfs_root;
 
 static char ids[1024];
 module_param_string(ids, ids, sizeof(ids), 0444);
@@ -37,6 +45,12 @@ static int vfmig_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct vfmig_device *vdev;
 	int ret;
 
+	/* ids= may match anything: only an edu function has this state */
+	if (pdev->vendor != VFMIG_EDU_VENDOR || pdev->device != VFMIG_EDU_DEVICE) {
+		pci_warn(pdev, "not an edu function (%04x:%04x), refused\n",
+			 pdev->vendor, pdev->device);
+		return -ENODEV;
+	}
 	vdev = vfio_alloc_device(vfmig_device, core.vdev, &pdev->dev,
 				 &vfmig_vfio_ops);
 	if (IS_ERR(vdev))
@@ -49,6 +63,7 @@ static int vfmig_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = vfmig_sysfs_add(vdev);
 	if (ret)
 		goto err_unregister;
+	vfmig_debugfs_add(vdev);
 	return 0;
 
 err_unregister:
@@ -62,6 +77,7 @@ static void vfmig_remove(struct pci_dev *pdev)
 {
 	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
 
+	vfmig_debugfs_remove(vdev);
 	vfmig_sysfs_remove(vdev);
 	vfio_pci_core_unregister_device(&vdev->core);
 	vfio_put_device(&vdev->core.vdev);
@@ -77,17 +93,7 @@ static void vfmig_remove(struct pci_dev *pdev)
  */
 static void vfmig_reset_done(struct pci_dev *pdev)
 {
-	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
-
-	spin_lock(&vdev->reset_lock);
-	vdev->deferred_reset = true;
-	if (!mutex_trylock(&vdev->state_mutex)) {
-		/* the holder sees the flag before it releases state_mutex */
-		spin_unlock(&vdev->reset_lock);
-		return;
-	}
-	spin_unlock(&vdev->reset_lock);
-	vfmig_state_mutex_unlock(vdev);
+	vfmig_request_reset(vfmig_from_pdev(pdev));
 }
 
 static const struct pci_error_handlers vfmig_err_handlers = {
@@ -96,7 +102,7 @@ static const struct pci_error_handlers vfmig_err_handlers = {
 };
 
 static const struct pci_device_id vfmig_pci_table[] = {
-	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(0x1234, 0x11e8) },	/* QEMU edu */
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(VFMIG_EDU_VENDOR, VFMIG_EDU_DEVICE) },
 	{}
 };
 MODULE_DEVICE_TABLE(pci, vfmig_pci_table);
@@ -142,14 +148,18 @@ static int __init vfmig_init(void)
 {
 	int ret;
 
-	if (!vfmig_mem_mib || vfmig_mem_mib > (1u << 20) ||
-	    vfmig_buf_size < PAGE_SIZE) {
-		pr_err(VFMIG_DRV_NAME ": mem_mib must be 1..1048576 and buf_size at least one page\n");
+	if (!vfmig_max_mem_mib || vfmig_max_mem_mib > VFMIG_MEM_MIB_MAX ||
+	    !vfmig_mem_mib || vfmig_mem_mib > vfmig_max_mem_mib ||
+	    vfmig_buf_size < PAGE_SIZE || vfmig_buf_size > VFMIG_BUF_SIZE_MAX) {
+		pr_err(VFMIG_DRV_NAME ": need 1 <= mem_mib <= max_mem_mib <= 1048576 and 4096 <= buf_size <= 1 GiB\n");
 		return -EINVAL;
 	}
+	vfmig_debugfs_root = debugfs_create_dir(VFMIG_DRV_NAME, NULL);
 	ret = pci_register_driver(&vfmig_pci_driver);
-	if (ret)
+	if (ret) {
+		debugfs_remove_recursive(vfmig_debugfs_root);
 		return ret;
+	}
 	vfmig_add_ids();
 	return 0;
 }
@@ -157,6 +167,7 @@ static int __init vfmig_init(void)
 static void __exit vfmig_exit(void)
 {
 	pci_unregister_driver(&vfmig_pci_driver);
+	debugfs_remove_recursive(vfmig_debugfs_root);
 }
 
 module_init(vfmig_init);
@@ -164,4 +175,9 @@ module_exit(vfmig_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vfmig: migratable vfio-pci variant driver for QEMU's edu device");
+/* 6.13 made the namespace a string literal */
+#if KERNEL_VERSION(6, 13, 0) > LINUX_VERSION_CODE
 MODULE_IMPORT_NS(IOMMUFD);
+#else
+MODULE_IMPORT_NS("IOMMUFD");
+#endif

@@ -18,6 +18,8 @@
 #define EDU_LIVENESS	0x04
 #define EDU_FACT	0x08
 #define EDU_STATUS	0x20
+#define EDU_IRQ_STATUS	0x24
+#define EDU_IRQ_ACK	0x64
 #define EDU_DMA_SRC	0x80
 #define EDU_DMA_DST	0x88
 #define EDU_DMA_CNT	0x90
@@ -30,6 +32,7 @@ int vfmig_mem_init(struct vfmig_mem *mem, u64 size)
 	xa_init(&mem->pages);
 	mem->size = size;
 	mem->npages = size / VFMIG_PAGE_SIZE;
+	mem->resident = 0;
 	return 0;
 }
 
@@ -63,14 +66,15 @@ static struct page *vfmig_mem_page(struct vfmig_mem *mem, unsigned long idx)
 
 	if (page)
 		return page;
-	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!page)
 		return NULL;
-	old = xa_store(&mem->pages, idx, page, GFP_KERNEL);
+	old = xa_store(&mem->pages, idx, page, GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old)) {
 		__free_page(page);
 		return NULL;
 	}
+	mem->resident++;
 	return page;
 }
 
@@ -82,8 +86,10 @@ int vfmig_mem_write_page(struct vfmig_mem *mem, unsigned long idx,
 
 	if (!memchr_inv(src, 0, VFMIG_PAGE_SIZE)) {
 		page = xa_erase(&mem->pages, idx);
-		if (page)
+		if (page) {
 			__free_page(page);
+			mem->resident--;
+		}
 		return 0;
 	}
 	page = vfmig_mem_page(mem, idx);
@@ -99,7 +105,8 @@ int vfmig_state_resize(struct vfmig_device *vdev, u64 size)
 	unsigned long npages = size / VFMIG_PAGE_SIZE;
 	unsigned long *dirty;
 
-	dirty = kvcalloc(BITS_TO_LONGS(npages) ?: 1, sizeof(long), GFP_KERNEL);
+	dirty = kvcalloc(BITS_TO_LONGS(npages) ?: 1, sizeof(long),
+			 GFP_KERNEL_ACCOUNT);
 	if (!dirty)
 		return -ENOMEM;
 	mutex_lock(&vdev->mem_lock);
@@ -109,6 +116,95 @@ int vfmig_state_resize(struct vfmig_device *vdev, u64 size)
 	vdev->dirty = dirty;
 	vdev->ndirty = 0;
 	vdev->cursor = 0;
+	vdev->mem_gen++;
+	mutex_unlock(&vdev->mem_lock);
+	return 0;
+}
+
+/*
+ * Forget everything a user left in the device: device memory reads as
+ * zeros again, the register shadow and the workload counter start over.
+ * Close and reset call it, so no data crosses from one user to the next.
+ */
+void vfmig_state_clear_locked(struct vfmig_device *vdev)
+{
+	lockdep_assert_held(&vdev->state_mutex);
+	mutex_lock(&vdev->mem_lock);
+	vfmig_mem_free(&vdev->mem);
+	vfmig_mem_init(&vdev->mem, vdev->mem.size);
+	bitmap_zero(vdev->dirty, vdev->mem.npages);
+	vdev->ndirty = 0;
+	vdev->cursor = 0;
+	memset(&vdev->regs, 0, sizeof(vdev->regs));
+	vdev->regs.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+	vdev->wl_seq = 0;
+	vdev->mem_gen++;
+	mutex_unlock(&vdev->mem_lock);
+}
+
+/*
+ * RESUMING->STOP: replace device memory with @stage (whose pages move, the
+ * stage is left empty) and the register shadow with @regs. Every slot the
+ * staged pages need is reserved first, so this either applies the whole
+ * staged state or fails with -ENOMEM leaving the old one. @fail: fault
+ * injection, the reservation fails. Caller holds state_mutex.
+ */
+int vfmig_state_commit(struct vfmig_device *vdev, struct vfmig_mem *stage,
+		       const struct vfmig_edu_regs *regs, bool fail)
+{
+	unsigned long *dirty = NULL, idx;
+	struct vfmig_mem *mem = &vdev->mem;
+	struct page *page;
+	int ret = 0;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	if (stage->npages != mem->npages) {
+		dirty = kvcalloc(BITS_TO_LONGS(stage->npages) ?: 1,
+				 sizeof(long), GFP_KERNEL_ACCOUNT);
+		if (!dirty)
+			return -ENOMEM;
+	}
+	mutex_lock(&vdev->mem_lock);
+	xa_for_each(&stage->pages, idx, page) {
+		ret = fail ? -ENOMEM : xa_reserve(&mem->pages, idx,
+						  GFP_KERNEL_ACCOUNT);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		/* only the reserved (still empty) slots go away */
+		xa_for_each(&stage->pages, idx, page)
+			xa_release(&mem->pages, idx);
+		mutex_unlock(&vdev->mem_lock);
+		kvfree(dirty);
+		return ret;
+	}
+	/* cannot fail from here: pages absent from the stage go ... */
+	xa_for_each(&mem->pages, idx, page) {
+		if (!xa_load(&stage->pages, idx)) {
+			xa_erase(&mem->pages, idx);
+			__free_page(page);
+		}
+	}
+	/* ... and the staged ones move into reserved slots */
+	xa_for_each(&stage->pages, idx, page) {
+		page = xa_store(&mem->pages, idx, page, GFP_NOWAIT);
+		if (page && !xa_is_err(page))
+			__free_page(page);
+	}
+	xa_destroy(&stage->pages);
+	mem->size = stage->size;
+	mem->npages = stage->npages;
+	mem->resident = stage->resident;
+	vfmig_mem_init(stage, 0);
+	if (dirty) {
+		kvfree(vdev->dirty);
+		vdev->dirty = dirty;
+	}
+	vdev->ndirty = 0;
+	vdev->cursor = 0;
+	vdev->regs = *regs;
+	vdev->mem_gen++;
 	mutex_unlock(&vdev->mem_lock);
 	return 0;
 }
@@ -129,7 +225,7 @@ static ssize_t vfmig_region_rw(struct vfio_pci_core_device *core,
 	u8 *user, *bounce;
 	int ret = 0;
 
-	bounce = kmalloc(2 * VFMIG_PAGE_SIZE, GFP_KERNEL);
+	bounce = kmalloc(2 * VFMIG_PAGE_SIZE, GFP_KERNEL_ACCOUNT);
 	if (!bounce)
 		return -ENOMEM;
 	user = bounce + VFMIG_PAGE_SIZE;
@@ -210,12 +306,18 @@ void vfmig_state_region_resize(struct vfmig_device *vdev)
 	}
 }
 
-/* BAR0 of the function, or NULL when it cannot be touched now. */
+/*
+ * BAR0 of the function, or NULL when it cannot be touched now. Like
+ * vfio_pci_core's own BAR accesses, the caller holds core.memory_lock (read
+ * or write) from here until its last access, so the user cannot turn memory
+ * decode off or reset the function in between.
+ */
 static void __iomem *vfmig_bar0(struct vfmig_device *vdev)
 {
 	struct pci_dev *pdev = vdev->core.pdev;
 	u16 cmd;
 
+	lockdep_assert_held(&vdev->core.memory_lock);
 	if (!vdev->opened || pdev->current_state != PCI_D0)
 		return NULL;
 	if (pci_read_config_word(pdev, PCI_COMMAND, &cmd) ||
@@ -246,10 +348,12 @@ static bool vfmig_fact_wait(void __iomem *bar)
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 			     struct vfmig_edu_regs *out)
 {
-	void __iomem *bar = vfmig_bar0(vdev);
 	struct vfmig_edu_regs r = {};
+	void __iomem *bar;
 
 	lockdep_assert_held(&vdev->state_mutex);
+	down_read(&vdev->core.memory_lock);
+	bar = vfmig_bar0(vdev);
 	if (bar) {
 		vfmig_fact_wait(bar);
 		r.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
@@ -262,6 +366,7 @@ void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 		r.dma_dst = cpu_to_le64(readq(bar + EDU_DMA_DST));
 		r.dma_cnt = cpu_to_le64(readq(bar + EDU_DMA_CNT));
 	}
+	up_read(&vdev->core.memory_lock);
 	mutex_lock(&vdev->mem_lock);
 	if (bar) {
 		r.workload_seq = cpu_to_le64(vdev->wl_seq);
@@ -290,18 +395,14 @@ static int vfmig_fact_input(u32 v, u32 *n)
 	return -EINVAL;
 }
 
-/* Write the register shadow to the function. Caller holds state_mutex. */
-void vfmig_regs_apply_to_hw(struct vfmig_device *vdev)
+/* Write @r to the function. Caller holds core.memory_lock. */
+static void vfmig_regs_write_hw(struct vfmig_device *vdev,
+				const struct vfmig_edu_regs *regs)
 {
 	void __iomem *bar = vfmig_bar0(vdev);
-	struct vfmig_edu_regs r;
+	struct vfmig_edu_regs r = *regs;
 	u32 n;
 
-	lockdep_assert_held(&vdev->state_mutex);
-	mutex_lock(&vdev->mem_lock);
-	r = vdev->regs;
-	vdev->wl_seq = le64_to_cpu(r.workload_seq);
-	mutex_unlock(&vdev->mem_lock);
 	if (!bar)
 		return;
 
@@ -322,29 +423,94 @@ void vfmig_regs_apply_to_hw(struct vfmig_device *vdev)
 	iowrite32(le32_to_cpu(r.status) & EDU_ST_IRQFACT, bar + EDU_STATUS);
 }
 
-/* SHA-256 of the register block || device memory. Caller holds state_mutex. */
+/* Write the register shadow to the function. Caller holds state_mutex. */
+void vfmig_regs_apply_to_hw(struct vfmig_device *vdev)
+{
+	struct vfmig_edu_regs r;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	mutex_lock(&vdev->mem_lock);
+	r = vdev->regs;
+	vdev->wl_seq = le64_to_cpu(r.workload_seq);
+	mutex_unlock(&vdev->mem_lock);
+	down_read(&vdev->core.memory_lock);
+	vfmig_regs_write_hw(vdev, &r);
+	up_read(&vdev->core.memory_lock);
+}
+
+/*
+ * Put the function's registers back to their power-on values (liveness,
+ * factorial, status, DMA registers 0; a pending interrupt acknowledged).
+ * @memory_locked: the caller holds core.memory_lock for writing.
+ */
+void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked)
+{
+	struct vfmig_edu_regs zero = {};
+	void __iomem *bar;
+
+	if (!memory_locked)
+		down_read(&vdev->core.memory_lock);
+	vfmig_regs_write_hw(vdev, &zero);
+	bar = vfmig_bar0(vdev);
+	if (bar)
+		iowrite32(ioread32(bar + EDU_IRQ_STATUS), bar + EDU_IRQ_ACK);
+	if (!memory_locked)
+		up_read(&vdev->core.memory_lock);
+}
+
+/*
+ * SHA-256 of the register block || device memory. Caller holds state_mutex
+ * (released here, before the memory is hashed): the registers are read
+ * under it, then memory is hashed VFMIG_DIGEST_CHUNK pages per mem_lock
+ * hold, yielding between chunks and giving up with -EINTR on a fatal
+ * signal. A device that is running or written meanwhile gives a digest of
+ * no single moment; -EAGAIN when its memory was replaced or resized.
+ */
 int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
 {
 	struct vfmig_edu_regs regs;
 	struct sha256_state sha;
-	unsigned long idx;
+	unsigned long idx = 0, npages;
+	int ret = 0;
+	u64 gen;
 	u8 *buf;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	vfmig_regs_sync_from_hw(vdev, &regs);
+	vfmig_state_mutex_unlock(vdev);
 
 	buf = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	vfmig_regs_sync_from_hw(vdev, &regs);
 	sha256_init(&sha);
 	sha256_update(&sha, (const u8 *)&regs, sizeof(regs));
 	mutex_lock(&vdev->mem_lock);
-	for (idx = 0; idx < vdev->mem.npages; idx++) {
-		vfmig_mem_read_page(&vdev->mem, idx, buf);
-		sha256_update(&sha, buf, VFMIG_PAGE_SIZE);
-		if (!(idx % 1024))
-			cond_resched();
-	}
+	gen = vdev->mem_gen;
+	npages = vdev->mem.npages;
 	mutex_unlock(&vdev->mem_lock);
-	sha256_final(&sha, out);
+	while (idx < npages) {
+		unsigned long end = min(idx + VFMIG_DIGEST_CHUNK, npages);
+
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		mutex_lock(&vdev->mem_lock);
+		if (vdev->mem_gen != gen) {
+			mutex_unlock(&vdev->mem_lock);
+			ret = -EAGAIN;
+			break;
+		}
+		for (; idx < end; idx++) {
+			vfmig_mem_read_page(&vdev->mem, idx, buf);
+			sha256_update(&sha, buf, VFMIG_PAGE_SIZE);
+		}
+		mutex_unlock(&vdev->mem_lock);
+		cond_resched();
+	}
 	kfree(buf);
+	if (ret)
+		return ret;
+	sha256_final(&sha, out);
 	return 0;
 }

@@ -8,7 +8,6 @@
 #include <linux/bitmap.h>
 #include <linux/crc32c.h>
 #include <linux/slab.h>
-#include <linux/uaccess.h>
 
 #include "vfmig_stub.h"
 
@@ -41,7 +40,7 @@ int vfmig_prod_init(struct vfmig_producer *prod)
 {
 	memset(prod, 0, sizeof(*prod));
 	prod->rec = kzalloc(max_t(size_t, VFMIG_REC_BUF, VFMIG_HDR_SIZE),
-			    GFP_KERNEL);
+			    GFP_KERNEL_ACCOUNT);
 	if (!prod->rec)
 		return -ENOMEM;
 	prod->zero_crc = vfmig_crc32c(prod->rec, VFMIG_PAGE_SIZE);
@@ -93,6 +92,9 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		prod->gen += VFMIG_HDR_SIZE;
 		return 0;
 	}
+	/* nothing follows END, not even a page written after it */
+	if (prod->end_done)
+		return 1;
 
 	mutex_lock(&vdev->mem_lock);
 	if (vdev->cursor < vdev->mem.npages) {
@@ -120,7 +122,7 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		prod->regs_done = true;
 		return 0;
 	}
-	if (!prod->end_done) {
+	{
 		struct vfmig_rec_end end = {
 			.records = cpu_to_le64(prod->records),
 			.stream_bytes = cpu_to_le64(prod->gen),
@@ -132,16 +134,34 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		prod->end_done = true;
 		return 0;
 	}
-	return 1;
 }
 
 /*
- * Copy up to @len next stream bytes to @kdst (kernel) or @udst (user).
- * Returns the bytes copied, 0 at the end of the stream, -ENOMSG when a
- * PRE_COPY stream has nothing to send now. Caller holds the file's lock.
+ * Make sure prod->rec holds unread bytes: 0, 1 at the end of the stream,
+ * -ENOMSG when a PRE_COPY stream has nothing to send now. Caller holds the
+ * file's io_lock and lock.
+ */
+int vfmig_prod_ready(struct vfmig_device *vdev, struct vfmig_producer *prod)
+{
+	if (prod->rec_off < prod->rec_len)
+		return 0;
+	return vfmig_prod_next(vdev, prod);
+}
+
+/* @n bytes of prod->rec were handed out. Caller holds io_lock and lock. */
+void vfmig_prod_advance(struct vfmig_producer *prod, size_t n)
+{
+	prod->rec_off += n;
+	prod->pos += n;
+}
+
+/*
+ * Copy up to @len next stream bytes to @kdst (kernel memory). Returns the
+ * bytes copied, 0 at the end of the stream, -ENOMSG when a PRE_COPY stream
+ * has nothing to send now. Caller holds the file's io_lock and lock.
  */
 ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
-			void *kdst, char __user *udst, size_t len)
+			void *kdst, size_t len)
 {
 	size_t done = 0;
 	int ret = 0;
@@ -149,21 +169,12 @@ ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
 	while (done < len) {
 		size_t n;
 
-		if (prod->rec_off == prod->rec_len) {
-			ret = vfmig_prod_next(vdev, prod);
-			if (ret)
-				break;
-		}
-		n = min_t(size_t, len - done, prod->rec_len - prod->rec_off);
-		if (kdst) {
-			memcpy(kdst + done, prod->rec + prod->rec_off, n);
-		} else if (copy_to_user(udst + done, prod->rec + prod->rec_off,
-					n)) {
-			ret = -EFAULT;
+		ret = vfmig_prod_ready(vdev, prod);
+		if (ret)
 			break;
-		}
-		prod->rec_off += n;
-		prod->pos += n;
+		n = min_t(size_t, len - done, prod->rec_len - prod->rec_off);
+		memcpy(kdst + done, prod->rec + prod->rec_off, n);
+		vfmig_prod_advance(prod, n);
 		done += n;
 		/* records are not page sized: yield at every record's end */
 		if (prod->rec_off == prod->rec_len)
@@ -213,7 +224,7 @@ u64 vfmig_prod_stop_copy_len(struct vfmig_device *vdev,
 int vfmig_parser_init(struct vfmig_parser *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->payload = kvzalloc(VFMIG_REC_MAX_PAYLOAD, GFP_KERNEL);
+	p->payload = kvzalloc(VFMIG_REC_MAX_PAYLOAD, GFP_KERNEL_ACCOUNT);
 	if (!p->payload)
 		return -ENOMEM;
 	p->zero_crc = vfmig_crc32c(p->payload, VFMIG_PAGE_SIZE);
@@ -234,8 +245,8 @@ void vfmig_parser_free(struct vfmig_parser *p)
 static int vfmig_parse_fail(struct vfmig_device *vdev, struct vfmig_parser *p,
 			    const char *why)
 {
-	dev_warn(vfmig_dev(vdev), "migration stream refused at byte %llu: %s\n",
-		 p->bytes, why);
+	dev_warn_ratelimited(vfmig_dev(vdev), "migration stream refused at byte %llu: %s\n",
+			     p->bytes, why);
 	p->st = VFMIG_P_ERR;
 	p->err = -EINVAL;
 	return p->err;
@@ -269,7 +280,7 @@ static int vfmig_parse_hdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 	}
 	vfmig_mem_init(&p->stage, mem_size);
 	p->recv = kvcalloc(BITS_TO_LONGS(p->stage.npages), sizeof(long),
-			   GFP_KERNEL);
+			   GFP_KERNEL_ACCOUNT);
 	if (!p->recv) {
 		p->st = VFMIG_P_ERR;
 		p->err = -ENOMEM;
@@ -438,12 +449,12 @@ int vfmig_parser_complete(struct vfmig_device *vdev, struct vfmig_parser *p)
 	case VFMIG_P_DONE:
 		return 0;
 	case VFMIG_P_ERR:
-		dev_warn(vfmig_dev(vdev), "cannot leave RESUMING: the stream was refused (%pe)\n",
-			 ERR_PTR(p->err));
+		dev_warn_ratelimited(vfmig_dev(vdev), "cannot leave RESUMING: the stream was refused (%pe)\n",
+				     ERR_PTR(p->err));
 		return p->err == -ENOMEM ? -ENOMEM : -EINVAL;
 	default:
-		dev_warn(vfmig_dev(vdev), "cannot leave RESUMING: the stream is incomplete after %llu bytes\n",
-			 p->bytes);
+		dev_warn_ratelimited(vfmig_dev(vdev), "cannot leave RESUMING: the stream is incomplete after %llu bytes\n",
+				     p->bytes);
 		return -EINVAL;
 	}
 }

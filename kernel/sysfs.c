@@ -3,6 +3,7 @@
  * sysfs: the compatibility identity under <pci dev>/migration/ (the layout
  * `vfmig compat` reads) and the knobs under <pci dev>/vfmig/.
  */
+#include <linux/debugfs.h>
 #include <linux/kobject.h>
 #include <linux/pci.h>
 #include <linux/sysfs.h>
@@ -131,14 +132,14 @@ static ssize_t state_digest_show(struct kobject *kobj,
 	int ret;
 
 	mutex_lock(&vdev->state_mutex);
-	ret = vfmig_state_digest(vdev, digest);
-	vfmig_state_mutex_unlock(vdev);
+	ret = vfmig_state_digest(vdev, digest);	/* releases state_mutex */
 	if (ret)
 		return ret;
 	return sysfs_emit(buf, "%*phN\n", (int)sizeof(digest), digest);
 }
 
-static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO(state_digest);
+/* root only: a whole-memory hash costs a user nothing and the host much */
+static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO_MODE(state_digest, 0400);
 
 static struct attribute *vfmig_mig_attrs[] = {
 	&vfmig_attr_model.attr.attr,
@@ -302,33 +303,6 @@ static ssize_t mem_size_store(struct device *dev,
 
 static DEVICE_ATTR_RW(mem_size);
 
-static ssize_t fail_next_show(struct device *dev,
-			      struct device_attribute *attr, char *buf)
-{
-	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
-
-	return sysfs_emit(buf, "%d\n", READ_ONCE(vdev->fail_next));
-}
-
-static ssize_t fail_next_store(struct device *dev,
-			       struct device_attribute *attr,
-			       const char *buf, size_t count)
-{
-	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
-	bool v;
-	int ret;
-
-	ret = kstrtobool(buf, &v);
-	if (ret)
-		return ret;
-	mutex_lock(&vdev->state_mutex);
-	vdev->fail_next = v;
-	vfmig_state_mutex_unlock(vdev);
-	return count;
-}
-
-static DEVICE_ATTR_RW(fail_next);
-
 static ssize_t mig_state_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
@@ -345,17 +319,6 @@ static ssize_t mig_state_show(struct device *dev,
 
 static DEVICE_ATTR_RO(mig_state);
 
-static unsigned long vfmig_resident_locked(struct vfmig_device *vdev)
-{
-	unsigned long idx, n = 0;
-	struct page *page;
-
-	lockdep_assert_held(&vdev->mem_lock);
-	xa_for_each(&vdev->mem.pages, idx, page)
-		n++;
-	return n;
-}
-
 static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
@@ -366,19 +329,18 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	n = sysfs_emit(buf,
 		       "pages %lu\nresident_pages %lu\nworkload_pages %llu\n"
 		       "dirty_pages %lu\ncursor %lu\ntracking %d\nrunning %d\n",
-		       vdev->mem.npages, vfmig_resident_locked(vdev),
+		       vdev->mem.npages, vdev->mem.resident,
 		       vdev->wl_seq, vdev->ndirty, vdev->cursor,
 		       vdev->tracking, vdev->running);
 	mutex_unlock(&vdev->mem_lock);
 	return n;
 }
 
-static DEVICE_ATTR_RO(stats);
+static DEVICE_ATTR_ADMIN_RO(stats);
 
 static struct attribute *vfmig_knob_attrs[] = {
 	&dev_attr_dirty_rate.attr,
 	&dev_attr_mem_size.attr,
-	&dev_attr_fail_next.attr,
 	&dev_attr_mig_state.attr,
 	&dev_attr_stats.attr,
 	NULL,
@@ -393,3 +355,81 @@ const struct attribute_group *vfmig_dev_groups[] = {
 	&vfmig_knob_group,
 	NULL,
 };
+
+/* -------------------------------------------- <debugfs>/vfmig_stub/<BDF>/ */
+
+/*
+ * Fault injection for tests, root only (debugfs):
+ *   fail_next     1 = the next migration step fails with EIO (device ERROR)
+ *   fail_reserve  1 = RESUMING->STOP cannot reserve memory (ENOMEM, the old
+ *                 state stays); cleared by that step
+ */
+static int vfmig_dbg_get(struct vfmig_device *vdev, bool *flag, u64 *val)
+{
+	mutex_lock(&vdev->state_mutex);
+	*val = *flag;
+	vfmig_state_mutex_unlock(vdev);
+	return 0;
+}
+
+static int vfmig_dbg_set(struct vfmig_device *vdev, bool *flag, u64 val)
+{
+	if (val > 1)
+		return -EINVAL;
+	mutex_lock(&vdev->state_mutex);
+	*flag = val;
+	vfmig_state_mutex_unlock(vdev);
+	return 0;
+}
+
+static int fail_next_get(void *data, u64 *val)
+{
+	struct vfmig_device *vdev = data;
+
+	return vfmig_dbg_get(vdev, &vdev->fail_next, val);
+}
+
+static int fail_next_set(void *data, u64 val)
+{
+	struct vfmig_device *vdev = data;
+
+	return vfmig_dbg_set(vdev, &vdev->fail_next, val);
+}
+
+DEFINE_DEBUGFS_ATTRIBUTE(vfmig_fail_next_fops, fail_next_get, fail_next_set,
+			 "%llu\n");
+
+static int fail_reserve_get(void *data, u64 *val)
+{
+	struct vfmig_device *vdev = data;
+
+	return vfmig_dbg_get(vdev, &vdev->fail_reserve, val);
+}
+
+static int fail_reserve_set(void *data, u64 val)
+{
+	struct vfmig_device *vdev = data;
+
+	return vfmig_dbg_set(vdev, &vdev->fail_reserve, val);
+}
+
+DEFINE_DEBUGFS_ATTRIBUTE(vfmig_fail_reserve_fops, fail_reserve_get,
+			 fail_reserve_set, "%llu\n");
+
+void vfmig_debugfs_add(struct vfmig_device *vdev)
+{
+	if (IS_ERR_OR_NULL(vfmig_debugfs_root))
+		return;
+	vdev->debugfs = debugfs_create_dir(pci_name(vdev->core.pdev),
+					   vfmig_debugfs_root);
+	debugfs_create_file_unsafe("fail_next", 0600, vdev->debugfs, vdev,
+				   &vfmig_fail_next_fops);
+	debugfs_create_file_unsafe("fail_reserve", 0600, vdev->debugfs, vdev,
+				   &vfmig_fail_reserve_fops);
+}
+
+void vfmig_debugfs_remove(struct vfmig_device *vdev)
+{
+	debugfs_remove_recursive(vdev->debugfs);
+	vdev->debugfs = NULL;
+}

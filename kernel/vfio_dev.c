@@ -2,6 +2,7 @@
 /*
  * The vfio_device_ops of vfmig_stub on top of vfio_pci_core.
  */
+#include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -95,6 +96,8 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 
 	vdev->opened = true;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	/* nothing of the last user's function registers stays either */
+	vfmig_regs_reset_hw(vdev, false);
 	vfmig_update_running_locked(vdev);
 	vfmig_state_mutex_unlock(vdev);
 
@@ -107,9 +110,9 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
 
 	mutex_lock(&vdev->state_mutex);
-	/* keep the last register values of the function in the shadow */
-	vfmig_regs_sync_from_hw(vdev, NULL);
 	vfmig_disable_files_locked(vdev);
+	/* no data crosses from one user of the device to the next */
+	vfmig_state_clear_locked(vdev);
 	vdev->opened = false;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
@@ -118,18 +121,52 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 	vfio_pci_core_close_device(core_vdev);
 }
 
+/* Drop every user mapping of the BARs: the next access faults. */
+static void vfmig_zap_bars(struct vfmig_device *vdev)
+{
+	loff_t start = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX);
+	loff_t end = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX);
+
+	unmap_mapping_range(vdev->core.vdev.inode->i_mapping, start,
+			    end - start, true);
+}
+
+/*
+ * VFIO_DEVICE_RESET of a function without a PCI reset method (edu): the
+ * same shape as vfio_pci_core's reset. With memory_lock held for writing
+ * and the BAR mappings zapped, the function's registers go back to their
+ * power-on values, then the migration state is reset as reset_done() does
+ * it. Once memory_lock is dropped, taking state_mutex waits for a holder
+ * that had to apply the reset itself.
+ */
+static int vfmig_edu_reset(struct vfmig_device *vdev)
+{
+	down_write(&vdev->core.memory_lock);
+	vfmig_zap_bars(vdev);
+	vfmig_regs_reset_hw(vdev, true);
+	vfmig_request_reset(vdev);
+	up_write(&vdev->core.memory_lock);
+
+	mutex_lock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
+	return 0;
+}
+
 static long vfmig_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 			unsigned long arg)
 {
 	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+	long ret;
 
-	if (cmd == VFIO_DEVICE_RESET && !vdev->hw_reset) {
-		mutex_lock(&vdev->state_mutex);
-		vfmig_reset_locked(vdev);
-		vfmig_state_mutex_unlock(vdev);
-		return 0;
-	}
-	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+	if (cmd != VFIO_DEVICE_RESET)
+		return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+	if (!vdev->hw_reset)
+		return vfmig_edu_reset(vdev);
+	ret = vfio_pci_core_ioctl(core_vdev, cmd, arg);
+	/* a reset_done() deferred to a state_mutex holder is applied now */
+	mutex_lock(&vdev->state_mutex);
+	vfmig_state_mutex_unlock(vdev);
+	return ret;
 }
 
 const struct vfio_device_ops vfmig_vfio_ops = {

@@ -4,8 +4,10 @@
  * edu device) a migratable state: its registers plus a sparse device-memory
  * area dirtied by an in-kernel workload.
  *
- * Lock order: state_mutex -> migf->lock -> mem_lock. state_mutex is released
- * only by vfmig_state_mutex_unlock(), which applies a deferred PCI reset.
+ * Lock order: migf->io_lock -> state_mutex -> migf->lock -> mem_lock, and
+ * state_mutex -> core.memory_lock (read, BAR access). state_mutex is released
+ * only by vfmig_state_mutex_unlock(), which applies a deferred reset. User
+ * memory is copied under migf->io_lock only, which no reset path takes.
  */
 #ifndef _VFMIG_STUB_H
 #define _VFMIG_STUB_H
@@ -24,6 +26,8 @@
 #include "include/uapi/vfmig.h"
 
 #define VFMIG_DRV_NAME		"vfmig_stub"
+#define VFMIG_EDU_VENDOR	0x1234	/* QEMU's edu device */
+#define VFMIG_EDU_DEVICE	0x11e8
 #define VFMIG_REGS_SIZE		((u32)sizeof(struct vfmig_edu_regs))
 #define VFMIG_HDR_SIZE		((u64)sizeof(struct vfmig_stream_hdr))
 #define VFMIG_RHDR_SIZE		((u64)sizeof(struct vfmig_rec_hdr))
@@ -32,17 +36,23 @@
 #define VFMIG_END_REC		(VFMIG_RHDR_SIZE + sizeof(struct vfmig_rec_end))
 #define VFMIG_COMPAT_MAX	128
 #define VFMIG_MEM_MIB_MAX	SZ_1M	/* MiB: 1 TiB, the largest device memory */
+#define VFMIG_BUF_SIZE_MAX	SZ_1G	/* bytes: largest migration buffer */
+#define VFMIG_MAX_SEGS		1024	/* outstanding SAVE_NEXT segments */
+#define VFMIG_DIGEST_CHUNK	256	/* pages hashed per mem_lock hold */
 
 /* Module parameters (main.c). */
 extern unsigned int vfmig_mem_mib;
 extern unsigned int vfmig_buf_size;
 extern unsigned long vfmig_dirty_rate_default;
+extern unsigned int vfmig_max_mem_mib;
+extern struct dentry *vfmig_debugfs_root;
 
 /* A sparse page store: index -> struct page *, absent = zero page. */
 struct vfmig_mem {
 	struct xarray pages;
 	u64 size;		/* bytes, a multiple of VFMIG_PAGE_SIZE */
 	unsigned long npages;
+	unsigned long resident;		/* pages present */
 };
 
 /* Incremental parser of a resuming stream (stream.c). */
@@ -110,12 +120,19 @@ struct vfmig_device;
 struct vfmig_file {
 	struct file *filp;
 	struct vfmig_device *vdev;
+	/*
+	 * Serializes the fd's users (read, write, buffer ioctls) and is held
+	 * while they copy user memory; no reset path takes it. Only its
+	 * holder advances the producer or feeds the parser.
+	 */
+	struct mutex io_lock;
 	struct mutex lock;		/* protects everything below */
 	bool disabled;
 	bool saving;
-	void *buf;			/* vmalloc_user: the mmap-able buffer */
+	void *buf;			/* mmap-able buffer, allocated on first use */
 	size_t buf_size;
 	struct list_head segs;		/* outstanding SAVE_NEXT segments */
+	unsigned int nsegs;
 	struct vfmig_producer prod;
 	struct vfmig_parser parser;
 };
@@ -130,6 +147,8 @@ struct vfmig_device {
 	bool opened;
 	bool hw_reset;			/* the function has a PCI reset method */
 	bool fail_next;			/* fault injection: next FSM step fails */
+	bool fail_reserve;		/* fault injection: commit cannot reserve */
+	struct dentry *debugfs;		/* <debugfs>/vfmig_stub/<BDF>/ */
 	spinlock_t reset_lock;		/* protects deferred_reset */
 	bool deferred_reset;		/* a PCI reset to apply at unlock */
 
@@ -150,6 +169,7 @@ struct vfmig_device {
 	bool tracking;			/* a saving stream is active */
 	bool running;			/* the workload may write */
 	u64 wl_seq;			/* workload: pages written */
+	u64 mem_gen;			/* bumped when mem is replaced or resized */
 
 	/* workload */
 	unsigned long dirty_rate;	/* bytes/s, READ_ONCE/WRITE_ONCE */
@@ -186,6 +206,7 @@ void vfmig_reset_locked(struct vfmig_device *vdev);
 void vfmig_state_mutex_unlock(struct vfmig_device *vdev);
 void vfmig_disable_files_locked(struct vfmig_device *vdev);
 void vfmig_update_running_locked(struct vfmig_device *vdev);
+void vfmig_request_reset(struct vfmig_device *vdev);
 
 /* state.c */
 int vfmig_mem_init(struct vfmig_mem *mem, u64 size);
@@ -199,6 +220,10 @@ void vfmig_state_region_resize(struct vfmig_device *vdev);
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 			     struct vfmig_edu_regs *out);
 void vfmig_regs_apply_to_hw(struct vfmig_device *vdev);
+void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked);
+void vfmig_state_clear_locked(struct vfmig_device *vdev);
+int vfmig_state_commit(struct vfmig_device *vdev, struct vfmig_mem *stage,
+		       const struct vfmig_edu_regs *regs, bool fail);
 int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32]);
 
 /* dirty.c */
@@ -213,8 +238,10 @@ void vfmig_workload_stop(struct vfmig_device *vdev);
 u32 vfmig_crc32c(const void *p, size_t n);
 int vfmig_prod_init(struct vfmig_producer *prod);
 void vfmig_prod_free(struct vfmig_producer *prod);
+int vfmig_prod_ready(struct vfmig_device *vdev, struct vfmig_producer *prod);
+void vfmig_prod_advance(struct vfmig_producer *prod, size_t n);
 ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
-			void *kdst, char __user *udst, size_t len);
+			void *kdst, size_t len);
 void vfmig_prod_pending(struct vfmig_device *vdev, struct vfmig_producer *prod,
 			u64 *initial, u64 *dirty);
 u64 vfmig_prod_stop_copy_len(struct vfmig_device *vdev,
@@ -236,5 +263,7 @@ bool vfmig_ranges_valid(const char *s);
 extern const struct attribute_group *vfmig_dev_groups[];
 int vfmig_sysfs_add(struct vfmig_device *vdev);
 void vfmig_sysfs_remove(struct vfmig_device *vdev);
+void vfmig_debugfs_add(struct vfmig_device *vdev);
+void vfmig_debugfs_remove(struct vfmig_device *vdev);
 
 #endif /* _VFMIG_STUB_H */

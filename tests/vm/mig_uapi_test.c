@@ -39,6 +39,11 @@ static const struct test_def tests[] = {
 	{ "rdma", vfm_t_rdma },
 	{ "throughput", vfm_t_throughput },
 	{ "large", vfm_t_large },
+	{ "clear", vfm_t_clear },
+	{ "reset-race", vfm_t_reset_race },
+	{ "knobs", vfm_t_knobs },
+	{ "details", vfm_t_details },
+	{ "memory", vfm_t_memory },
 	{ "unbind", vfm_t_unbind },
 };
 /* clang-format on */

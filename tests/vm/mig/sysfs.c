@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sysfs.h"
@@ -75,4 +77,18 @@ int vfm_sysfs_write_u64(const char *bdf, const char *rel, uint64_t v)
 int vfm_digest(const char *bdf, char *buf, size_t len)
 {
 	return vfm_sysfs_read(bdf, VFM_SYS_DIGEST, buf, len);
+}
+
+int vfm_debugfs_write(const char *bdf, const char *name, const char *val)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (stat("/sys/kernel/debug/vfmig_stub", &st) &&
+	    mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL) &&
+	    errno != EBUSY)
+		return -errno;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/vfmig_stub/%s/%s", bdf,
+		 name);
+	return vfm_file_write(path, val);
 }

@@ -20,5 +20,7 @@ int vfm_sysfs_write(const char *bdf, const char *rel, const char *val);
 int vfm_sysfs_write_u64(const char *bdf, const char *rel, uint64_t v);
 int vfm_file_write(const char *path, const char *val);
 int vfm_digest(const char *bdf, char *buf, size_t len);
+/* <debugfs>/vfmig_stub/<bdf>/<name> (debugfs mounted when it is not). */
+int vfm_debugfs_write(const char *bdf, const char *name, const char *val);
 
 #endif

@@ -234,9 +234,9 @@ void vfm_t_error(struct vfm_ctx *c)
 
 	ret = vfm_ctx_fresh(c, 0);
 	if (!ret)
-		ret = vfm_sysfs_write(c->bdf[0], VFM_KNOB_FAIL_NEXT, "1");
+		ret = vfm_debugfs_write(c->bdf[0], VFM_DBG_FAIL_NEXT, "1");
 	if (ret) {
-		vfm_fail("error/enter", "arming %s: %s", VFM_KNOB_FAIL_NEXT,
+		vfm_fail("error/enter", "arming %s: %s", VFM_DBG_FAIL_NEXT,
 			 strerror(-ret));
 		return;
 	}

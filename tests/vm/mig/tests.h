@@ -14,7 +14,8 @@
 /* Knobs of vfmig_stub under /sys/bus/pci/devices/<bdf>/ (kernel/sysfs.c). */
 #define VFM_KNOB_DIRTY_RATE "vfmig/dirty_rate"
 #define VFM_KNOB_MEM_SIZE "vfmig/mem_size"
-#define VFM_KNOB_FAIL_NEXT "vfmig/fail_next"
+#define VFM_DBG_FAIL_NEXT "fail_next" /* debugfs, per device */
+#define VFM_DBG_FAIL_RESERVE "fail_reserve"
 #define VFM_KNOB_MIG_STATE "vfmig/mig_state"
 
 #define VFM_DIGEST_MAX 128
@@ -54,5 +55,10 @@ void vfm_t_rdma(struct vfm_ctx *c);
 void vfm_t_throughput(struct vfm_ctx *c);
 void vfm_t_large(struct vfm_ctx *c);
 void vfm_t_unbind(struct vfm_ctx *c);
+void vfm_t_clear(struct vfm_ctx *c);
+void vfm_t_reset_race(struct vfm_ctx *c);
+void vfm_t_knobs(struct vfm_ctx *c);
+void vfm_t_details(struct vfm_ctx *c);
+void vfm_t_memory(struct vfm_ctx *c);
 
 #endif
