@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,14 +371,36 @@ void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary)
 	fclose(f);
 }
 
+/* Test hooks at named points of a migration:
+ *   VFMIG_TEST_CRASH=<point>       SIGKILL to this process there;
+ *   VFMIG_TEST_HOLD=<point>:<file> there (the first time), create <file>
+ *                                  and wait until it is removed (30 s at
+ *                                  most), so a test can act on the real
+ *                                  processes and sockets at that moment. */
 void vfm_eng_crash_point(const char *point)
 {
 	const char *want = getenv("VFMIG_TEST_CRASH");
+	const char *hold = getenv("VFMIG_TEST_HOLD");
+	static bool held;
+	size_t n = strlen(point);
 
 	if (want && !strcmp(want, point)) {
 		vfm_log_msg("test_crash", "warning", "Test hook: dying at %s.",
 			    point);
 		raise(SIGKILL);
+	}
+	if (hold && !held && !strncmp(hold, point, n) && hold[n] == ':') {
+		const char *file = hold + n + 1;
+		double until = vfm_now_ms() + 30000;
+		int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+		held = true;
+		if (fd >= 0)
+			close(fd);
+		vfm_log_msg("test_hold", "warning", "Test hook: held at %s.",
+			    point);
+		while (access(file, F_OK) == 0 && vfm_now_ms() < until)
+			poll(NULL, 0, 10);
 	}
 }
 

@@ -349,6 +349,8 @@ static int verify(struct dst *d)
 	double t = vfm_now_ms();
 	int ret;
 
+	if (getenv("VFMIG_TEST_SLOW_LOAD_MS")) /* test hook */
+		poll(NULL, 0, atoi(getenv("VFMIG_TEST_SLOW_LOAD_MS")));
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP);
 	if (ret) {
 		const char *w = vfm_sim_load_error(e->dev);

@@ -391,6 +391,8 @@ static int precopy(struct src *s)
 		}
 		target = init + dirty;
 		s->iterations++;
+		if (s->iterations == 2)
+			vfm_eng_crash_point("precopy_2");
 		while (bytes < target) {
 			struct vfm_dev_seg seg;
 
@@ -872,6 +874,7 @@ static int switch_over(struct src *s)
 				progress(s);
 		}
 		if (s->committed) {
+			vfm_eng_crash_point("committed");
 			sw_event(s, VFM_SW_SE_COMMITTED);
 			break;
 		}
@@ -986,6 +989,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		vfm_log_msg("error", "error", "%s", e->conn.why);
 		goto out;
 	}
+	vfm_eng_crash_point("handshake");
 	ret = src_handshake(e);
 	if (ret) {
 		code = ret == -EACCES ? VFM_EXIT_AUTH : VFM_EXIT_PEER;
