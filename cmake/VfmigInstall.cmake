@@ -71,3 +71,17 @@ install(FILES deploy/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME README
 configure_file(deploy/libvirt/qemu-hook.in ${_cfg}/libvirt-qemu-hook @ONLY)
 install(PROGRAMS ${_cfg}/libvirt-qemu-hook DESTINATION ${VFM_LIBVIRT_HOOKDIR} RENAME vfmig
         COMPONENT vfmig)
+
+# Manual pages (gzip -n: reproducible), bash completion.
+foreach(_m vfmig.1 vfmig-bench.1)
+  set(_gz ${_cfg}/man/${_m}.gz)
+  file(MAKE_DIRECTORY ${_cfg}/man)
+  add_custom_command(OUTPUT ${_gz}
+                     COMMAND gzip -9nc ${CMAKE_SOURCE_DIR}/deploy/man/${_m} > ${_gz}
+                     DEPENDS ${CMAKE_SOURCE_DIR}/deploy/man/${_m})
+  list(APPEND _vfm_man ${_gz})
+  install(FILES ${_gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT vfmig)
+endforeach()
+add_custom_target(vfmig_man ALL DEPENDS ${_vfm_man})
+install(FILES deploy/bash-completion/vfmig
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT vfmig)
