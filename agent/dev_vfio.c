@@ -4,10 +4,12 @@
  * container) and the VFIO migration uAPI v2, with the vfmig_stub.ko
  * migration buffer (mmap + VFMIG_* ioctls) when the data fd offers it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,102 @@ static void drop_data_fd(struct vfm_vfio *v)
 	v->data_fd = -1;
 }
 
+/* The driver bound to PCI function @bdf into @drv ("" when none). */
+static void bound_driver(const char *bdf, char *drv, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	drv[0] = '\0';
+	if (n > 0) {
+		link[n] = '\0';
+		snprintf(drv, len, "%s", basename(link));
+	}
+}
+
+/*
+ * Why @bdf cannot be opened through VFIO when its group file is missing:
+ * no such function, no driver, or a driver that is not a VFIO one. Each
+ * sentence ends with the command that fixes it.
+ */
+static void explain_not_vfio(const char *bdf, char *why, size_t whylen)
+{
+	char path[PATH_MAX], drv[128];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
+	if (access(path, F_OK)) {
+		snprintf(
+			why, whylen,
+			"There is no PCI function %s on this host (see ls /sys/bus/pci/devices).",
+			bdf);
+		return;
+	}
+	bound_driver(bdf, drv, sizeof(drv));
+	if (!drv[0])
+		snprintf(
+			why, whylen,
+			"The PCI function %s has no driver; bind it to a VFIO migration driver: driverctl set-override %s vfmig_stub",
+			bdf, bdf);
+	else
+		snprintf(
+			why, whylen,
+			"The PCI function %s is bound to %s, not to a VFIO migration driver; rebind it: driverctl set-override %s vfmig_stub",
+			bdf, drv, bdf);
+}
+
+/* Into @who, the first process other than this one holding @dev open. */
+static bool find_holder(const char *dev, char *who, size_t len)
+{
+	char fddir[64], path[PATH_MAX], link[PATH_MAX], comm[64] = "";
+	struct dirent *p, *f;
+	DIR *procs, *fds;
+	bool found = false;
+	FILE *c;
+
+	procs = opendir("/proc");
+	if (!procs)
+		return false;
+	while (!found && (p = readdir(procs))) {
+		long pid = strtol(p->d_name, NULL, 10);
+
+		if (pid <= 0 || pid == (long)getpid())
+			continue;
+		snprintf(fddir, sizeof(fddir), "/proc/%ld/fd", pid);
+		fds = opendir(fddir);
+		if (!fds)
+			continue;
+		while ((f = readdir(fds))) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "%s/%s", fddir, f->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (!strcmp(link, dev)) {
+				found = true;
+				break;
+			}
+		}
+		closedir(fds);
+		if (!found)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		c = fopen(path, "r");
+		if (c) {
+			if (!fgets(comm, sizeof(comm), c))
+				comm[0] = '\0';
+			fclose(c);
+		}
+		comm[strcspn(comm, "\n")] = '\0';
+		snprintf(who, len, "PID %ld (%s)", pid, comm[0] ? comm : "?");
+	}
+	closedir(procs);
+	return found;
+}
+
 static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 		     size_t whylen)
 {
@@ -97,10 +195,14 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
 		ret = -errno;
-		snprintf(
-			why, whylen,
-			"The PCI device %s has no IOMMU group (%s): is it present and bound to a VFIO driver?",
-			v->bdf, strerror(errno));
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", v->bdf);
+		if (access(path, F_OK))
+			explain_not_vfio(v->bdf, why, whylen);
+		else
+			snprintf(
+				why, whylen,
+				"The PCI function %s has no IOMMU group: enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel command line) and reboot.",
+				v->bdf);
 		goto err;
 	}
 	link[n] = '\0';
@@ -108,8 +210,13 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (v->container < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "Cannot open /dev/vfio/vfio: %s.",
-			 strerror(errno));
+		if (ret == -ENOENT)
+			snprintf(
+				why, whylen,
+				"Cannot open /dev/vfio/vfio: the VFIO core is not loaded; load it: modprobe vfio_pci");
+		else
+			snprintf(why, whylen, "Cannot open /dev/vfio/vfio: %s.",
+				 strerror(-ret));
 		goto err;
 	}
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
@@ -121,9 +228,29 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 	}
 	v->group = open(path, O_RDWR | O_CLOEXEC);
 	if (v->group < 0) {
+		char who[128];
+
 		ret = -errno;
-		snprintf(why, whylen, "Cannot open %s: %s.", path,
-			 strerror(errno));
+		if (ret == -ENOENT)
+			explain_not_vfio(v->bdf, why, whylen);
+		else if (ret == -EBUSY && find_holder(path, who, sizeof(who)))
+			snprintf(
+				why, whylen,
+				"The IOMMU group %s of %s is held by %s: a VM or another vfmig uses the device; stop it first.",
+				path, v->bdf, who);
+		else if (ret == -EBUSY)
+			snprintf(
+				why, whylen,
+				"The IOMMU group %s of %s is in use by another process (a VM or another vfmig): stop it first.",
+				path, v->bdf);
+		else if (ret == -EACCES || ret == -EPERM)
+			snprintf(
+				why, whylen,
+				"Cannot open %s: %s; run as root or give this user the group file (a systemd unit needs DeviceAllow=char-vfio rw).",
+				path, strerror(-ret));
+		else
+			snprintf(why, whylen, "Cannot open %s: %s.", path,
+				 strerror(-ret));
 		goto err;
 	}
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &gs) < 0 ||
@@ -131,8 +258,8 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 		ret = -EINVAL;
 		snprintf(
 			why, whylen,
-			"The IOMMU group %s is not viable: bind every device in it to vfio.",
-			path);
+			"The IOMMU group %s is not viable: every function in it (ls /sys/bus/pci/devices/%s/iommu_group/devices) must be bound to a VFIO driver or to none.",
+			path, v->bdf);
 		goto err;
 	}
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0) {
@@ -159,9 +286,13 @@ static int vfio_open(const char *args, struct vfm_dev **out, char *why,
 		      VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
 		      &flags, sizeof(flags));
 	if (ret || !(flags & VFIO_MIGRATION_STOP_COPY)) {
-		snprintf(why, whylen,
-			 "The device %s does not support VFIO migration v2.",
-			 v->bdf);
+		char drv[128];
+
+		bound_driver(v->bdf, drv, sizeof(drv));
+		snprintf(
+			why, whylen,
+			"The device %s (driver %s) does not support VFIO migration v2: plain vfio-pci cannot migrate; rebind it: driverctl set-override %s vfmig_stub",
+			v->bdf, drv[0] ? drv : "none", v->bdf);
 		ret = ret ? ret : -EOPNOTSUPP;
 		goto err;
 	}
