@@ -26,6 +26,8 @@
 # Exit status: 0 all passed; 1 a failure (or the guest did not finish in
 # time); 77 skipped: no QEMU, no 6.12+ kernel, no module (the suites that
 # do not need it still run and failures still count), or VFM_SKIP_VM=1.
+# With CI=true those skips (except VFM_SKIP_VM=1) are failures, and CI=true
+# reaches the suites.
 # With --script: the script's own exit status.
 set -euo pipefail
 
@@ -49,7 +51,14 @@ die() {
 	echo "run.sh: $*" >&2
 	exit 2
 }
+# skip WHY: the machine lacks something. With CI=true, what scripts/setup.sh
+# --vm installs (QEMU, busybox, cpio, the kernel, the module's headers) must
+# be there: a skip is then a failure. VFM_SKIP_VM=1 stays a skip.
 skip() {
+	if [ "${CI:-}" = true ] && [ "${VFM_SKIP_VM:-0}" != 1 ]; then
+		echo "run.sh: FAIL (CI=true, a skip is a failure): $*"
+		exit 1
+	fi
 	echo "run.sh: SKIP: $*"
 	exit 77
 }
@@ -213,6 +222,8 @@ done
 	printf 'VFM_SUITES=%q\n' "$suites"
 	printf 'VFM_SUITE_TIMEOUT=%q\n' "${VFM_SUITE_TIMEOUT:-600}"
 	printf 'export VFM_ROOT VFM_BUILD VFM_KO VFM_KO_REASON VFM_KO_PARAMS VFM_SUITES VFM_SUITE_TIMEOUT\n'
+	# CI=true reaches the suites: there a skip for what setup.sh installs fails
+	[ -z "${CI:-}" ] || printf 'export CI=%q\n' "$CI"
 	for e in "${guest_env[@]}"; do
 		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
 	done
@@ -331,6 +342,11 @@ fi
 passed=$(awk '$1 == "passed" { print $2 }' "$out/summary")
 failed=$(awk '$1 == "failed" { print $2 }' "$out/summary")
 skipped=$(awk '$1 == "skipped" { print $2 }' "$out/summary")
+# With CI=true, a guest check skipped because the module is missing fails.
+if [ "${CI:-}" = true ] && [ -n "$ko_reason" ]; then
+	echo "run.sh: FAIL (CI=true): vfmig_stub.ko not built ($ko_reason)"
+	exit 1
+fi
 if [ "$failed" -gt 0 ]; then
 	echo "run.sh: failures:"
 	grep '^not ok ' "$out/results.tap" | sed 's/^/  /'
