@@ -73,7 +73,7 @@ int vfm_listen_tcp(const char *addr, char *why, size_t whylen)
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 4)) {
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 128)) {
 		ret = -errno;
 		snprintf(why, whylen, "Cannot listen on %s: %s.", addr,
 			 strerror(errno));

@@ -362,6 +362,8 @@ static int verify(struct dst *d)
 		return ret;
 	}
 	d->resume_ms = vfm_now_ms() - t;
+	if (getenv("VFMIG_TEST_ALTER_LOADED")) /* test hook: a wrong state */
+		vfm_sim_poke(e->dev, 4096, "!", 1);
 	t = vfm_now_ms();
 	d->digest[0] = '\0';
 	if (e->o->verify)

@@ -98,6 +98,8 @@ refused)
 	;;
 
 wrong_secret)
+	# A source with the wrong secret is refused (exit 6) and does not end
+	# the destination: the real source that comes next migrates.
 	start_recv dst "sim:size=16M"
 	head -c 48 /dev/urandom | base64 -w0 >"$T/other"
 	chmod 600 "$T/other"
@@ -105,15 +107,119 @@ wrong_secret)
 		--log "$T/src.log" --timeout-s 10 >"$T/src.out" 2>&1
 	RC=$?
 	[ "$RC" = 6 ] || fail "send exited $RC, want 6"
-	wait_pid "$RECV_PID" 20
+	grep -q "authentication failed\|authenticat" "$T/src.log" || fail "no clear message for the source"
+	kill -0 "$RECV_PID" 2>/dev/null || fail "the receiver ended on a wrong secret"
+	grep -q "before it authenticated" "$T/dst.log" || fail "the receiver did not log the refused peer"
+	run_send src2 "sim:size=16M"
+	[ "$RC" = 0 ] || fail "the real source after a wrong one exited $RC"
+	wait_pid "$RECV_PID" 20 || fail "recv failed"
+	# Only wrong secrets until --wait-s is over: exit 6, with the count.
+	PORT=$((PORT + 1))
+	"$VFMIG" recv --device sim:size=16M --listen "127.0.0.1:$PORT" --secret-file "$T/secret" \
+		--log "$T/dst2.log" --wait-s 3 >"$T/dst2.out" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	sleep 0.5
+	timeout 30 "$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/other" \
+		--log "$T/src3.log" --timeout-s 5 >/dev/null 2>&1
+	wait_pid "$pid" 20
 	rc=$?
-	[ "$rc" = 6 ] || fail "recv exited $rc, want 6"
-	grep -q "authentication failed" "$T/dst.log" || fail "no clear message"
+	[ "$rc" = 6 ] || fail "recv with only wrong secrets exited $rc, want 6"
+	grep -q "1 failed authentication" "$T/dst2.out" || fail "no count of failed authentications on stderr"
 	# secrets: empty and missing files are refused
 	: >"$T/empty"
 	"$VFMIG" send --device sim:size=16M --to "127.0.0.1:$PORT" --secret-file "$T/empty" >/dev/null 2>"$T/e.out"
 	[ $? = 2 ] && grep -q empty "$T/e.out" || fail "an empty secret file was not refused"
-	ok "wrong secret: exit 6 on both sides"
+	ok "wrong secret: the source exits 6, the destination keeps serving"
+	;;
+
+digest_mismatch)
+	# The destination's loaded state differs from the source's (a test
+	# hook alters it after RESUMING->STOP): neither side reports success,
+	# the destination never runs it, the source runs again.
+	VFMIG_TEST_ALTER_LOADED=1 start_recv dst "sim:size=16M,seed=81" --linger-s 2
+	run_send src "sim:size=16M,seed=82"
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" != 0 ] || fail "recv exited 0 on a state that differs"
+	grep -q "differs" "$T/src.out" || fail "no sentence on the source's stderr"
+	grep -q "differs" "$T/dst.out" || fail "no sentence on the destination's stderr"
+	has_event "$T/dst.log" committed && fail "the destination ran the wrong state"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "the source was not resumed"
+	grep -q '"result":"migrated"' "$T/dst.log" && fail "the destination reported migrated"
+	ok "a state that differs: send 4 (resumed), recv $rc, nobody reports migrated"
+	;;
+
+hostile)
+	# Pre-auth traffic of every kind, then a real migration that succeeds.
+	start_recv dst "sim:size=16M,seed=71" --preauth-s 2
+	rss() { awk '/VmRSS/ {print $2}' "/proc/$RECV_PID/status"; }
+	python3 "$here/hostile.py" "$PORT" kinds || fail "the hostile client failed"
+	kill -0 "$RECV_PID" 2>/dev/null || fail "the receiver died of pre-auth traffic"
+	has_event "$T/dst.log" connection_dropped || fail "dropped connections not logged"
+	# Warm up (every pre-auth slot used once: bounded memory), then flat.
+	python3 "$here/hostile.py" "$PORT" flood 200 || fail "the flood failed"
+	r0=$(rss)
+	t0=$(date +%s)
+	python3 "$here/hostile.py" "$PORT" flood 1000 || fail "the flood failed"
+	r1=$(rss)
+	secs=$(($(date +%s) - t0 + 1))
+	kill -0 "$RECV_PID" 2>/dev/null || fail "the receiver died of the flood"
+	echo "receiver RSS: ${r0} kB before 1000 hostile connections, ${r1} kB after"
+	[ "$r1" -le $((r0 + 512)) ] || fail "RSS grew from $r0 to $r1 kB over 1000 connections"
+	# At most a line a second (the kinds above took about 5 s).
+	lines=$(grep -c '"event":"connection_dropped"' "$T/dst.log")
+	[ "$lines" -le $((secs + 12)) ] || fail "$lines drop lines in about $((secs + 6)) s: not rate-limited"
+	# 200 silent connections at once, held while the real source comes.
+	python3 "$here/hostile.py" "$PORT" hold 200 8 &
+	hp=$!
+	sleep 1
+	run_send src "sim:size=16M,seed=72"
+	[ "$RC" = 0 ] || fail "the real source amid 200 silent connections exited $RC"
+	wait "$hp"
+	wait_pid "$RECV_PID" 20
+	rc=$?
+	[ "$rc" = 0 ] || fail "recv exited $rc"
+	ok "hostile pre-auth traffic: logged ($lines lines), dropped, RSS $r0 -> $r1 kB; the real source migrated amid 200 silent connections"
+	;;
+
+dirty_pinned_*)
+	# Issue: a dirtying source on a slow machine. Both agents on one CPU,
+	# the workload at several rates relative to the transfer, N streams;
+	# each run must verify equal digests before the destination runs.
+	n=${TEST#dirty_pinned_s}
+	reps=${VFM_PINNED_REPS:-20}
+	rates=(5M 50M 150M 400M)
+	for i in $(seq 1 "$reps"); do
+		rate=${rates[$((i % 4))]}
+		spec="sim:size=40M,dirty=$rate,model=example.org/rx,version=4.2,compatible=4.0-"
+		taskset -c 0 "$VFMIG" recv --device "$spec,seed=$i" --listen "127.0.0.1:$PORT" \
+			--secret-file "$T/secret" --log "$T/d$i.log" --timeout-s 20 \
+			--stats-json "$T/d$i.json" >"$T/d$i.out" 2>&1 &
+		rp=$!
+		PIDS+=("$rp")
+		for _ in $(seq 1 100); do
+			grep -q '"event":"start"' "$T/d$i.log" 2>/dev/null && break
+			sleep 0.05
+		done
+		taskset -c 0 timeout 120 "$VFMIG" send --device "$spec,seed=$((i + 1000))" \
+			--to "127.0.0.1:$PORT" --secret-file "$T/secret" --streams "$n" \
+			--log "$T/s$i.log" --timeout-s 20 --stats-json "$T/s$i.json" >"$T/s$i.out" 2>&1
+		RC=$?
+		wait_pid "$rp" 60
+		rc=$?
+		[ "$RC" = 0 ] && [ "$rc" = 0 ] || fail "run $i (dirty $rate, $n streams): send $RC recv $rc"
+		python3 - "$T/s$i.json" "$T/d$i.json" <<'PY' || fail "run $i (dirty $rate, $n streams): digests differ"
+import json, sys
+s = json.load(open(sys.argv[1]))
+d = json.load(open(sys.argv[2]))
+assert s["verified"] and s["digest_match"], s
+assert s["state_digest"] == d["state_digest"] == s["destination_state_digest"], (s, d)
+PY
+		rm -f "$T"/[sd]"$i".log
+	done
+	ok "$reps pinned migrations with $n stream(s), dirty 5M-400M: every digest verified equal"
 	;;
 
 late_recv)
@@ -175,7 +281,7 @@ garbage)
 	printf 'VFMH\x01\x00\x00\x00\xff\xff\xff\x7f' >/dev/tcp/127.0.0.1/"$PORT" 2>/dev/null
 	sleep 0.5
 	kill -0 "$RECV_PID" || fail "the receiver died on garbage"
-	has_event "$T/dst.log" connection_refused || fail "garbage not refused in the log"
+	has_event "$T/dst.log" connection_dropped || fail "garbage not refused in the log"
 	run_send src "sim:size=16M,seed=42"
 	[ "$RC" = 0 ] || fail "a real migration after garbage exited $RC"
 	wait_pid "$RECV_PID" 20
