@@ -27,8 +27,8 @@ static void describe_usage(FILE *f)
 		"  --json      one JSON object instead of text\n"
 		"  --libvirt-metadata\n"
 		"              the descriptors of the source devices SPEC..., in the\n"
-		"              order of the domain's <hostdev> elements, as one XML\n"
-		"              element for the domain's <metadata>:\n"
+		"              order of the domain's <hostdev> elements, as the XML\n"
+		"              element virsh puts in the domain's <metadata>:\n"
 		"                virsh metadata DOMAIN --uri " VFM_LIBVIRT_NS
 		"\n"
 		"                  --key vfmig --live --config --set \"$(vfmig describe\n"
@@ -170,10 +170,14 @@ static int describe_libvirt(int n, char **specs)
 			return ret;
 		}
 	}
-	printf("<vfmig:devices xmlns:vfmig=\"%s\">\n", VFM_LIBVIRT_NS);
+	/*
+	 * No namespace here: `virsh metadata --set` puts the element in the
+	 * --uri namespace itself and refuses one that already declares it.
+	 */
+	printf("<devices>\n");
 	for (i = 0; i < n; i++)
 		print_device_xml(stdout, specs[i], &descs[i]);
-	printf("</vfmig:devices>\n");
+	printf("</devices>\n");
 	free(descs);
 	return fflush(stdout) ? VFM_EXIT_ERROR : VFM_EXIT_OK;
 }

@@ -39,7 +39,8 @@ pkgs=(build-essential cmake pkg-config git clang libclang-rt-14-dev
 if [ "$want_vm" -eq 1 ]; then
 	pkgs+=(qemu-system-x86 busybox-static cpio kmod rdma-core
 	       ibverbs-providers ibverbs-utils perftest iproute2
-	       sparse linux-source-6.12)
+	       sparse linux-source-6.12
+	       libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 fi
 
 missing=()
