@@ -102,8 +102,8 @@ vm() {
 		-monitor "unix:$work/$name.mon,server=on,wait=off" "$@" \
 		>"$work/$name.log" 2>&1 &
 	pids+=($!)
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		[ -S "$work/$name.mon" ] && return 0
 		kill -0 "${pids[-1]}" 2>/dev/null || break
 		sleep 0.2
