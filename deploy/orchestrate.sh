@@ -16,7 +16,11 @@
 #
 # --remote CMD runs a command on a host as `CMD HOST 'command'` (default:
 # "ssh -o BatchMode=yes"); --remote local runs everything on this host, for
-# trying it out and for the tests. Exit status: vfmig's (see vfmig --help).
+# trying it out and for the tests. Exit status: vfmig send's (vfmig --help):
+# 0 migrated, 3 refused (nothing changed), 4 failed and the source resumed,
+# 5 device, 6 authentication, 7 outcome unknown (both devices stopped:
+# fence the destination before resuming either), 8 the source could not be
+# resumed, 1 internal, 2 usage.
 set -euo pipefail
 
 src="" dst="" src_dev="" dst_dev="" dst_addr=""
@@ -31,7 +35,7 @@ while [ $# -gt 0 ]; do
 	--remote) remote=$2; shift 2 ;;
 	--vfmig) vfmig=$2; shift 2 ;;
 	--workdir) workdir=$2; shift 2 ;;
-	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) echo "orchestrate: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -97,6 +101,11 @@ wait "$recv_pid"
 rrc=$?
 set -e
 say "send exited $rc, recv exited $rrc; logs in $d on both hosts"
+case $rc in
+4) say "the migration failed; the source device was resumed and runs" ;;
+7) say "outcome unknown: both devices are stopped; make sure the destination does not run (fence it) before resuming either side" ;;
+8) say "the source device could not be resumed and the destination did not run: reset the source device" ;;
+esac
 if [ "$rc" -eq 0 ]; then
 	on "$src" "grep -o '\"downtime_ms\":[0-9.]*' $(q "$d/send.json")" | sed 's/^/orchestrate: /' >&2 || true
 fi

@@ -12,7 +12,6 @@ here=$(dirname "$0")
 src=$1 ver=$2
 need dpkg-deb dpkg
 need dpkg-buildflags dpkg-dev
-need fakeroot fakeroot
 
 work=$(mktemp -d /tmp/vfmig-pkg.XXXXXX)
 trap 'rm -rf "$work"' EXIT
