@@ -16,9 +16,9 @@ enum vfm_exit {
 	VFM_EXIT_RESUME_FAILED = 8, /* failed, and the source did not resume */
 };
 
-#define VFM_EXIT_CODES_HELP                                                   \
-	"Exit codes: 0 done, 2 usage or malformed input, 3 refused by the\n"  \
-	"handshake, 4 peer or transport failure (source resumed), 5 device\n" \
+#define VFM_EXIT_CODES_HELP                                                    \
+	"Exit codes: 0 done, 2 usage or malformed input, 3 refused by the\n"   \
+	"handshake, 4 peer or transport failure (source resumed), 5 device\n"  \
 	"failure, 6 authentication failure, 7 outcome unknown: both devices\n" \
 	"stopped, fence before resuming (vfmig outcome), 8 failed and the\n"   \
 	"source device could not be resumed, 1 internal error.\n"
@@ -33,6 +33,7 @@ int vfm_cmd_compat(int argc, char **argv);
 int vfm_cmd_send(int argc, char **argv);
 int vfm_cmd_recv(int argc, char **argv);
 int vfm_cmd_check(int argc, char **argv);
+int vfm_cmd_outcome(int argc, char **argv);
 int vfm_cmd_describe(int argc, char **argv);
 
 #endif

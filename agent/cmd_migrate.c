@@ -32,6 +32,7 @@ enum {
 	OPT_OUTCOME,
 	OPT_PREAUTH,
 	OPT_VERIFY,
+	OPT_RESUME,
 	OPT_HELP,
 };
 
@@ -55,6 +56,7 @@ static const struct option mig_opts[] = {
 	{ "outcome-s", required_argument, NULL, OPT_OUTCOME },
 	{ "preauth-s", required_argument, NULL, OPT_PREAUTH },
 	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -129,6 +131,28 @@ static void help_check(FILE *f)
 		"  --stats-json FILE       write the verdict summary as JSON\n"
 		"  --timeout-s S           stall limit for every wait, and how long\n"
 		"                          to wait for the destination to listen (30)\n"
+		"  --help                  this help\n"
+		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
+}
+
+static void help_outcome(FILE *f)
+{
+	fprintf(f,
+		"usage: vfmig outcome --device SPEC --to HOST:PORT --secret-file FILE\n"
+		"                     --migration-id UUID [--resume] [OPTIONS]\n"
+		"\n"
+		"Settle a migration that ended with exit 7 (outcome unknown): ask\n"
+		"the destination agent, which keeps answering for its --linger-s\n"
+		"after the outcome, whether it runs migration UUID. Prints\n"
+		"'running' (exit 0: leave the source stopped) or 'aborted' (exit 4:\n"
+		"the destination will never run it; with --resume the source device\n"
+		"SPEC is set RUNNING again). No answer within --outcome-s: exit 7;\n"
+		"keep the source fenced (once the destination agent has exited, its\n"
+		"exit code and log say: 0 ran, anything else did not).\n"
+		"\n"
+		"  --resume                resume SPEC when the answer is 'aborted'\n"
+		"  --outcome-s S           ask for at most S seconds (30)\n"
+		"  --log FILE              JSON lines log (default: stderr if not a TTY)\n"
 		"  --help                  this help\n"
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
 }
@@ -215,6 +239,9 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 		case OPT_HELP:
 			help(stdout);
 			return VFM_EXIT_OK;
+		case OPT_RESUME:
+			o->resume = true;
+			break;
 		default:
 			if (c == OPT_STREAMS && !num(name, optarg, 1, 64, &d))
 				o->streams = (unsigned int)d;
@@ -291,6 +318,13 @@ static int run(int argc, char **argv, const char *role, bool check,
 	if (ret >= 0)
 		goto out;
 	o->check = check;
+	o->outcome = !strcmp(role, "outcome");
+	if (o->outcome && !o->migration_id[0]) {
+		fprintf(stderr,
+			"vfmig outcome: --migration-id is required (see --help).\n");
+		ret = VFM_EXIT_USAGE;
+		goto out;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(role, "recv") && !o->migration_id[0]) {
 		uuid_t u;
@@ -317,7 +351,9 @@ static int run(int argc, char **argv, const char *role, bool check,
 	if (o->outcome_s < 0)
 		o->outcome_s = o->timeout_s;
 	vfm_eng_signals_install();
-	ret = strcmp(role, "recv") ? vfm_engine_send(o) : vfm_engine_recv(o);
+	ret = o->outcome	   ? vfm_engine_outcome(o) :
+	      strcmp(role, "recv") ? vfm_engine_send(o) :
+				     vfm_engine_recv(o);
 	{
 		struct vfm_json j;
 
@@ -346,4 +382,9 @@ int vfm_cmd_recv(int argc, char **argv)
 int vfm_cmd_check(int argc, char **argv)
 {
 	return run(argc, argv, "check", true, help_check);
+}
+
+int vfm_cmd_outcome(int argc, char **argv)
+{
+	return run(argc, argv, "outcome", false, help_outcome);
 }

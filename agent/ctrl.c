@@ -161,9 +161,9 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 
 const char *vfm_ctl_name(uint8_t type)
 {
-	static const char *const names[] = { "GO",     "XPORT",	 "CREDIT",
-					     "PHASE",  "DONE",	 "COMMIT",
-					     "DIGEST", "FAIL",	 "LOADED",
+	static const char *const names[] = { "GO",     "XPORT", "CREDIT",
+					     "PHASE",  "DONE",	"COMMIT",
+					     "DIGEST", "FAIL",	"LOADED",
 					     "RUN",    "BYE" };
 
 	if (type >= VFM_CTL_GO && type <= VFM_CTL_LAST)

@@ -37,6 +37,8 @@ struct vfm_mig_opts {
 	double preauth_s; /* recv: a peer's time to authenticate */
 	bool verify; /* compare the state digests before the switch */
 	bool check; /* handshake only */
+	bool outcome; /* vfmig outcome: ask, do not migrate */
+	bool resume; /* vfmig outcome --resume */
 	uint8_t secret[VFM_HS_SECRET_MAX];
 	size_t secret_len;
 };
@@ -60,6 +62,8 @@ struct vfm_eng {
 
 int vfm_engine_send(struct vfm_mig_opts *o);
 int vfm_engine_recv(struct vfm_mig_opts *o);
+/* vfmig outcome: 0 running, 4 aborted (resumed with --resume), 7 unknown. */
+int vfm_engine_outcome(struct vfm_mig_opts *o);
 
 /* engine.c: shared pieces. */
 int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen);

@@ -221,7 +221,8 @@ static int receive(struct dst *d)
 		}
 		if (vfm_eng_cancelled()) {
 			snprintf(e->why, sizeof(e->why),
-				 "Cancelled by signal %d.", vfm_eng_cancelled());
+				 "Cancelled by signal %d.",
+				 vfm_eng_cancelled());
 			return -EINTR;
 		}
 		if (!any &&
@@ -340,7 +341,6 @@ static int prepare(struct dst *d)
 	return 0;
 }
 
-
 /* RESUMING -> STOP: the device checks the whole stream and applies it;
  * then, still stopped, the digest of what it now holds. */
 static int verify(struct dst *d)
@@ -414,9 +414,10 @@ static void sw_event(struct dst *d, enum vfm_sw_dst_event ev)
 		int ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_RUNNING);
 
 		if (ret) {
-			snprintf(e->why, sizeof(e->why),
-				 "The device did not start (STOP->RUNNING): %s.",
-				 strerror(-ret));
+			snprintf(
+				e->why, sizeof(e->why),
+				"The device did not start (STOP->RUNNING): %s.",
+				strerror(-ret));
 			d->fail_code = VFM_EXIT_DEVICE;
 			sw_event(d, VFM_SW_DE_START_FAILED);
 			return;
@@ -464,8 +465,9 @@ static void answer_query(struct dst *d, struct vfm_conn *c, struct vfm_hs *hs)
 						      VFM_CTL_FAIL,
 				      .code = (uint16_t)d->fail_code };
 		if (m.type == VFM_CTL_FAIL)
-			snprintf(m.text, sizeof(m.text),
-				 "The destination aborted this migration and will not run it.");
+			snprintf(
+				m.text, sizeof(m.text),
+				"The destination aborted this migration and will not run it.");
 		vfm_eng_ctl_send(e, &m);
 		vfm_json_init(&j);
 		vfm_json_str(&j, "peer", e->conn.peer);
@@ -577,7 +579,8 @@ static void linger(struct dst *d)
 	}
 	if (!d->bye)
 		vfm_log_msg(
-			"linger_end", d->sw == VFM_SW_D_RUNNING ? "info" : "warning",
+			"linger_end",
+			d->sw == VFM_SW_D_RUNNING ? "info" : "warning",
 			"No word from the source after the outcome (%s); stopped answering queries after %.0f s.",
 			vfm_sw_dst_state_name(d->sw), e->o->linger_s);
 }
@@ -594,9 +597,10 @@ static int serve_handshake(struct dst *d)
 		return -ENOMEM;
 	while (vfm_now_ms() < deadline) {
 		if (vfm_eng_cancelled()) {
-			snprintf(e->why, sizeof(e->why),
-				 "Cancelled by signal %d while waiting for a source.",
-				 vfm_eng_cancelled());
+			snprintf(
+				e->why, sizeof(e->why),
+				"Cancelled by signal %d while waiting for a source.",
+				vfm_eng_cancelled());
 			ret = -EINTR;
 			break;
 		}
@@ -628,10 +632,11 @@ static int serve_handshake(struct dst *d)
 	}
 	free(c);
 	if (ret == -ETIMEDOUT) {
-		snprintf(e->why, sizeof(e->why),
-			 "No source authenticated within %.0f s (%lu connection%s dropped, %lu failed authentication).",
-			 e->o->wait_s, d->lsn.dropped,
-			 d->lsn.dropped == 1 ? "" : "s", d->lsn.auth_failed);
+		snprintf(
+			e->why, sizeof(e->why),
+			"No source authenticated within %.0f s (%lu connection%s dropped, %lu failed authentication).",
+			e->o->wait_s, d->lsn.dropped,
+			d->lsn.dropped == 1 ? "" : "s", d->lsn.auth_failed);
 		if (d->lsn.auth_failed)
 			ret = -EACCES;
 	}

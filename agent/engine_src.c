@@ -740,8 +740,9 @@ static void sw_event(struct src *s, enum vfm_sw_src_event ev)
 		/* The point of no return: from here the source never resumes
 		 * unless the destination says it will not run. */
 		s->t_run = vfm_now_ms();
-		vfm_log_msg("point_of_no_return", "info",
-			    "The destination holds the verified state; RUN sent.");
+		vfm_log_msg(
+			"point_of_no_return", "info",
+			"The destination holds the verified state; RUN sent.");
 		vfm_eng_crash_point("before_run");
 		if (vfm_eng_ctl_send(e, &m))
 			vfm_log_msg("run_unconfirmed", "warning", "%s", e->why);
@@ -759,8 +760,10 @@ static int query_once(struct src *s, bool *running)
 
 	if (!q)
 		return 0;
-	*q = (struct vfm_eng){ .o = s->e.o, .role = "source",
-			       .dev = s->e.dev, .desc = s->e.desc };
+	*q = (struct vfm_eng){ .o = s->e.o,
+			       .role = "source",
+			       .dev = s->e.dev,
+			       .desc = s->e.desc };
 	q->conn.fd = -1;
 	if (vfm_conn_connect(&q->conn, s->e.o->addr, 1000) == 0) {
 		ret = src_handshake(q);
@@ -814,8 +817,9 @@ static void ask_outcome(struct src *s)
 				s->t_commit = vfm_now_ms();
 				sw_event(s, VFM_SW_SE_COMMITTED);
 			} else {
-				snprintf(s->e.why, sizeof(s->e.why),
-					 "The destination aborted after RUN and will not run this state.");
+				snprintf(
+					s->e.why, sizeof(s->e.why),
+					"The destination aborted after RUN and will not run this state.");
 				sw_event(s, VFM_SW_SE_ABORTED);
 			}
 			return;
@@ -839,13 +843,15 @@ static int switch_over(struct src *s)
 	vfm_json_str(&j, "state_digest", s->digest);
 	vfm_json_str(&j, "destination_state_digest", s->peer_digest);
 	vfm_json_bool(&j, "verified", checked);
-	vfm_json_bool(&j, "match", checked && !strcmp(s->digest, s->peer_digest));
+	vfm_json_bool(&j, "match",
+		      checked && !strcmp(s->digest, s->peer_digest));
 	vfm_json_f64(&j, "digest_ms", s->digest_ms);
 	vfm_log_emit("loaded", &j);
 	if (checked && strcmp(s->digest, s->peer_digest)) {
-		snprintf(e->why, sizeof(e->why),
-			 "The destination loaded a state that differs from this device's (digest %.16s... here, %.16s... there); it was not started.",
-			 s->digest, s->peer_digest);
+		snprintf(
+			e->why, sizeof(e->why),
+			"The destination loaded a state that differs from this device's (digest %.16s... here, %.16s... there); it was not started.",
+			s->digest, s->peer_digest);
 		vfm_log_msg("state_mismatch", "error", "%s", e->why);
 		sw_event(s, VFM_SW_SE_LOADED_BAD);
 		return finish(s);
@@ -1056,7 +1062,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 fail:
 	vfm_log_progress_end();
 	vfm_log_msg("migration_failed", "error", "%s", e->why);
-	sw_event(s, ret == -ECANCELED	      ? VFM_SW_SE_ABORTED :
+	sw_event(s, ret == -ECANCELED	? VFM_SW_SE_ABORTED :
 		    vfm_eng_cancelled() ? VFM_SW_SE_CANCEL :
 					  VFM_SW_SE_FAULT);
 	code = finish(s);
@@ -1066,6 +1072,57 @@ out:
 	vfm_hs_free(e->hs);
 	vfm_dev_close(e->dev);
 	free(s->fifo);
+	free(s);
+	return code;
+}
+
+int vfm_engine_outcome(struct vfm_mig_opts *o)
+{
+	struct src *s = calloc(1, sizeof(*s));
+	double until = vfm_now_ms() + o->outcome_s * 1000;
+	struct vfm_json j;
+	bool running = false;
+	int code = VFM_EXIT_UNKNOWN, got = 0;
+
+	if (!s)
+		return VFM_EXIT_ERROR;
+	s->e.o = o;
+	s->e.role = "source";
+	s->e.conn.fd = -1;
+	if (vfm_eng_open_device(&s->e)) {
+		fprintf(stderr, "vfmig outcome: %s\n", s->e.why);
+		free(s);
+		return VFM_EXIT_DEVICE;
+	}
+	while (!(got = query_once(s, &running)) && vfm_now_ms() < until &&
+	       !vfm_eng_cancelled())
+		poll(NULL, 0, 500);
+	vfm_json_init(&j);
+	vfm_json_str(&j, "answer",
+		     !got    ? "unknown" :
+		     running ? "running" :
+			       "aborted");
+	if (got && !running) {
+		code = VFM_EXIT_PEER;
+		if (o->resume) {
+			int ret = vfm_dev_set_state(s->e.dev,
+						    VFIO_DEVICE_STATE_RUNNING);
+
+			vfm_json_bool(&j, "resumed", ret == 0);
+			if (ret)
+				code = VFM_EXIT_RESUME_FAILED;
+		}
+	} else if (got) {
+		code = VFM_EXIT_OK;
+	}
+	vfm_eng_json_device(&s->e, &j, false);
+	vfm_log_emit("outcome", &j);
+	printf("%s\n", !got ? "unknown" : running ? "running" : "aborted");
+	if (!got)
+		fprintf(stderr,
+			"vfmig outcome: the destination %s did not answer within %.0f s: keep the source fenced.\n",
+			o->addr, o->outcome_s);
+	vfm_dev_close(s->e.dev);
 	free(s);
 	return code;
 }

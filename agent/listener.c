@@ -134,7 +134,7 @@ static int advance(struct vfm_lsn *l, struct vfm_lsn_slot *s)
 			drop(l, s,
 			     ret == -ECONNRESET ?
 				     "it closed the connection" :
-				     (ret == -EBADMSG || ret == -EMSGSIZE) ?
+			     (ret == -EBADMSG || ret == -EMSGSIZE) ?
 				     "it does not speak the vfmig protocol" :
 				     strerror(-ret));
 			return 0;

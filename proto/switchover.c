@@ -12,7 +12,10 @@
 #define S(x) VFM_SW_S_##x
 #define D(x) VFM_SW_D_##x
 #define A(x) VFM_SW_A_##x
-#define T(n, a) { .next = (n), .action = (a) }
+#define T(n, a)                            \
+	{                                  \
+		.next = (n), .action = (a) \
+	}
 
 /* A source event that a state does not act on: stay, and say so. */
 #define SKEEP(st) T(S(st), A(IGNORED))
@@ -163,28 +166,26 @@ bool vfm_sw_src_committed(enum vfm_sw_src_state s)
 	       s == S(UNKNOWN);
 }
 
-static const char *const src_states[] = { "precopy",  "stopped", "go",
-					  "query",    "migrated", "resumed",
+static const char *const src_states[] = { "precopy", "stopped",	 "go",
+					  "query",   "migrated", "resumed",
 					  "unknown" };
-static const char *const src_events[] = { "stop",	   "loaded_ok",
-					  "loaded_bad",	   "committed",
-					  "aborted",	   "fault",
-					  "cancel",	   "query_expired" };
+static const char *const src_events[] = { "stop",	"loaded_ok",
+					  "loaded_bad", "committed",
+					  "aborted",	"fault",
+					  "cancel",	"query_expired" };
 static const char *const dst_states[] = { "receiving", "loaded", "running",
 					  "aborted" };
-static const char *const dst_events[] = { "load_ok",	  "load_bad",
-					  "run",	  "start_failed",
-					  "source_fail",  "fault",
-					  "cancel",	  "query" };
-static const char *const actions[] = { "stop_device", "send_run",
-				       "resume",      "send_fail",
-				       "query",	      "send_loaded",
-				       "start",	      "reset",
-				       "answer",      "ignored" };
+static const char *const dst_events[] = { "load_ok",	 "load_bad",
+					  "run",	 "start_failed",
+					  "source_fail", "fault",
+					  "cancel",	 "query" };
+static const char *const actions[] = { "stop_device", "send_run", "resume",
+				       "send_fail",   "query",	  "send_loaded",
+				       "start",	      "reset",	  "answer",
+				       "ignored" };
 
-#define NAME(tab, i)                                                   \
-	((unsigned int)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : \
-							    "invalid")
+#define NAME(tab, i) \
+	((unsigned int)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : "invalid")
 
 const char *vfm_sw_src_state_name(enum vfm_sw_src_state s)
 {
