@@ -33,6 +33,7 @@ enum {
 	OPT_PREAUTH,
 	OPT_VERIFY,
 	OPT_RESUME,
+	OPT_INTEGRITY,
 	OPT_HELP,
 };
 
@@ -57,6 +58,7 @@ static const struct option mig_opts[] = {
 	{ "preauth-s", required_argument, NULL, OPT_PREAUTH },
 	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "integrity", required_argument, NULL, OPT_INTEGRITY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -193,6 +195,7 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 	o->outcome_s = -1;
 	o->preauth_s = 5;
 	o->verify = true;
+	o->integrity = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", mig_opts, NULL)) != -1) {
 		const char *name;
@@ -276,7 +279,16 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 				o->verify = true;
 			else if (c == OPT_VERIFY && !strcmp(optarg, "none"))
 				o->verify = false;
-			else if (c == OPT_VERIFY) {
+			else if (c == OPT_INTEGRITY && !strcmp(optarg, "gmac"))
+				o->integrity = true;
+			else if (c == OPT_INTEGRITY && !strcmp(optarg, "none"))
+				o->integrity = false;
+			else if (c == OPT_INTEGRITY) {
+				fprintf(stderr,
+					"vfmig %s: --integrity takes 'gmac' or 'none', not '%s'.\n",
+					role, optarg);
+				return VFM_EXIT_USAGE;
+			} else if (c == OPT_VERIFY) {
 				fprintf(stderr,
 					"vfmig %s: --verify takes 'digest' or 'none', not '%s'.\n",
 					role, optarg);

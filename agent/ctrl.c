@@ -36,6 +36,8 @@ int vfm_ctl_encode(struct vfm_hs *hs, const struct vfm_ctl *m, uint8_t *buf,
 		vfm_msg_put_u64(&b, M | VFM_CTLV_TOTAL, m->total);
 		if (m->digest[0])
 			vfm_msg_put_str(&b, VFM_CTLV_DIGEST, m->digest);
+		if (m->has_mac)
+			vfm_msg_put(&b, VFM_CTLV_MAC, m->mac, sizeof(m->mac));
 		break;
 	case VFM_CTL_LOADED:
 		vfm_msg_put_str(&b, VFM_CTLV_DIGEST, m->digest);
@@ -141,6 +143,16 @@ int vfm_ctl_decode(struct vfm_hs *hs, const uint8_t *frame, size_t len,
 		case VFM_CTLV_DIGEST:
 			ret = vfm_tlv_get_str(&t, m->digest, sizeof(m->digest),
 					      err);
+			break;
+		case VFM_CTLV_MAC:
+			if (t.len != sizeof(m->mac)) {
+				snprintf(err->msg, sizeof(err->msg),
+					 "the stream MAC has the wrong length");
+				return -EBADMSG;
+			}
+			memcpy(m->mac, t.val, sizeof(m->mac));
+			m->has_mac = true;
+			ret = 0;
 			break;
 		case VFM_CTLV_CODE:
 			ret = vfm_tlv_get_u16(&t, &m->code, err);

@@ -19,6 +19,7 @@
 #ifndef VFM_CTRL_H
 #define VFM_CTRL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vfm/handshake.h"
@@ -60,6 +61,7 @@ enum vfm_ctl_tlv {
 	VFM_CTLV_DIGEST = 11, /* str */
 	VFM_CTLV_CODE = 12, /* u16: a VFM_EXIT_* the sender uses */
 	VFM_CTLV_TEXT = 13, /* str */
+	VFM_CTLV_MAC = 14, /* bytes: the stream MAC (vfm/kdf.h) */
 };
 
 struct vfm_ctl {
@@ -77,6 +79,8 @@ struct vfm_ctl {
 	char digest[72];
 	uint16_t code;
 	char text[VFM_ERR_MSG_MAX];
+	uint8_t mac[16];
+	bool has_mac;
 };
 
 /* Build and seal @m into @buf. */

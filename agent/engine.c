@@ -346,6 +346,20 @@ void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text)
 	vfm_eng_ctl_send(e, &m);
 }
 
+int vfm_eng_smac_start(struct vfm_eng *e)
+{
+	uint8_t key[VFM_KEY_LEN], iv[VFM_SMAC_IV_LEN];
+	int ret = vfm_hs_stream_key(e->hs, key, iv);
+
+	if (!ret)
+		ret = vfm_smac_init(&e->smac, key, iv);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (ret)
+		snprintf(e->why, sizeof(e->why),
+			 "Cannot start the stream MAC: %s.", strerror(-ret));
+	return ret;
+}
+
 void vfm_eng_xport_teardown(struct vfm_eng *e)
 {
 	if (e->x && e->mr_reg)

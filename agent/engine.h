@@ -15,6 +15,7 @@
 #include "dev.h"
 #include "log.h"
 #include "vfm/handshake.h"
+#include "vfm/kdf.h"
 #include "vfm/transport.h"
 
 struct vfm_mig_opts {
@@ -36,6 +37,7 @@ struct vfm_mig_opts {
 	double outcome_s; /* send: ask the outcome at most this long */
 	double preauth_s; /* recv: a peer's time to authenticate */
 	bool verify; /* compare the state digests before the switch */
+	bool integrity; /* the stream MAC (vfm/kdf.h) */
 	bool check; /* handshake only */
 	bool outcome; /* vfmig outcome: ask, do not migrate */
 	bool resume; /* vfmig outcome --resume */
@@ -55,6 +57,7 @@ struct vfm_eng {
 	struct vfm_xport *x;
 	struct vfm_mr mr;
 	bool mr_reg;
+	struct vfm_smac smac; /* over the stream, in stream order */
 	uint8_t tx[VFM_WIRE_FRAME_MAX];
 	char why[512]; /* the failure, as a sentence */
 	double t0; /* ms, monotonic: start */
@@ -75,6 +78,8 @@ int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m);
 /* 1 and @m, 0 on timeout, negative errno (e->why says why). */
 int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m);
 void vfm_eng_xport_teardown(struct vfm_eng *e);
+/* The stream MAC keyed from the handshake (e->smac). */
+int vfm_eng_smac_start(struct vfm_eng *e);
 void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text);
 int vfm_eng_timeout_ms(const struct vfm_eng *e);
 void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary);

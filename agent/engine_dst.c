@@ -57,6 +57,7 @@ struct dst {
 	double verify_ms, resume_ms;
 	int fail_code; /* exit code once ABORTED */
 	bool bye; /* the source knows the outcome */
+	struct vfm_ctl done; /* DONE: the total and the stream MAC */
 };
 
 /*
@@ -82,6 +83,11 @@ static int load_ready(struct dst *d, int max)
 					0x40;
 				d->corrupt = false;
 			}
+			if (vfm_smac_active(&d->e.smac))
+				vfm_smac_update(&d->e.smac,
+						(uint8_t *)d->e.mr.addr +
+							p.roff,
+						p.len);
 			ret = vfm_dev_load_commit(d->e.dev, p.roff, p.len);
 			if (ret) {
 				d->device_failed = true;
@@ -210,6 +216,7 @@ static int receive(struct dst *d)
 				vfm_log_emit("phase_stop_copy", &j);
 				vfm_eng_crash_point("stop_copy");
 			} else if (m.type == VFM_CTL_DONE) {
+				d->done = m;
 				d->total = m.total;
 				d->have_total = true;
 			} else {
@@ -347,7 +354,24 @@ static int verify(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
 	double t = vfm_now_ms();
+	uint8_t tag[VFM_SMAC_TAG_LEN];
 	int ret;
+
+	/* First the stream: exactly what the source sent, in its order. */
+	if (e->o->integrity && !d->done.has_mac) {
+		snprintf(
+			e->why, sizeof(e->why),
+			"The source sent no stream MAC (--integrity none there); this destination requires one.");
+		return -EBADMSG;
+	}
+	if (d->done.has_mac &&
+	    (vfm_smac_final(&e->smac, tag) ||
+	     !vfm_tag_equal(tag, d->done.mac, sizeof(tag)))) {
+		snprintf(
+			e->why, sizeof(e->why),
+			"The stream's MAC does not match: data was modified, replayed, reordered or lost on the way; the state was not applied.");
+		return -EBADMSG;
+	}
 
 	if (getenv("VFMIG_TEST_SLOW_LOAD_MS")) /* test hook */
 		poll(NULL, 0, atoi(getenv("VFMIG_TEST_SLOW_LOAD_MS")));
@@ -789,17 +813,24 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		code = VFM_EXIT_OK;
 		goto out;
 	}
-	ret = prepare(d);
+	ret = vfm_eng_smac_start(e);
+	if (!ret)
+		ret = prepare(d);
 	if (!ret)
 		ret = receive(d);
 	if (!ret) {
 		ret = verify(d);
 		if (ret)
 			d->device_failed = true;
+		/* A stream that fails its MAC is the network's fault. */
+		if (ret == -EBADMSG)
+			d->fail_code = VFM_EXIT_PEER;
+		else if (ret)
+			d->fail_code = VFM_EXIT_DEVICE;
+	} else if (d->device_failed) {
+		d->fail_code = VFM_EXIT_DEVICE;
 	}
 	if (ret) {
-		if (d->device_failed)
-			d->fail_code = VFM_EXIT_DEVICE;
 		vfm_log_progress_end();
 		vfm_log_msg("migration_failed", "error", "%s", e->why);
 		sw_event(d, d->device_failed	? VFM_SW_DE_LOAD_BAD :
@@ -831,6 +862,7 @@ ended:
 	}
 out:
 	vfm_lsn_fini(&d->lsn);
+	vfm_smac_free(&e->smac);
 	vfm_eng_xport_teardown(e);
 	vfm_conn_close(&e->conn);
 	vfm_hs_free(e->hs);

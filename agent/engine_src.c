@@ -289,6 +289,10 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 		}
 		f->pending++;
 		s->inflight++;
+		if (vfm_smac_active(&s->e.smac))
+			vfm_smac_update(
+				&s->e.smac,
+				(uint8_t *)s->e.mr.addr + seg->off + done, len);
 		s->next_stream = (s->next_stream + 1) % s->streams;
 		done += len;
 		s->sent = pos + len;
@@ -484,6 +488,10 @@ static int final(struct src *s)
 		vfm_eng_crash_point("final");
 	}
 	m = (struct vfm_ctl){ .type = VFM_CTL_DONE, .total = s->sent };
+	if (vfm_smac_active(&s->e.smac)) {
+		m.has_mac = vfm_smac_final(&s->e.smac, m.mac) == 0;
+		vfm_smac_free(&s->e.smac);
+	}
 	ret = vfm_eng_ctl_send(&s->e, &m);
 	if (ret)
 		return ret;
@@ -1046,6 +1054,8 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		goto fail;
 	}
 	progress(s);
+	if (o->integrity && vfm_eng_smac_start(e))
+		goto fail;
 	ret = setup_transport(s, &m);
 	if (ret)
 		goto fail;
@@ -1070,6 +1080,7 @@ out:
 	vfm_eng_xport_teardown(e);
 	vfm_conn_close(&e->conn);
 	vfm_hs_free(e->hs);
+	vfm_smac_free(&e->smac);
 	vfm_dev_close(e->dev);
 	free(s->fifo);
 	free(s);

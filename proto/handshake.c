@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "vfm/handshake.h"
+#include "vfm/kdf.h"
 #include "internal.h"
 
 #define OUT_CAP (2 * VFM_WIRE_FRAME_MAX)
@@ -34,6 +35,11 @@ struct vfm_hs {
 	uint64_t features;
 	EVP_MD_CTX *transcript; /* SHA-256 of every frame so far */
 	uint8_t final_hash[32]; /* transcript at DONE, for vfm_hs_seal */
+	/* Keys (vfm/kdf.h): never the secret itself. */
+	uint8_t k_auth[VFM_KEY_LEN]; /* handshake AUTH, from both nonces */
+	bool k_auth_ok;
+	uint8_t k_seal[2][VFM_KEY_LEN]; /* [role - SOURCE], after DONE */
+	uint8_t k_stream[VFM_KEY_LEN], iv_stream[VFM_SMAC_IV_LEN];
 	uint64_t seal_seq, verify_seq;
 
 	struct vfm_offer offer;
@@ -89,10 +95,65 @@ static int mac_frame(struct vfm_hs *hs, enum vfm_role sender, uint8_t type,
 		vfm_put_le64(data + n, *seq);
 		n += 8;
 	}
-	if (!HMAC(EVP_sha256(), hs->secret, (int)hs->secret_len, data, n, mac,
-		  &mlen) ||
+	if (!seq && !hs->k_auth_ok) {
+		uint8_t salt[2 * VFM_NONCE_LEN];
+		static const char info[] = "vfmig-v1 handshake auth";
+
+		memcpy(salt, nonce_of(hs, VFM_ROLE_SOURCE), VFM_NONCE_LEN);
+		memcpy(salt + VFM_NONCE_LEN, nonce_of(hs, VFM_ROLE_DESTINATION),
+		       VFM_NONCE_LEN);
+		if (vfm_hkdf_sha256(hs->secret, hs->secret_len, salt,
+				    sizeof(salt), info, sizeof(info) - 1,
+				    hs->k_auth, sizeof(hs->k_auth)))
+			return -EIO;
+		hs->k_auth_ok = true;
+	}
+	if (!HMAC(EVP_sha256(),
+		  seq ? hs->k_seal[sender - VFM_ROLE_SOURCE] : hs->k_auth,
+		  VFM_KEY_LEN, data, n, mac, &mlen) ||
 	    mlen != VFM_MAC_LEN)
 		return -EIO;
+	return 0;
+}
+
+/* The keys after the handshake, bound to its whole transcript. */
+static int derive_session_keys(struct vfm_hs *hs)
+{
+	static const char *const labels[] = { "vfmig-v1 seal source",
+					      "vfmig-v1 seal destination",
+					      "vfmig-v1 stream mac key",
+					      "vfmig-v1 stream mac iv" };
+	uint8_t *outs[] = { hs->k_seal[0], hs->k_seal[1], hs->k_stream,
+			    hs->iv_stream };
+	size_t lens[] = { VFM_KEY_LEN, VFM_KEY_LEN, VFM_KEY_LEN,
+			  VFM_SMAC_IV_LEN };
+	uint8_t salt[2 * VFM_NONCE_LEN];
+
+	memcpy(salt, nonce_of(hs, VFM_ROLE_SOURCE), VFM_NONCE_LEN);
+	memcpy(salt + VFM_NONCE_LEN, nonce_of(hs, VFM_ROLE_DESTINATION),
+	       VFM_NONCE_LEN);
+	for (unsigned int i = 0; i < 4; i++) {
+		uint8_t info[64];
+		size_t l = strlen(labels[i]);
+
+		memcpy(info, labels[i], l);
+		memcpy(info + l, hs->final_hash, 32);
+		if (vfm_hkdf_sha256(hs->secret, hs->secret_len, salt,
+				    sizeof(salt), info, l + 32, outs[i],
+				    lens[i]))
+			return -EIO;
+	}
+	/* Nothing needs the secret any more. */
+	OPENSSL_cleanse(hs->secret, sizeof(hs->secret));
+	return 0;
+}
+
+int vfm_hs_stream_key(const struct vfm_hs *hs, uint8_t *key, uint8_t *iv)
+{
+	if (hs->state != VFM_HS_DONE)
+		return -EINVAL;
+	memcpy(key, hs->k_stream, VFM_KEY_LEN);
+	memcpy(iv, hs->iv_stream, VFM_SMAC_IV_LEN);
 	return 0;
 }
 
@@ -304,7 +365,7 @@ void vfm_hs_free(struct vfm_hs *hs)
 	if (!hs)
 		return;
 	EVP_MD_CTX_free(hs->transcript);
-	OPENSSL_cleanse(hs->secret, sizeof(hs->secret));
+	OPENSSL_cleanse(hs, sizeof(*hs));
 	free(hs);
 }
 
@@ -410,7 +471,7 @@ static int finish(struct vfm_hs *hs)
 		 EVP_DigestFinal_ex(c, hs->final_hash, &n);
 
 	EVP_MD_CTX_free(c);
-	if (!ok)
+	if (!ok || derive_session_keys(hs))
 		return fail(hs, -EIO, VFM_ABORT_INTERNAL,
 			    "hashing the handshake transcript failed");
 	hs->state = VFM_HS_DONE;

@@ -151,6 +151,25 @@ digest_mismatch)
 	ok "a state that differs: send 4 (resumed), recv $rc, nobody reports migrated"
 	;;
 
+integrity_required)
+	# A destination that requires the stream MAC refuses a source that
+	# sends none (no downgrade), before anything runs; with --integrity
+	# none on both sides the migration goes through.
+	start_recv dst "sim:size=16M,seed=91" --linger-s 2
+	run_send src "sim:size=16M,seed=92" --integrity none
+	[ "$RC" = 4 ] || fail "send without a MAC exited $RC, want 4"
+	wait_pid "$RECV_PID" 20
+	[ $? = 4 ] || fail "recv did not refuse a stream without a MAC"
+	grep -q "no stream MAC" "$T/dst.out" || fail "no sentence for the missing MAC"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "the source was not resumed"
+	PORT=$((PORT + 1))
+	start_recv dst2 "sim:size=16M,seed=93" --integrity none
+	run_send src2 "sim:size=16M,seed=94" --integrity none
+	[ "$RC" = 0 ] || fail "send with --integrity none on both sides exited $RC"
+	wait_pid "$RECV_PID" 20 || fail "recv failed"
+	ok "a destination requiring the stream MAC refuses a source without one"
+	;;
+
 hostile)
 	# Pre-auth traffic of every kind, then a real migration that succeeds.
 	start_recv dst "sim:size=16M,seed=71" --preauth-s 2

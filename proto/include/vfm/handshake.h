@@ -123,6 +123,8 @@ const struct vfm_desc *vfm_hs_peer_desc(const struct vfm_hs *hs);
  * -EINVAL (seal) / -EBADMSG (verify).
  */
 int vfm_hs_seal(struct vfm_hs *hs, uint8_t *frame, size_t len);
+/* After DONE: the stream MAC's key and IV (vfm/kdf.h). */
+int vfm_hs_stream_key(const struct vfm_hs *hs, uint8_t *key, uint8_t *iv);
 int vfm_hs_verify(struct vfm_hs *hs, const uint8_t *frame, size_t len);
 
 #endif
