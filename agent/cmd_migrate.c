@@ -183,19 +183,7 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 	double d;
 	int c;
 
-	memset(o, 0, sizeof(*o));
-	o->streams = 1;
-	o->downtime_limit_ms = 300;
-	o->max_iterations = 30;
-	o->max_precopy_s = 120;
-	o->transport = "tcp";
-	o->timeout_s = 30;
-	o->wait_s = 600;
-	o->linger_s = -1; /* the timeout, unless given */
-	o->outcome_s = -1;
-	o->preauth_s = 5;
-	o->verify = true;
-	o->integrity = true;
+	vfm_mig_opts_defaults(o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", mig_opts, NULL)) != -1) {
 		const char *name;

@@ -16,6 +16,23 @@
 #include "engine.h"
 #include "verdict_fmt.h"
 
+void vfm_mig_opts_defaults(struct vfm_mig_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->streams = 1;
+	o->downtime_limit_ms = 300;
+	o->max_iterations = 30;
+	o->max_precopy_s = 120;
+	o->transport = "tcp";
+	o->timeout_s = 30;
+	o->wait_s = 600;
+	o->linger_s = -1; /* the timeout, unless given */
+	o->outcome_s = -1;
+	o->preauth_s = 5;
+	o->verify = true;
+	o->integrity = true;
+}
+
 int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen)
 {
 	uint8_t buf[VFM_HS_SECRET_MAX + 2];

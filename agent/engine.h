@@ -69,6 +69,8 @@ int vfm_engine_recv(struct vfm_mig_opts *o);
 int vfm_engine_outcome(struct vfm_mig_opts *o);
 
 /* engine.c: shared pieces. */
+/* Every option at its documented default (the CLI's and tests'). */
+void vfm_mig_opts_defaults(struct vfm_mig_opts *o);
 int vfm_secret_load(struct vfm_mig_opts *o, char *why, size_t whylen);
 int vfm_eng_open_device(struct vfm_eng *e);
 /* Run the handshake on e->conn; 0 when DONE (verdict available). */

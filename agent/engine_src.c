@@ -996,7 +996,8 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	vfm_json_str(&j, "transport", o->transport);
 	vfm_json_u64(&j, "streams", o->streams);
 	vfm_json_bool(&j, "check_only", o->check);
-	vfm_eng_json_device(e, &j, false);
+	/* The state before anything happens, to compare with any resume. */
+	vfm_eng_json_device(e, &j, true);
 	vfm_log_emit("start", &j);
 	ret = vfm_conn_connect(&e->conn, o->addr, vfm_eng_timeout_ms(e));
 	if (ret) {

@@ -110,15 +110,12 @@ static void opts_init(struct vfm_mig_opts *o, const struct loop_cfg *c)
 {
 	static const char secret[] = "agent-loop-secret-0123456789abcdef";
 
-	memset(o, 0, sizeof(*o));
+	vfm_mig_opts_defaults(o);
 	o->device = c->spec;
 	o->transport = c->transport;
 	o->streams = c->streams;
-	o->downtime_limit_ms = 300;
-	o->max_iterations = 30;
-	o->max_precopy_s = 120;
-	o->timeout_s = 30;
 	o->wait_s = 60;
+	o->linger_s = o->outcome_s = o->timeout_s;
 	memcpy(o->secret, secret, sizeof(secret) - 1);
 	o->secret_len = sizeof(secret) - 1;
 }

@@ -91,10 +91,11 @@ if [ -n "$sd" ] && [ "$sd" = "$dd" ]; then
 else
 	vfm_not_ok migrate/digest-equal "source '$sd' destination '$dd'"
 fi
-# The same from sysfs, now that both fds are closed: A stopped, B idle.
-da=$(cat "$(mig "$A" state_digest)")
-db=$(cat "$(mig "$B" state_digest)")
-vfm_check migrate/sysfs-digest-destination test "$db" = "$sd"
+# (The driver clears a device's state when its last user closes it, so
+# sysfs has nothing to compare once the agents have exited: the digests
+# above were taken while each agent held its device, the destination's
+# while it was stopped, before it ran.)
+vfm_check migrate/verified-before-running test "$(field "$work/agent-src.log" summary verified)" = true
 dirty=$(field "$work/agent-src.log" iteration dirty_bytes)
 vfm_check migrate/workload-dirtied-during-precopy test -n "$dirty"
 grep -q '"event":"iteration"' "$work/agent-src.log" && vfm_ok migrate/iterations-logged ||
@@ -102,12 +103,10 @@ grep -q '"event":"iteration"' "$work/agent-src.log" && vfm_ok migrate/iterations
 vfm_measure agent-tcp/downtime "$(field "$work/agent-src.log" summary downtime_ms)" ms
 vfm_measure agent-tcp/total "$(field "$work/agent-src.log" summary total_ms)" ms
 vfm_measure agent-tcp/bandwidth "$(field "$work/agent-src.log" summary bandwidth_mbps)" MB/s
-: "$da"
 
 # 2. refused: B accepts only 2.1.x; A (workload off) must not change.
 echo 0 >"$(knob "$A" dirty_rate)"
 echo "2.1.0-2.1.9" >"$(mig "$B" version_compatible)"
-before=$(cat "$(mig "$A" state_digest)")
 "$bin" recv --device "vfio:$B" --listen 127.0.0.1:7601 --secret-file "$work/secret" \
 	--log "$work/agent-dst2.log" --timeout-s 60 --wait-s 60 >"$work/dst2.out" 2>&1 &
 rpid=$!
@@ -120,8 +119,9 @@ dst_rc=$?
 cat "$work/src2.out" "$work/dst2.out"
 vfm_check refused/exit-codes test "$src_rc-$dst_rc" = "3-3"
 vfm_check refused/source-running test "$(field "$work/agent-src2.log" summary state)" = RUNNING
-after=$(cat "$(mig "$A" state_digest)")
-vfm_check refused/source-digest-unchanged test "$before" = "$after"
+before=$(field "$work/agent-src2.log" start state_digest)
+after=$(field "$work/agent-src2.log" summary state_digest)
+vfm_check refused/source-digest-unchanged test -n "$before" -a "$before" = "$after"
 grep -q '"code":"version_incompatible"' "$work/agent-src2.log" && vfm_ok refused/reason-logged ||
 	vfm_not_ok refused/reason-logged "no version_incompatible rule in the log"
 exit 0
