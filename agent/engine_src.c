@@ -58,6 +58,7 @@ struct src {
 	double t_run; /* RUN sent: the point of no return */
 	double digest_ms;
 	bool resume_failed;
+	double last_report; /* ms: the last progress event */
 };
 
 static int ms_left(struct src *s)
@@ -193,6 +194,40 @@ static int wait_event(struct src *s, int wait_ms, bool *any)
 	return 0;
 }
 
+/* Once a second: where the migration is, with the numbers operators know
+ * from QEMU's query-migrate (the JSON log; the TTY has its bar). */
+static void report(struct src *s)
+{
+	double now = vfm_now_ms(), el, rate;
+	uint64_t init = 0, dirty = 0;
+	struct vfm_json j;
+
+	if (now - s->last_report < 1000 || !s->t_precopy)
+		return;
+	s->last_report = now;
+	el = (now - s->t_precopy) / 1e3;
+	if (!s->stopped)
+		vfm_dev_precopy_info(s->e.dev, &init, &dirty);
+	vfm_json_init(&j);
+	vfm_json_str(&j, "phase",
+		     !s->stopped   ? "pre-copy" :
+		     !s->done_sent ? "stop-copy" :
+				     "switchover");
+	vfm_json_u64(&j, "iteration", s->iterations);
+	vfm_json_u64(&j, "bytes_sent", s->sent);
+	vfm_json_u64(&j, "bytes_loaded", s->credit);
+	vfm_json_f64(&j, "rate_mbps", el > 0 ? (double)s->sent / el / 1e6 : 0);
+	vfm_json_u64(&j, "remaining_bytes", init + dirty);
+	vfm_json_u64(&j, "dirty_bytes", dirty);
+	/* The last iteration's bandwidth, or so far this one's. */
+	rate = s->bw > 0 ? s->bw : el > 0 ? (double)s->sent / el : 0;
+	vfm_json_f64(&j, "expected_downtime_ms",
+		     rate > 0 ? (double)(init + dirty) / rate * 1e3 +
+					SRC_FIXED_MS :
+				-1);
+	vfm_log_emit("progress", &j);
+}
+
 /* Handle control messages and transport completions; wait up to @wait_ms
  * when nothing happened. Control first: a commit that arrives together with
  * the end of the data streams must be seen. */
@@ -206,6 +241,7 @@ static int pump(struct src *s, int wait_ms)
 			 vfm_eng_cancelled());
 		return -EINTR;
 	}
+	report(s);
 	ret = ctl_drain(s, &any);
 	if (!ret)
 		ret = xport_reap(s, 0, &any);
