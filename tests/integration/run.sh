@@ -170,6 +170,28 @@ integrity_required)
 	ok "a destination requiring the stream MAC refuses a source without one"
 	;;
 
+progress)
+	# Off a TTY the log carries a progress event at least once a second,
+	# with query-migrate's numbers.
+	start_recv dst "sim:size=256M,seed=95"
+	run_send src "sim:size=256M,dirty=20M,seed=96" --rate-limit 100
+	[ "$RC" = 0 ] || fail "send exited $RC"
+	wait_pid "$RECV_PID" 30 || fail "recv failed"
+	python3 - "$T/src.log" <<'PY' || fail "progress events missing or too far apart"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+p = [e for e in ev if e["event"] == "progress"]
+keys = ("phase", "iteration", "bytes_sent", "rate_mbps", "remaining_bytes",
+        "dirty_bytes", "expected_downtime_ms")
+assert len(p) >= 2, len(p)
+assert all(all(k in e for k in keys) for e in p), p[0]
+from datetime import datetime
+t = [datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() for e in p]
+assert max(b - a for a, b in zip(t, t[1:])) < 1.6, t
+PY
+	ok "progress events once a second off a TTY"
+	;;
+
 hostile)
 	# Pre-auth traffic of every kind, then a real migration that succeeds.
 	start_recv dst "sim:size=16M,seed=71" --preauth-s 2
