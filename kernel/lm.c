@@ -606,6 +606,7 @@ static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	    new == VFIO_DEVICE_STATE_STOP) {
 		vfmig_set_running_locked(vdev, false);
+		vfmig_hw_quiesce(vdev);
 		return NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&

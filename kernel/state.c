@@ -23,6 +23,9 @@
 #define EDU_DMA_SRC	0x80
 #define EDU_DMA_DST	0x88
 #define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_DMA_RUN		0x01
+#define EDU_DMA_WAIT_US		1000000	/* edu's DMA takes 100 ms */
 #define EDU_ST_COMPUTING	0x01
 #define EDU_ST_IRQFACT		0x80
 #define EDU_FACT_WAIT_US	200000
@@ -342,8 +345,41 @@ static bool vfmig_fact_wait(void __iomem *bar)
 }
 
 /*
+ * Let the function finish what it was doing: a factorial being computed and
+ * a DMA in flight (edu completes it, and raises its interrupt if asked to,
+ * 100 ms after the start). Afterwards it changes nothing by itself.
+ */
+static void vfmig_edu_wait_idle(struct vfmig_device *vdev, void __iomem *bar)
+{
+	int waited;
+
+	if (!vfmig_fact_wait(bar))
+		dev_warn_ratelimited(vfmig_dev(vdev), "factorial still computing when stopped\n");
+	for (waited = 0; waited < EDU_DMA_WAIT_US; waited += 1000) {
+		if (!(readq(bar + EDU_DMA_CMD) & EDU_DMA_RUN))
+			return;
+		usleep_range(1000, 2000);
+	}
+	dev_warn_ratelimited(vfmig_dev(vdev), "DMA still running when stopped\n");
+}
+
+/* The device stops: quiesce the function itself. Caller holds state_mutex. */
+void vfmig_hw_quiesce(struct vfmig_device *vdev)
+{
+	void __iomem *bar;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	down_read(&vdev->core.memory_lock);
+	bar = vfmig_bar0(vdev);
+	if (bar)
+		vfmig_edu_wait_idle(vdev, bar);
+	up_read(&vdev->core.memory_lock);
+}
+
+/*
  * Refresh the register shadow from the function (when it is open and
- * decodes memory) and copy it to @out. Caller holds state_mutex.
+ * decodes memory; after it finished a factorial and a DMA) and copy it to
+ * @out. Caller holds state_mutex.
  */
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 			     struct vfmig_edu_regs *out)
@@ -355,7 +391,7 @@ void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 	down_read(&vdev->core.memory_lock);
 	bar = vfmig_bar0(vdev);
 	if (bar) {
-		vfmig_fact_wait(bar);
+		vfmig_edu_wait_idle(vdev, bar);
 		r.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
 		r.ident = cpu_to_le32(ioread32(bar + EDU_IDENT));
 		r.liveness = cpu_to_le32(ioread32(bar + EDU_LIVENESS));

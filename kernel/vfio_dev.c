@@ -113,6 +113,12 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 	vfmig_disable_files_locked(vdev);
 	/* no data crosses from one user of the device to the next */
 	vfmig_state_clear_locked(vdev);
+	/*
+	 * The function back at power-on values, and the shadow as the function
+	 * reads then: a closed device's digest is that of a freshly opened one.
+	 */
+	vfmig_regs_reset_hw(vdev, false);
+	vfmig_regs_sync_from_hw(vdev, NULL);
 	vdev->opened = false;
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);

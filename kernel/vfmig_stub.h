@@ -220,6 +220,7 @@ void vfmig_state_region_resize(struct vfmig_device *vdev);
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 			     struct vfmig_edu_regs *out);
 void vfmig_regs_apply_to_hw(struct vfmig_device *vdev);
+void vfmig_hw_quiesce(struct vfmig_device *vdev);
 void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked);
 void vfmig_state_clear_locked(struct vfmig_device *vdev);
 int vfmig_state_commit(struct vfmig_device *vdev, struct vfmig_mem *stage,

@@ -44,6 +44,7 @@ static const struct test_def tests[] = {
 	{ "knobs", vfm_t_knobs },
 	{ "details", vfm_t_details },
 	{ "memory", vfm_t_memory },
+	{ "quiesce", vfm_t_quiesce },
 	{ "unbind", vfm_t_unbind },
 };
 /* clang-format on */

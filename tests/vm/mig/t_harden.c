@@ -104,12 +104,19 @@ void vfm_t_clear(struct vfm_ctx *c)
 	if (!ret)
 		ret = stat_of(c->bdf[0], "resident_pages") == 0 ? 0 : -EEXIST;
 	if (!ret)
+		ret = vfm_digest(c->bdf[0], da, sizeof(da));
+	if (!ret)
 		ret = vfm_ctx_open(c, 0);
 	if (!ret)
 		ret = mem_is_zero(c, 0, &zero);
+	if (!ret)
+		ret = vfm_digest(c->bdf[0], db, sizeof(db));
 	vfm_expect(!ret && zero, "clear/close",
 		   "after close and reopen: %s, memory %s", strerror(-ret),
 		   zero ? "zero" : "NOT zero");
+	/* what a closed device reports is what the next user finds */
+	vfm_expect(!ret && !strcmp(da, db), "clear/closed-digest",
+		   "digest closed %.16s, reopened %.16s", da, db);
 
 	/* register block too: two reset devices have the same state */
 	ret = vfm_ctx_fresh(c, 0);
@@ -665,4 +672,52 @@ void vfm_t_memory(struct vfm_ctx *c)
 	memory_seg_cap(c);
 	memory_resume_cap(c);
 	memory_accounted(c);
+}
+
+/* BAR0 register access through the device fd (VFIO region 0). */
+static int bar0_rw(struct vfm_vdev *d, uint64_t reg, uint64_t *val, bool write)
+{
+	struct vfio_region_info ri = { .argsz = sizeof(ri),
+				       .index = VFIO_PCI_BAR0_REGION_INDEX };
+	ssize_t n;
+
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return -errno;
+	n = write ? pwrite(d->fd, val, 8, (off_t)(ri.offset + reg)) :
+		    pread(d->fd, val, 8, (off_t)(ri.offset + reg));
+	return n == 8 ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/*
+ * Item 5: STOP quiesces the function. edu runs a DMA for 100 ms; stopped
+ * right after the start, the DMA must be over when STOP returns. (Bus
+ * mastering is off: edu's DMA moves nothing, but runs its course.)
+ */
+void vfm_t_quiesce(struct vfm_ctx *c)
+{
+	struct vfm_vdev *d = &c->dev[0];
+	uint64_t src = 0x10000, dst = 0x40000, cnt = 64, cmd = 1, now = 0;
+	double t0, dt = -1;
+	int ret;
+
+	ret = vfm_ctx_fresh(c, 0);
+	if (!ret)
+		ret = bar0_rw(d, 0x80, &src, true);
+	if (!ret)
+		ret = bar0_rw(d, 0x88, &dst, true);
+	if (!ret)
+		ret = bar0_rw(d, 0x90, &cnt, true);
+	t0 = vfm_now();
+	if (!ret)
+		ret = bar0_rw(d, 0x98, &cmd, true);
+	if (!ret)
+		ret = vfm_goto(d, VFIO_DEVICE_STATE_STOP);
+	dt = vfm_now() - t0;
+	if (!ret)
+		ret = bar0_rw(d, 0x98, &now, false);
+	vfm_expect(
+		!ret && !(now & 1), "quiesce/dma-done-at-stop",
+		"DMA started, STOP %.0f ms later: command register %#llx (%s)",
+		dt * 1e3, (unsigned long long)now, strerror(-ret));
+	vfm_reset(d);
 }
