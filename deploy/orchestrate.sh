@@ -97,13 +97,27 @@ on "$src" "$(q "$vfmig") send --device $(q "$src_dev") --to $(q "$dst_addr") \
 	--secret-file $(q "$d/secret") --migration-id $id \
 	--log $(q "$d/send.jsonl") --stats-json $(q "$d/send.json") $(printf '%q ' "$@")"
 rc=$?
+if [ "$rc" -eq 7 ]; then
+	# Outcome unknown: the source stays stopped. Ask the destination
+	# agent (it lingers to answer) and resume the source only if it
+	# says it aborted and will never run this state.
+	say "outcome unknown: asking the destination (vfmig outcome)"
+	on "$src" "$(q "$vfmig") outcome --device $(q "$src_dev") --to $(q "$dst_addr") \
+		--secret-file $(q "$d/secret") --migration-id $id --resume \
+		--log $(q "$d/outcome.jsonl")"
+	orc=$?
+	case $orc in
+	0) say "settled: the destination runs the migrated state; the source stays stopped"; rc=0 ;;
+	4) say "settled: the destination aborted; the source device was resumed"; rc=4 ;;
+	esac
+fi
 wait "$recv_pid"
 rrc=$?
 set -e
 say "send exited $rc, recv exited $rrc; logs in $d on both hosts"
 case $rc in
 4) say "the migration failed; the source device was resumed and runs" ;;
-7) say "outcome unknown: both devices are stopped; make sure the destination does not run (fence it) before resuming either side" ;;
+7) say "outcome unknown and the destination did not answer: both devices are stopped; fence the destination (recv exit $rrc: 0 means it ran) before resuming either side" ;;
 8) say "the source device could not be resumed and the destination did not run: reset the source device" ;;
 esac
 if [ "$rc" -eq 0 ]; then
