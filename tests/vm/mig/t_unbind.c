@@ -258,6 +258,15 @@ void vfm_t_unbind(struct vfm_ctx *c)
 			 "no module file given (--ko)");
 		return;
 	}
+	/* a buf_size whose page rounding would wrap a u32: refused at load */
+	if (!module_loaded(c->module)) {
+		ret = insmod(c->ko, "buf_size=4294963201");
+		if (!ret)
+			rmmod(c->module);
+		vfm_expect(ret == -EINVAL, "unbind/bad-buf-size-refused",
+			   "insmod buf_size=4294963201: %s",
+			   ret ? strerror(-ret) : "loaded");
+	}
 	ret = module_loaded(c->module) ? 0 : insmod(c->ko, c->ko_params);
 	if (!ret)
 		ret = rebind(c, 0);
