@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,44 @@ struct src {
 	double digest_ms;
 	bool resume_failed;
 	double last_report; /* ms: the last progress event */
+	/* The digest of the stopped device, computed on its own thread
+	 * while the final data goes; verify_est_ms: one pass, measured at
+	 * start, which the destination's check adds to the downtime. */
+	pthread_t digest_thread;
+	bool digest_running;
+	int digest_ret;
+	double verify_est_ms;
 };
+
+static void *digest_main(void *arg)
+{
+	struct src *s = arg;
+	double t = vfm_now_ms();
+
+	s->digest_ret = vfm_dev_digest(s->e.dev, s->digest);
+	s->digest_ms = vfm_now_ms() - t;
+	return NULL;
+}
+
+/* Start the digest of the stopped device; its result is needed at LOADED. */
+static void digest_start(struct src *s)
+{
+	if (!s->e.o->verify || s->digest_running)
+		return;
+	s->digest_running =
+		pthread_create(&s->digest_thread, NULL, digest_main, s) == 0;
+	if (!s->digest_running)
+		digest_main(s);
+}
+
+static void digest_join(struct src *s)
+{
+	if (s->digest_running)
+		pthread_join(s->digest_thread, NULL);
+	s->digest_running = false;
+	if (s->digest_ret)
+		s->digest[0] = '\0';
+}
 
 static int ms_left(struct src *s)
 {
@@ -407,7 +445,7 @@ static int precopy(struct src *s)
 	const struct vfm_mig_opts *o = s->e.o;
 	struct vfm_policy pol = {
 		.downtime_limit_ms = o->downtime_limit_ms,
-		.fixed_ms = SRC_FIXED_MS,
+		.fixed_ms = SRC_FIXED_MS + (o->verify ? s->verify_est_ms : 0),
 		.max_iterations = o->max_iterations,
 		.max_precopy_s = o->max_precopy_s,
 	};
@@ -498,6 +536,8 @@ static int final(struct src *s)
 		}
 		s->stopped = true;
 	}
+	/* Stopped: the state that must arrive. Its digest runs alongside. */
+	digest_start(s);
 	snprintf(m.phase, sizeof(m.phase), "stop_copy");
 	ret = vfm_eng_ctl_send(&s->e, &m);
 	if (ret)
@@ -538,15 +578,6 @@ static int final(struct src *s)
 	vfm_json_f64(&j, "ms", vfm_now_ms() - s->t_stop);
 	vfm_log_emit("phase_final_sent", &j);
 	vfm_eng_crash_point("done_sent");
-	/* Stopped and wholly saved: this is the state that must arrive. Its
-	 * digest is taken while the destination loads the rest. */
-	if (s->e.o->verify) {
-		double t = vfm_now_ms();
-
-		vfm_dev_digest(s->e.dev, s->digest);
-		s->digest_ms = vfm_now_ms() - t;
-		progress(s);
-	}
 	while (!s->loaded) {
 		ret = pump(s, 1);
 		if (ret)
@@ -563,6 +594,7 @@ static void recover(struct src *s)
 	struct vfm_json j;
 	int ret;
 
+	digest_join(s); /* the device must not change under it */
 	vfm_dev_get_state(s->e.dev, &before);
 	ret = vfm_dev_set_state(s->e.dev, VFIO_DEVICE_STATE_RUNNING);
 	s->resume_failed = ret != 0;
@@ -880,8 +912,11 @@ static void ask_outcome(struct src *s)
 static int switch_over(struct src *s)
 {
 	struct vfm_eng *e = &s->e;
-	bool checked = s->digest[0] && s->peer_digest[0];
+	bool checked;
 	struct vfm_json j;
+
+	digest_join(s);
+	checked = s->digest[0] && s->peer_digest[0];
 
 	vfm_json_init(&j);
 	vfm_json_str(&j, "state_digest", s->digest);
@@ -955,6 +990,8 @@ static int finish(struct src *s)
 	struct vfm_ctl bye = { .type = VFM_CTL_BYE };
 	struct vfm_json j;
 	int code;
+
+	digest_join(s);
 
 	if (e->conn.fd >= 0 && e->hs)
 		vfm_eng_ctl_send(e, &bye); /* the destination may exit */
@@ -1032,8 +1069,19 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	vfm_json_str(&j, "transport", o->transport);
 	vfm_json_u64(&j, "streams", o->streams);
 	vfm_json_bool(&j, "check_only", o->check);
-	/* The state before anything happens, to compare with any resume. */
-	vfm_eng_json_device(e, &j, true);
+	/* The state before anything happens, to compare with any resume;
+	 * the time it takes tells what the destination's check will cost. */
+	{
+		char hex[VFM_DIGEST_HEX] = "";
+		double t = vfm_now_ms();
+
+		vfm_eng_json_device(e, &j, false);
+		if (!vfm_dev_digest(e->dev, hex)) {
+			s->verify_est_ms = vfm_now_ms() - t;
+			vfm_json_str(&j, "state_digest", hex);
+			vfm_json_f64(&j, "digest_ms", s->verify_est_ms);
+		}
+	}
 	vfm_log_emit("start", &j);
 	ret = vfm_conn_connect(&e->conn, o->addr, vfm_eng_timeout_ms(e));
 	if (ret) {
