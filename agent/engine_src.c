@@ -552,8 +552,12 @@ static int final(struct src *s)
 		struct vfm_dev_seg seg;
 
 		ret = next_segment(s, &seg);
-		if (ret == -ENOMSG) /* a device that is still catching up */
+		if (ret == -ENOMSG) { /* a device that is still catching up */
+			ret = pump(s, 1); /* bounded by --timeout-s */
+			if (ret)
+				return ret;
 			continue;
+		}
 		if (ret)
 			return ret;
 		if (seg.eof)

@@ -268,6 +268,11 @@ void vfm_log_human(const char *fmt, ...)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	/* Text may come from the peer (its descriptor, a FAIL): no escape
+	 * sequence or control character reaches the terminal raw. */
+	for (unsigned char *p = (unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	fprintf(stderr, "%s\n", msg);
 }
 

@@ -13,6 +13,7 @@
  * domain, the completion queue and every registration are made then, once.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -268,7 +269,7 @@ static int request_check(struct vfm_rdma *r, const struct rdma_cm_event *ev)
 		return -1;
 	if (vfm_tcp_greet_decode(&g, cp->private_data))
 		return -1;
-	if (memcmp(g.cookie, r->info.cookie, VFM_TCP_COOKIE_LEN) ||
+	if (CRYPTO_memcmp(g.cookie, r->info.cookie, VFM_TCP_COOKIE_LEN) ||
 	    g.streams != r->cfg.streams || g.stream >= r->cfg.streams ||
 	    r->st[g.stream].id)
 		return -1;

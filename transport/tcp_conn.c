@@ -10,6 +10,7 @@
  * past the deadline) while it keeps waiting for the real streams.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -208,7 +209,7 @@ static int greet_check(const struct pending *p, const struct vfm_tcp_info *info,
 
 	if (vfm_tcp_greet_decode(&g, p->buf))
 		return -1;
-	if (memcmp(g.cookie, info->cookie, VFM_TCP_COOKIE_LEN))
+	if (CRYPTO_memcmp(g.cookie, info->cookie, VFM_TCP_COOKIE_LEN))
 		return -1;
 	if (g.streams != info->streams || g.stream >= info->streams ||
 	    fds[g.stream] >= 0)
