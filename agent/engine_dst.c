@@ -560,6 +560,8 @@ static void wait_run(struct dst *d)
 			sw_event(d, VFM_SW_DE_FAULT);
 			return;
 		}
+		if (ret == 1 && m.type == VFM_CTL_RUN && vfm_eng_cancelled())
+			continue; /* the signal came first: the loop cancels */
 		if (ret == 1 && m.type == VFM_CTL_RUN) {
 			vfm_eng_crash_point("run_received");
 			sw_event(d, VFM_SW_DE_RUN);

@@ -15,6 +15,10 @@ state intact whenever it was resumed, and, where the outcome is determined
 by the phase, the outcome itself.
 
 usage: fault_matrix.py VFMIG [--only PHASE[,PHASE]] [--faults F[,F]] [--jobs N]
+                      [--src SPEC --dst SPEC] [--transport tcp|rdma]
+                      [--addr IP] [--timeout-s S]
+(--src/--dst: real devices, e.g. vfio:0000:00:04.0 in the test guest; then
+one cell at a time, and no dirtying source phase.)
 Exit 0 when every cell holds, 1 otherwise, 77 when a tool is missing.
 """
 import concurrent.futures
@@ -52,6 +56,7 @@ SELF_ACTING = {"flip_byte": "stream", "slow_load": "stream"}
 BEFORE_RUN = ["handshake", "precopy_1", "precopy_2", "stop_copy", "final"]
 
 SIZE = "16M"
+CFG = {"src": None, "dst": None, "transport": "tcp", "addr": "127.0.0.1"}
 TIMEOUT_S = "2"
 LINGER_S = "4"
 OUTCOME_S = "4"
@@ -122,19 +127,35 @@ class Blackhole:
         sh("nft", "delete", "table", "inet", self.table)
 
 
+def src_spec(dirty=False):
+    if CFG["src"]:
+        return CFG["src"]
+    return "sim:size=%s,seed=1%s" % (SIZE, ",dirty=40M" if dirty else "")
+
+
+def dst_spec():
+    return CFG["dst"] or "sim:size=%s,seed=2" % SIZE
+
+
+def common():
+    return ["--transport", CFG["transport"]]
+
+
 def reference_digest(tmp, secret, port):
-    """The source sim's digest (seeded, not dirtied): from one clean run."""
+    """The source's digest (seeded or freshly opened, not dirtied): from
+    one clean run."""
     src_log = os.path.join(tmp, "ref-src.log")
-    dst = subprocess.Popen([VFMIG, "recv", "--device", "sim:size=%s,seed=2" % SIZE,
-                            "--listen", "127.0.0.1:%d" % port, "--secret-file", secret,
+    dst = subprocess.Popen([VFMIG, "recv", "--device", dst_spec(),
+                            "--listen", "%s:%d" % (CFG["addr"], port), "--secret-file", secret,
                             "--log", os.path.join(tmp, "ref-dst.log"),
-                            "--timeout-s", "10"],
+                            "--timeout-s", "30"] + common(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rc = subprocess.run([VFMIG, "send", "--device", "sim:size=%s,seed=1" % SIZE,
-                         "--to", "127.0.0.1:%d" % port, "--secret-file", secret,
-                         "--log", src_log, "--timeout-s", "10"],
+    time.sleep(0.5)
+    rc = subprocess.run([VFMIG, "send", "--device", src_spec(),
+                         "--to", "%s:%d" % (CFG["addr"], port), "--secret-file", secret,
+                         "--log", src_log, "--timeout-s", "30"] + common(),
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-    dst.wait(30)
+    dst.wait(60)
     s = last(src_log, "summary")
     if rc != 0 or not s or not s.get("state_digest"):
         raise RuntimeError("the reference migration failed (rc %d)" % rc)
@@ -159,29 +180,28 @@ def run_cell(phase, fault, port, tmp, secret, ref):
     else:
         (env_src if who == "src" else env_dst)["VFMIG_TEST_HOLD"] = point + ":" + hold
     mid = str(uuid.uuid4())
-    src_spec = "sim:size=%s,seed=1%s" % (SIZE, ",dirty=40M" if dirty else "")
-    dst = subprocess.Popen([VFMIG, "recv", "--device", "sim:size=%s,seed=2" % SIZE,
-                            "--listen", "127.0.0.1:%d" % port, "--secret-file", secret,
+    dst = subprocess.Popen([VFMIG, "recv", "--device", dst_spec(),
+                            "--listen", "%s:%d" % (CFG["addr"], port), "--secret-file", secret,
                             "--log", os.path.join(d, "dst.log"),
                             "--timeout-s", TIMEOUT_S, "--linger-s", LINGER_S,
-                            "--wait-s", "20"],
+                            "--wait-s", "20"] + common(),
                            env=env_dst, stdout=open(os.path.join(d, "dst.out"), "w"),
                            stderr=subprocess.STDOUT)
-    for _ in range(100):
+    for _ in range(400):
         if last(os.path.join(d, "dst.log"), "start"):
             break
         time.sleep(0.05)
-    src = subprocess.Popen([VFMIG, "send", "--device", src_spec,
-                            "--to", "127.0.0.1:%d" % port, "--secret-file", secret,
+    src = subprocess.Popen([VFMIG, "send", "--device", src_spec(dirty),
+                            "--to", "%s:%d" % (CFG["addr"], port), "--secret-file", secret,
                             "--log", os.path.join(d, "src.log"), "--streams", "2",
                             "--migration-id", mid, "--timeout-s", TIMEOUT_S,
-                            "--outcome-s", OUTCOME_S] + extra,
+                            "--outcome-s", OUTCOME_S] + common() + extra,
                            env=env_src, stdout=open(os.path.join(d, "src.out"), "w"),
                            stderr=subprocess.STDOUT)
     problems = []
     bh = None
     if fault not in SELF_ACTING:
-        for _ in range(400):
+        for _ in range(2400):
             if os.path.exists(hold) or src.poll() is not None or dst.poll() is not None:
                 break
             time.sleep(0.025)
@@ -205,8 +225,8 @@ def run_cell(phase, fault, port, tmp, secret, ref):
                 bh = Blackhole(port).__enter__()
             os.unlink(hold)
     try:
-        src_rc = src.wait(60)
-        dst_rc = dst.wait(60)
+        src_rc = src.wait(120)
+        dst_rc = dst.wait(120)
     except subprocess.TimeoutExpired:
         src.kill()
         dst.kill()
@@ -216,6 +236,11 @@ def run_cell(phase, fault, port, tmp, secret, ref):
         if bh:
             bh.__exit__()
     sl, dl = os.path.join(d, "src.log"), os.path.join(d, "dst.log")
+    st = last(sl, "start")
+    start_digest = st.get("state_digest") if st else None
+    # The sim is seeded: its state at start is the reference run's.
+    if not CFG["src"] and start_digest and start_digest != ref:
+        problems.append("the source started with another state")
     src_dead = src_rc == -signal.SIGKILL
     dst_dead = dst_rc == -signal.SIGKILL
 
@@ -238,13 +263,13 @@ def run_cell(phase, fault, port, tmp, secret, ref):
             problems.append("exit 4 without a resumed source")
         elif not touched:
             pass  # failed before the device was asked to save anything
-        elif not dirty and r.get("state_digest") != ref:
+        elif not dirty and r.get("state_digest") != start_digest:
             problems.append("resumed source digest %s, want %s" %
                             (str(r.get("state_digest"))[:12], ref[:12]))
     # A destination that runs holds exactly the source's state.
     if dst_rc == 0:
         s = last(dl, "summary")
-        if not dirty and (not s or s.get("state_digest") != ref):
+        if not dirty and (not s or s.get("state_digest") != start_digest):
             problems.append("the destination runs another state")
     # Outcomes the phase decides.
     before_run = phase in BEFORE_RUN or fault in SELF_ACTING
@@ -290,6 +315,12 @@ def main():
             faults = args[1].split(",")
         elif args[0] == "--jobs":
             jobs = int(args[1])
+        elif args[0] in ("--src", "--dst", "--transport", "--addr"):
+            CFG[args[0][2:]] = args[1]
+        elif args[0] == "--timeout-s":
+            global TIMEOUT_S, LINGER_S, OUTCOME_S
+            TIMEOUT_S = args[1]
+            LINGER_S = OUTCOME_S = str(2 * float(args[1]))
         args = args[2:]
     tmp = tempfile.mkdtemp(prefix="vfmig-faults.")
     secret = os.path.join(tmp, "secret")
