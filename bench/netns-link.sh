@@ -121,22 +121,22 @@ MADE=()
 IPERF_PID=
 teardown() {
 	local ns pids i
+	# Only our processes live in our namespaces: TERM them all, then KILL.
+	ns_pids() { for ns in "$NS_SRC" "$NS_DST"; do [ ! -e "/run/netns/$ns" ] || ip netns pids "$ns" 2>/dev/null; done | tr '\n' ' '; }
+	pids=$(ns_pids)
+	if [ -n "${pids// /}" ]; then
+		# shellcheck disable=SC2086
+		kill -TERM $pids 2>/dev/null || true
+		for i in $(seq 20); do
+			pids=$(ns_pids)
+			[ -n "${pids// /}" ] || break
+			sleep 0.1
+		done
+		# shellcheck disable=SC2086
+		[ -z "${pids// /}" ] || kill -KILL $pids 2>/dev/null || true
+	fi
 	for ns in "$NS_SRC" "$NS_DST"; do
-		[ -e "/run/netns/$ns" ] || continue
-		# Only our processes live in our namespaces.
-		pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-		if [ -n "${pids// /}" ]; then
-			# shellcheck disable=SC2086
-			kill -TERM $pids 2>/dev/null || true
-			for i in 1 2 3 4 5 6 7 8 9 10; do
-				pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-				[ -n "${pids// /}" ] || break
-				sleep 0.2
-			done
-			# shellcheck disable=SC2086
-			[ -z "${pids// /}" ] || kill -KILL $pids 2>/dev/null || true
-		fi
-		ip netns del "$ns" 2>/dev/null || true
+		[ ! -e "/run/netns/$ns" ] || ip netns del "$ns" 2>/dev/null || true
 	done
 	# Deleting a namespace deletes the veth end in it, and with it the pair.
 	if exists || ip link show "$IF_SRC" >/dev/null 2>&1 || ip link show "$IF_DST" >/dev/null 2>&1; then
@@ -308,32 +308,36 @@ done
 python3 - "${outs[@]}" <<'PY' || true
 import json, os, sys
 print("\nshaped-link summary (downtime vs the wire floor = final bytes / iperf3 goodput, same run):")
-print("%-8s %10s %5s %5s %3s %4s %9s %9s %9s %7s" % ("rate", "iperf3MB/s", "size", "dirty", "s", "rep",
-      "final_MiB", "floor_ms", "downtime", "meas/fl"))
+print("%-7s %6s %5s %5s %3s %9s %8s %8s %8s %8s %7s %6s" % ("rate", "iperf3", "size", "dirty", "rep",
+      "final_MiB", "floor", "downtime", "final", "commit", "meas/fl", "fin/fl"))
 def sz(b):
     for u, m in (("G", 1 << 30), ("M", 1 << 20)):
         if b >= m and b % m == 0:
             return "%d%s" % (b // m, u)
     return str(b)
-def dr(b):
-    return "0" if not b else sz(b)
+def f(v, fmt="%.1f"):
+    return fmt % v if v is not None else "-"
 for arg in sys.argv[1:]:
     rate, path = arg.split("=", 1)
     if not os.path.exists(path):
-        print("%-8s (no results.json)" % rate)
+        print("%-7s (no results.json)" % rate)
         continue
     o = json.load(open(path))
     ip = {p["streams"]: p["Bps"] for p in o["peers"].get("iperf3", [])}
     for r in o["runs"]:
         if r.get("skipped"):
             continue
-        ratio = r.get("measured_over_floor")
-        print("%-8s %10.1f %5s %5s %3d %4d %9.1f %9s %9s %7s%s" % (
-            rate, ip.get(r["streams"], 0) / 1e6, sz(r["size"]), dr(r["dirty_Bps"]),
-            r["streams"], r["rep"], (r.get("final_bytes") or 0) / 1048576,
-            "%.1f" % r["floor_ms"] if r.get("floor_ms") is not None else "-",
-            "%.1f" % r["downtime_ms"] if r.get("downtime_ms") is not None else "-",
-            "%.2f" % ratio if ratio is not None and (r.get("final_bytes") or 0) >= 1048576 else "-",
+        big = (r.get("final_bytes") or 0) >= 1048576 and r.get("floor_ms")
+        print("%-7s %6.1f %5s %5s %3s %9.1f %8s %8s %8s %8s %7s %6s%s" % (
+            rate, ip.get(r["streams"], 0) / 1e6, sz(r["size"]),
+            sz(r["dirty_Bps"]) if r["dirty_Bps"] else "0", "%dx%d" % (r["streams"], r["rep"]),
+            (r.get("final_bytes") or 0) / 1048576, f(r.get("floor_ms")), f(r.get("downtime_ms")),
+            f(r.get("final_transfer_ms")), f(r.get("commit_ms")),
+            f(r["downtime_ms"] / r["floor_ms"], "%.2f") if big else "-",
+            f(r["final_transfer_ms"] / r["floor_ms"], "%.2f") if big and r.get("final_transfer_ms") is not None else "-",
             "" if r["ok"] else "  FAILED: " + r.get("why", "")))
+print("(iperf3 in MB/s: the mean of its runs before and after the matrix, 1 stream; times in ms; "
+      "floor = final bytes / iperf3 goodput; meas/fl = downtime / floor; fin/fl = the final "
+      "transfer alone / floor; rep = streams x repetition)")
 PY
 exit "$status"
