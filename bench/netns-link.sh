@@ -120,14 +120,14 @@ exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -e "$NS_SRC" 
 MADE=()
 IPERF_PID=
 teardown() {
-	local ns pids i
+	local ns pids
 	# Only our processes live in our namespaces: TERM them all, then KILL.
 	ns_pids() { for ns in "$NS_SRC" "$NS_DST"; do [ ! -e "/run/netns/$ns" ] || ip netns pids "$ns" 2>/dev/null; done | tr '\n' ' '; }
 	pids=$(ns_pids)
 	if [ -n "${pids// /}" ]; then
 		# shellcheck disable=SC2086
 		kill -TERM $pids 2>/dev/null || true
-		for i in $(seq 20); do
+		for _ in $(seq 20); do
 			pids=$(ns_pids)
 			[ -n "${pids// /}" ] || break
 			sleep 0.1
@@ -167,8 +167,7 @@ start_iperf_server() { # seconds it may live
 	ip netns exec "$NS_DST" timeout "$1" iperf3 -s -B "$DST_IP" -p "$IPERF_PORT" \
 		>/dev/null 2>&1 &
 	IPERF_PID=$!
-	local i
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		ip netns exec "$NS_DST" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null | grep -q . && break
 		sleep 0.1
 	done
