@@ -15,7 +15,7 @@
 #   --ko-params S   module parameters for insmod ($VFM_KO_PARAMS)
 #   --suites PATS   only the suites whose names match these shell patterns
 #                   (space separated, e.g. '20-* 3?-rdma'; $VFM_SUITES)
-#   --timeout S     hard limit on the whole guest run (default 1500 s,
+#   --timeout S     hard limit on the whole guest run (default 3000 s,
 #                   $VFM_VM_TIMEOUT)
 #   --mem MB        guest memory (default 3072, $VFM_VM_MEM)
 #   --smp N         guest vCPUs (default 2, $VFM_VM_SMP)
@@ -38,7 +38,7 @@ build=${VFM_BUILD_DIR:-}
 ko=${VFM_KO:-}
 ko_params=${VFM_KO_PARAMS:-}
 suites=${VFM_SUITES:-}
-limit=${VFM_VM_TIMEOUT:-1500}
+limit=${VFM_VM_TIMEOUT:-3000}
 mem=${VFM_VM_MEM:-3072}
 smp=${VFM_VM_SMP:-2}
 mode=suites
