@@ -159,7 +159,7 @@ static int vfmig_set_mem_mib(struct vfmig_device *vdev, u64 mib)
 {
 	int ret;
 
-	if (!mib || mib > VFMIG_MEM_MIB_MAX)
+	if (!mib || mib > vfmig_max_mem_mib)
 		return -EINVAL;
 	mutex_lock(&vdev->state_mutex);
 	if (vdev->opened)

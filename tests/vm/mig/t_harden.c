@@ -585,6 +585,13 @@ static void memory_resume_cap(struct vfm_ctx *c)
 	vfm_ctx_close(c, 1);
 	if (old[0])
 		vfm_sysfs_write(c->bdf[1], VFM_SYS_ALLOWED_MEMORY, old);
+	/* nor can a device be given more than max_mem_mib */
+	ret = vfm_sysfs_write(c->bdf[1], "migration/params/memory", "8192");
+	if (!ret)
+		vfm_sysfs_write(c->bdf[1], "migration/params/memory", "64");
+	vfm_expect(ret == -EINVAL, "memory/size-cap",
+		   "params/memory 8192 (max_mem_mib 4096): %s",
+		   ret ? strerror(-ret) : "accepted");
 	vfm_ctx_open(c, 1);
 }
 
