@@ -62,7 +62,7 @@ vermagic=$(modinfo -F vermagic "$ko")
 [ "$name" = vfmig_stub ] || fail "module name is '$name'"
 case $vermagic in "$kver "*) ;; *) fail "vermagic '$vermagic' is not for $kver" ;; esac
 echo "modinfo: name $name, vermagic $vermagic"
-dk status | grep -q "vfmig/$ver, $kver, .*: installed" || { dk status; fail "dkms status"; }
+dk status | grep "vfmig/$ver, $kver, .*: installed" >/dev/null || { dk status; fail "dkms status"; }
 dk remove --all >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dkms remove"; }
 [ -z "$(find "$work/modules" -name 'vfmig_stub.ko*')" ] || fail "dkms remove left the module"
 echo "ok: dkms add/build/install/remove of vfmig/$ver for $kver"
