@@ -997,8 +997,14 @@ static int finish(struct src *s)
 
 	digest_join(s);
 
-	if (e->conn.fd >= 0 && e->hs)
-		vfm_eng_ctl_send(e, &bye); /* the destination may exit */
+	if (e->conn.fd >= 0 && e->hs && vfm_hs_done(e->hs)) {
+		char why[sizeof(e->why)];
+
+		/* The destination may exit; a failure here is no news. */
+		memcpy(why, e->why, sizeof(why));
+		vfm_eng_ctl_send(e, &bye);
+		memcpy(e->why, why, sizeof(why));
+	}
 	vfm_eng_xport_teardown(e);
 	if (s->sw == VFM_SW_S_MIGRATED) {
 		vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_STOP);

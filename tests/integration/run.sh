@@ -365,6 +365,9 @@ kill_recv_precopy)
 	[ "$(field "$T/src.log" source_resumed from_state)" = PRE_COPY ] || fail "not resumed from PRE_COPY"
 	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "source not RUNNING"
 	[ "$(field "$T/src.log" source_resumed state_digest)" = "$before" ] || fail "source state changed"
+	# The summary names the failure itself, not a later goodbye.
+	reason=$(field "$T/src.log" summary reason)
+	[ -n "$reason" ] && ! grep -q BYE <<<"$reason" || fail "summary reason: '$reason'"
 	ok "receiver killed in pre-copy: exit 4, source RUNNING and intact"
 	;;
 

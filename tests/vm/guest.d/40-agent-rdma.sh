@@ -180,7 +180,7 @@ fi
 
 # 4. Faults mid-transfer, the sender held at 8 MB/s (64 MiB: about 8 s):
 # the sender exits 4, A back in RUNNING with the digest it had before.
-# fault NAME ACTION: ACTION runs 3 s into the transfer.
+# fault NAME ACTION: ACTION runs 2 s into the transfer.
 fault() {
 	local name=$1 action=$2 before res_state res_digest
 	port=$((port + 1))
@@ -193,9 +193,15 @@ fault() {
 		--secret-file "$work/secret" --log "$work/$name-src.log" --timeout-s 15 \
 		--rate-limit 8 >"$work/$name-src.out" 2>&1 &
 	spid=$!
-	sleep 3
+	# The fault must hit the source in PRE_COPY: wait for it (the source
+	# first takes its device's digest, slow under TCG), then 2 s more.
+	for _ in $(seq 1 600); do
+		grep -q '"event":"phase_precopy"' "$work/$name-src.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 2
 	if ! grep -q '"event":"iteration"\|"event":"phase_precopy"' "$work/$name-src.log"; then
-		echo "# $name: the transfer had not started after 3 s"
+		echo "# $name: the transfer had not started after 60 s"
 	fi
 	case $action in
 	kill) kill -9 "$rpid" ;;
