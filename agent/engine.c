@@ -356,11 +356,15 @@ int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m)
 void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text)
 {
 	struct vfm_ctl m = { .type = VFM_CTL_FAIL, .code = code };
+	char why[sizeof(e->why)];
 
 	if (!e->hs || e->conn.fd < 0 || !vfm_hs_done(e->hs))
 		return;
 	snprintf(m.text, sizeof(m.text), "%s", text);
+	/* Best effort: the failure being reported stays e->why. */
+	memcpy(why, e->why, sizeof(why));
 	vfm_eng_ctl_send(e, &m);
+	memcpy(e->why, why, sizeof(why));
 }
 
 int vfm_eng_smac_start(struct vfm_eng *e)
