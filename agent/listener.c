@@ -2,6 +2,7 @@
 /* The destination's listening port: handshakes side by side, each with a
  * deadline, none able to end the agent (listener.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,11 @@ int vfm_lsn_init(struct vfm_lsn *l, int lfd, const struct vfm_hs_cfg *cfg,
 		 double preauth_s)
 {
 	memset(l, 0, sizeof(*l));
+	/* Every pre-auth handshake session is larger than 64 KiB: with a
+	 * fixed threshold (no dynamic raise) glibc maps each one and gives
+	 * it back when the connection is dropped, so a flood of peers leaves
+	 * no heap behind. */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	l->slots = calloc(VFM_LSN_SLOTS, sizeof(*l->slots));
 	if (!l->slots)
 		return -ENOMEM;

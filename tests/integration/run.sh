@@ -194,6 +194,9 @@ PY
 
 hostile)
 	# Pre-auth traffic of every kind, then a real migration that succeeds.
+	# Under ASan freed memory waits in a quarantine (256 MB by default),
+	# which is not memory the listener keeps: make it small here.
+	[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=1"
 	start_recv dst "sim:size=16M,seed=71" --preauth-s 2
 	rss() { awk '/VmRSS/ {print $2}' "/proc/$RECV_PID/status"; }
 	python3 "$here/hostile.py" "$PORT" kinds || fail "the hostile client failed"
@@ -208,7 +211,11 @@ hostile)
 	secs=$(($(date +%s) - t0 + 1))
 	kill -0 "$RECV_PID" 2>/dev/null || fail "the receiver died of the flood"
 	echo "receiver RSS: ${r0} kB before 1000 hostile connections, ${r1} kB after"
-	[ "$r1" -le $((r0 + 512)) ] || fail "RSS grew from $r0 to $r1 kB over 1000 connections"
+	# 512 kB is half a kilobyte a connection; ASan's own caches take a
+	# little more (LeakSanitizer checks leaks there at exit).
+	slack=512
+	[ -n "${ASAN_OPTIONS:-}" ] && slack=2048
+	[ "$r1" -le $((r0 + slack)) ] || fail "RSS grew from $r0 to $r1 kB over 1000 connections"
 	# At most a line a second (the kinds above took about 5 s).
 	lines=$(grep -c '"event":"connection_dropped"' "$T/dst.log")
 	[ "$lines" -le $((secs + 12)) ] || fail "$lines drop lines in about $((secs + 6)) s: not rate-limited"
