@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "verdict_fmt.h"
+#include "vfm/switchover.h"
 
 void vfm_mig_opts_defaults(struct vfm_mig_opts *o)
 {
@@ -365,6 +366,21 @@ void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text)
 	memcpy(why, e->why, sizeof(why));
 	vfm_eng_ctl_send(e, &m);
 	memcpy(e->why, why, sizeof(why));
+}
+
+void vfm_eng_log_switch(const char *from, const char *on, const char *to,
+			unsigned int action)
+{
+	struct vfm_json j;
+	char acts[128];
+
+	vfm_json_init(&j);
+	vfm_json_str(&j, "from", from);
+	vfm_json_str(&j, "on", on);
+	vfm_json_str(&j, "to", to);
+	vfm_json_str(&j, "actions",
+		     vfm_sw_action_names(action, acts, sizeof(acts)));
+	vfm_log_emit("switchover", &j);
 }
 
 int vfm_eng_smac_start(struct vfm_eng *e)

@@ -80,6 +80,9 @@ int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m);
 /* 1 and @m, 0 on timeout, negative errno (e->why says why). */
 int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m);
 void vfm_eng_xport_teardown(struct vfm_eng *e);
+/* One "switchover" log event: a step of vfm/switchover.h's machines. */
+void vfm_eng_log_switch(const char *from, const char *on, const char *to,
+			unsigned int action);
 /* The stream MAC keyed from the handshake (e->smac). */
 int vfm_eng_smac_start(struct vfm_eng *e);
 void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text);

@@ -402,15 +402,10 @@ static void sw_event(struct dst *d, enum vfm_sw_dst_event ev)
 	struct vfm_eng *e = &d->e;
 	struct vfm_sw_step st = vfm_sw_dst_step(d->sw, ev);
 	struct vfm_json j;
-	char acts[128];
 
-	vfm_json_init(&j);
-	vfm_json_str(&j, "from", vfm_sw_dst_state_name(d->sw));
-	vfm_json_str(&j, "on", vfm_sw_dst_event_name(ev));
-	vfm_json_str(&j, "to", vfm_sw_dst_state_name(st.next));
-	vfm_json_str(&j, "actions",
-		     vfm_sw_action_names(st.action, acts, sizeof(acts)));
-	vfm_log_emit("switchover", &j);
+	vfm_eng_log_switch(vfm_sw_dst_state_name(d->sw),
+			   vfm_sw_dst_event_name(ev),
+			   vfm_sw_dst_state_name(st.next), st.action);
 	d->sw = st.next;
 	if (st.action & VFM_SW_A_RESET) {
 		int ret;

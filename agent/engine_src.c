@@ -795,16 +795,10 @@ static void sw_event(struct src *s, enum vfm_sw_src_event ev)
 {
 	struct vfm_eng *e = &s->e;
 	struct vfm_sw_step st = vfm_sw_src_step(s->sw, ev);
-	struct vfm_json j;
-	char acts[128];
 
-	vfm_json_init(&j);
-	vfm_json_str(&j, "from", vfm_sw_src_state_name(s->sw));
-	vfm_json_str(&j, "on", vfm_sw_src_event_name(ev));
-	vfm_json_str(&j, "to", vfm_sw_src_state_name(st.next));
-	vfm_json_str(&j, "actions",
-		     vfm_sw_action_names(st.action, acts, sizeof(acts)));
-	vfm_log_emit("switchover", &j);
+	vfm_eng_log_switch(vfm_sw_src_state_name(s->sw),
+			   vfm_sw_src_event_name(ev),
+			   vfm_sw_src_state_name(st.next), st.action);
 	s->sw = st.next;
 	/* STOP_DEVICE: final() stops the device itself. Resume first of
 	 * all, then tell the peer, then close the streams. */
