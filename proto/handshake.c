@@ -40,6 +40,7 @@ struct vfm_hs {
 	bool k_auth_ok;
 	uint8_t k_seal[2][VFM_KEY_LEN]; /* [role - SOURCE], after DONE */
 	uint8_t k_stream[VFM_KEY_LEN], iv_stream[VFM_SMAC_IV_LEN];
+	uint8_t k_data[VFM_KEY_LEN]; /* the data plane's AEAD (--encrypt) */
 	uint64_t seal_seq, verify_seq;
 
 	struct vfm_offer offer;
@@ -122,17 +123,18 @@ static int derive_session_keys(struct vfm_hs *hs)
 	static const char *const labels[] = { "vfmig-v1 seal source",
 					      "vfmig-v1 seal destination",
 					      "vfmig-v1 stream mac key",
-					      "vfmig-v1 stream mac iv" };
+					      "vfmig-v1 stream mac iv",
+					      "vfmig-v1 data aead key" };
 	uint8_t *outs[] = { hs->k_seal[0], hs->k_seal[1], hs->k_stream,
-			    hs->iv_stream };
+			    hs->iv_stream, hs->k_data };
 	size_t lens[] = { VFM_KEY_LEN, VFM_KEY_LEN, VFM_KEY_LEN,
-			  VFM_SMAC_IV_LEN };
+			  VFM_SMAC_IV_LEN, VFM_KEY_LEN };
 	uint8_t salt[2 * VFM_NONCE_LEN];
 
 	memcpy(salt, nonce_of(hs, VFM_ROLE_SOURCE), VFM_NONCE_LEN);
 	memcpy(salt + VFM_NONCE_LEN, nonce_of(hs, VFM_ROLE_DESTINATION),
 	       VFM_NONCE_LEN);
-	for (unsigned int i = 0; i < 4; i++) {
+	for (unsigned int i = 0; i < 5; i++) {
 		uint8_t info[64];
 		size_t l = strlen(labels[i]);
 
@@ -154,6 +156,14 @@ int vfm_hs_stream_key(const struct vfm_hs *hs, uint8_t *key, uint8_t *iv)
 		return -EINVAL;
 	memcpy(key, hs->k_stream, VFM_KEY_LEN);
 	memcpy(iv, hs->iv_stream, VFM_SMAC_IV_LEN);
+	return 0;
+}
+
+int vfm_hs_data_key(const struct vfm_hs *hs, uint8_t *key)
+{
+	if (hs->state != VFM_HS_DONE)
+		return -EINVAL;
+	memcpy(key, hs->k_data, VFM_KEY_LEN);
 	return 0;
 }
 
@@ -355,6 +365,9 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 		snprintf(o->transport, sizeof(o->transport), "%s",
 			 cfg->transport ? cfg->transport : "tcp");
 		o->streams = cfg->streams ? cfg->streams : 1;
+		if (cfg->cipher)
+			snprintf(o->cipher, sizeof(o->cipher), "%s",
+				 cfg->cipher);
 	}
 	*out = hs;
 	return 0;

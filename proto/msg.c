@@ -232,6 +232,8 @@ int vfm_offer_put(struct vfm_msgb *b, const struct vfm_offer *o)
 	for (unsigned int i = 0; i < o->nreq && i < VFM_DESC_FEATURES_MAX; i++)
 		vfm_msg_put_str(b, M | VFM_OFFER_REQ_FEATURE, o->req[i]);
 	vfm_msg_put_str(b, M | VFM_OFFER_TRANSPORT, o->transport);
+	if (o->cipher[0])
+		vfm_msg_put_str(b, M | VFM_OFFER_CIPHER, o->cipher);
 	return vfm_msg_put_u32(b, M | VFM_OFFER_STREAMS, o->streams);
 }
 
@@ -300,6 +302,15 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 			ret = once(&w, &t, err);
 			if (!ret)
 				ret = vfm_tlv_get_u32(&t, &o->streams, err);
+			break;
+		case VFM_OFFER_CIPHER:
+			ret = once(&w, &t, err);
+			if (!ret)
+				ret = vfm_tlv_get_str(&t, o->cipher,
+						      sizeof(o->cipher), err);
+			if (!ret && !o->cipher[0])
+				ret = vfm_err_set(err, -EBADMSG,
+						  "OFFER names an empty cipher");
 			break;
 		default:
 			ret = other(&w, &t, true, err);

@@ -73,6 +73,7 @@ struct vfm_hs_cfg {
 	unsigned int nreq;
 	const char *transport;
 	uint32_t streams;
+	const char *cipher; /* the data plane's AEAD, NULL = none */
 	/* Tests only: a fixed nonce instead of RAND_bytes (NULL normally). */
 	const uint8_t *nonce;
 };
@@ -125,6 +126,8 @@ const struct vfm_desc *vfm_hs_peer_desc(const struct vfm_hs *hs);
 int vfm_hs_seal(struct vfm_hs *hs, uint8_t *frame, size_t len);
 /* After DONE: the stream MAC's key and IV (vfm/kdf.h). */
 int vfm_hs_stream_key(const struct vfm_hs *hs, uint8_t *key, uint8_t *iv);
+/* After DONE: the data plane's AEAD key (--encrypt; VFM_KEY_LEN bytes). */
+int vfm_hs_data_key(const struct vfm_hs *hs, uint8_t *key);
 int vfm_hs_verify(struct vfm_hs *hs, const uint8_t *frame, size_t len);
 
 #endif

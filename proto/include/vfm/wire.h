@@ -82,6 +82,9 @@ enum vfm_offer_tlv {
 	VFM_OFFER_REQ_FEATURE = 2, /* str, 0..n */
 	VFM_OFFER_TRANSPORT = 3, /* str, e.g. "tcp", "rdma" */
 	VFM_OFFER_STREAMS = 4, /* u32 */
+	/* str, only with --encrypt: the data plane's AEAD ("aes-256-gcm").
+	 * Mandatory, so a destination that cannot decrypt refuses the OFFER. */
+	VFM_OFFER_CIPHER = 5,
 };
 enum vfm_verdict_tlv {
 	VFM_VERDICT_ACCEPT = 1, /* u8 0/1 */
@@ -233,6 +236,7 @@ struct vfm_offer {
 	char req[VFM_DESC_FEATURES_MAX][VFM_DESC_NAME_MAX + 1];
 	char transport[VFM_TRANSPORT_NAME_MAX + 1];
 	uint32_t streams;
+	char cipher[VFM_TRANSPORT_NAME_MAX + 1]; /* "" = none */
 };
 
 struct vfm_verdict_msg {
