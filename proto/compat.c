@@ -22,6 +22,8 @@ static const char *const code_names[] = {
 		"param_destination_only_not_off",
 	[VFM_COMPAT_FEATURE_SUPPORTED] = "feature_supported",
 	[VFM_COMPAT_FEATURE_UNSUPPORTED] = "feature_unsupported",
+	[VFM_COMPAT_STREAM_FORMAT_COMMON] = "stream_format_common",
+	[VFM_COMPAT_STREAM_FORMAT_NONE] = "stream_format_none",
 };
 
 const char *vfm_compat_code_name(uint16_t code)
@@ -47,6 +49,7 @@ bool vfm_compat_code_passes(uint16_t code)
 	case VFM_COMPAT_PARAM_ALLOWED:
 	case VFM_COMPAT_PARAM_DESTINATION_ONLY_OFF:
 	case VFM_COMPAT_FEATURE_SUPPORTED:
+	case VFM_COMPAT_STREAM_FORMAT_COMMON:
 		return true;
 	}
 	return false;
@@ -210,6 +213,31 @@ static void check_features(const struct vfm_desc *dst, const char *const *req,
 	}
 }
 
+static void check_stream_formats(const struct vfm_desc *src,
+				 const struct vfm_desc *dst,
+				 struct vfm_verdict *v)
+{
+	char sf[96], df[96];
+	unsigned int f = vfm_stream_format_pick(src, dst);
+
+	if (!src->stream_formats)
+		return;
+	if (vfm_stream_formats_format(vfm_desc_stream_formats(src), sf,
+				      sizeof(sf)) < 0)
+		strcpy(sf, "?");
+	if (vfm_stream_formats_format(vfm_desc_stream_formats(dst), df,
+				      sizeof(df)) < 0)
+		strcpy(df, "?");
+	if (f)
+		add(v, VFM_COMPAT_STREAM_FORMAT_COMMON, "",
+		    "stream format %u: the source produces formats %s, the destination loads %s",
+		    f, sf, df);
+	else
+		add(v, VFM_COMPAT_STREAM_FORMAT_NONE, "",
+		    "no common stream format: the source produces formats %s, the destination loads %s",
+		    sf, df);
+}
+
 int vfm_compat_eval_req(const struct vfm_desc *src, const struct vfm_desc *dst,
 			const char *const *req, unsigned int nreq,
 			struct vfm_verdict *v)
@@ -227,6 +255,7 @@ int vfm_compat_eval_req(const struct vfm_desc *src, const struct vfm_desc *dst,
 	check_model_version(src, dst, v);
 	check_params(src, dst, v);
 	check_features(dst, req, nreq, v);
+	check_stream_formats(src, dst, v);
 	return 0;
 }
 

@@ -256,6 +256,31 @@ static int set_allowed(struct vfm_desc *d, const char *name, const char *s,
 	return 0;
 }
 
+/* "1,2" or "1 2": each a format number 1..VFM_DESC_STREAM_FORMAT_MAX. */
+static int set_stream_formats(struct vfm_desc *d, const char *s, size_t len,
+			      struct vfm_err *err)
+{
+	const char *p = s, *end = s + len, *it;
+	uint32_t set = 0;
+	uint64_t v;
+	size_t n;
+
+	while (next_item(&p, end, &it, &n)) {
+		if (!parse_u64(it, n, &v) || !v ||
+		    v > VFM_DESC_STREAM_FORMAT_MAX)
+			return vfm_err_set(
+				err, -EINVAL,
+				"'%.*s' is not a stream format (1-%d)",
+				(int)(n > 20 ? 20 : n), it,
+				VFM_DESC_STREAM_FORMAT_MAX);
+		set |= 1u << v;
+	}
+	if (!set)
+		return vfm_err_set(err, -EINVAL, "no stream format");
+	d->stream_formats = set;
+	return 0;
+}
+
 static int apply(struct vfm_desc *d, const char *relpath, const char *text,
 		 size_t len, struct vfm_err *err)
 {
@@ -297,6 +322,8 @@ static int apply(struct vfm_desc *d, const char *relpath, const char *text,
 		}
 		return ret;
 	}
+	if (!strcmp(relpath, "stream_formats"))
+		return set_stream_formats(d, text, len, err);
 	if (!strncmp(relpath, "params/", 7) ||
 	    !strncmp(relpath, "allowed/", 8)) {
 		name = strchr(relpath, '/') + 1;
@@ -320,6 +347,50 @@ int vfm_desc_apply_file(struct vfm_desc *d, const char *relpath,
 	if (ret)
 		vfm_err_prefix(err, relpath);
 	return ret;
+}
+
+int vfm_desc_set_stream_formats(struct vfm_desc *d, const char *list,
+				struct vfm_err *err)
+{
+	return vfm_desc_apply_file(d, "stream_formats", list, strlen(list),
+				   err);
+}
+
+uint32_t vfm_desc_stream_formats(const struct vfm_desc *d)
+{
+	return d->stream_formats ? d->stream_formats : 1u << 1;
+}
+
+int vfm_stream_formats_format(uint32_t set, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	if (!cap)
+		return -ENOSPC;
+	buf[0] = '\0';
+	for (unsigned int f = 1; f <= VFM_DESC_STREAM_FORMAT_MAX; f++) {
+		int w;
+
+		if (!(set >> f & 1))
+			continue;
+		w = snprintf(buf + n, cap - n, "%s%u", n ? "," : "", f);
+		if (w < 0 || (size_t)w >= cap - n)
+			return -ENOSPC;
+		n += (size_t)w;
+	}
+	return (int)n;
+}
+
+unsigned int vfm_stream_format_pick(const struct vfm_desc *src,
+				    const struct vfm_desc *dst)
+{
+	uint32_t common = vfm_desc_stream_formats(src) &
+			  vfm_desc_stream_formats(dst);
+
+	for (unsigned int f = VFM_DESC_STREAM_FORMAT_MAX; f; f--)
+		if (common >> f & 1)
+			return f;
+	return 0;
 }
 
 int vfm_desc_set_model(struct vfm_desc *d, const char *model,

@@ -144,7 +144,7 @@ int vfm_desc_load_dir(const char *dir, struct vfm_desc *d, struct vfm_err *err)
 {
 	static const char *const files[] = { "model", "version",
 					     "version_compatible", "features" };
-	char path[PATH_CAP];
+	char path[PATH_CAP], rel_path_buf[PATH_CAP + 16];
 	size_t n = strlen(dir);
 	int ret;
 
@@ -161,6 +161,13 @@ int vfm_desc_load_dir(const char *dir, struct vfm_desc *d, struct vfm_err *err)
 	dir = path;
 	for (size_t i = 0; i < VFM_ARRAY_SIZE(files); i++) {
 		ret = load_file(dir, files[i], d, err);
+		if (ret)
+			return ret;
+	}
+	if (snprintf(rel_path_buf, sizeof(rel_path_buf), "%s/stream_formats",
+		     dir) < (int)sizeof(rel_path_buf) &&
+	    !access(rel_path_buf, F_OK)) {
+		ret = load_file(dir, "stream_formats", d, err);
 		if (ret)
 			return ret;
 	}
@@ -266,6 +273,15 @@ int vfm_desc_save_dir(const struct vfm_desc *d, const char *dir,
 				      i ? " " : "", d->features[i]);
 	strcpy(text + n, "\n");
 	ret = write_file(dir, "features", text, err);
+	if (!ret && d->stream_formats) {
+		len = vfm_stream_formats_format(d->stream_formats, text,
+						sizeof(text) - 1);
+		if (len < 0)
+			return vfm_err_set(err, len,
+					   "stream_formats: cannot format");
+		strcpy(text + len, "\n");
+		ret = write_file(dir, "stream_formats", text, err);
+	}
 	for (unsigned int i = 0; i < d->nparams && !ret; i++) {
 		snprintf(rel, sizeof(rel), "params/%s", d->params[i].name);
 		snprintf(text, sizeof(text), "%s\n", d->params[i].value);

@@ -46,6 +46,13 @@ int vfm_desc_put(struct vfm_msgb *b, uint16_t tlv_type,
 			return b->err = b->err ? b->err : len;
 		vfm_msg_put_str(b, M | VFM_DTLV_ALLOWED, text);
 	}
+	if (d->stream_formats) {
+		len = vfm_stream_formats_format(d->stream_formats, text,
+						sizeof(text));
+		if (len < 0)
+			return b->err = b->err ? b->err : len;
+		vfm_msg_put_str(b, VFM_DTLV_STREAM_FORMATS, text);
+	}
 	return vfm_msg_nest_end(b, mark);
 }
 
@@ -128,6 +135,18 @@ int vfm_desc_get(const struct vfm_tlv *t, struct vfm_desc *d,
 							"params" :
 							"allowed",
 						text, err);
+			break;
+		case VFM_DTLV_STREAM_FORMATS:
+			if (seen & (1u << f.type))
+				return vfm_err_set(
+					err, -EBADMSG,
+					"descriptor has stream_formats twice");
+			seen |= 1u << f.type;
+			ret = vfm_tlv_get_str(&f, text, sizeof(text), err);
+			if (!ret)
+				ret = vfm_desc_apply_file(d, "stream_formats",
+							  text, strlen(text),
+							  err);
 			break;
 		default:
 			ret = vfm_tlv_unknown(&f, "the descriptor", err);

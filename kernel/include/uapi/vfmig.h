@@ -25,11 +25,21 @@
  * often as needed; the last copy of a byte wins. The destination applies a
  * record only when both CRCs match, and accepts END only when the register
  * block and every page have arrived and the record count matches.
+ *
+ * Formats (the header's .format):
+ *   1  REGS, DATA and END records only; a zero page travels as DATA.
+ *   2  format 1 plus ZERO records: a page of zeros may travel as a ZERO
+ *      record (a record header alone, 24 bytes instead of 4120). A source
+ *      produces format 2 only when the destination said it loads it (the
+ *      agents' handshake: descriptor "stream_formats"); a loader that knows
+ *      format 2 loads format 1 streams unchanged.
  * ----------------------------------------------------------------------
  */
 
 #define VFMIG_STREAM_MAGIC	0x534d4656u	/* "VFMS" as bytes on the wire */
-#define VFMIG_STREAM_FORMAT	1
+#define VFMIG_STREAM_FORMAT	1	/* the format every loader accepts */
+#define VFMIG_STREAM_FORMAT_ZERO 2	/* adds VFMIG_REC_ZERO */
+#define VFMIG_STREAM_FORMAT_MAX	VFMIG_STREAM_FORMAT_ZERO
 #define VFMIG_PAGE_SIZE		4096u
 
 #define VFMIG_MODEL_MAX		64	/* including the NUL */
@@ -54,6 +64,10 @@ enum vfmig_rec_type {
 	VFMIG_REC_REGS = 1,	/* payload: register block bytes at .offset */
 	VFMIG_REC_DATA = 2,	/* payload: device memory bytes at .offset */
 	VFMIG_REC_END = 3,	/* payload: struct vfmig_rec_end */
+	VFMIG_REC_ZERO = 4,	/* format 2: no payload (.len 0, .data_crc 0,
+				 * the CRC32C of no bytes); the page at .offset
+				 * (a multiple of page_size) is all zeros
+				 */
 };
 
 /* Largest payload of one record: a record never exceeds this. */
@@ -68,7 +82,7 @@ struct vfmig_rec_hdr {
 };				/* 24 bytes */
 
 struct vfmig_rec_end {
-	__le64 records;		/* REGS + DATA records before this one */
+	__le64 records;		/* REGS + DATA + ZERO records before this one */
 	__le64 stream_bytes;	/* bytes of the stream before this record */
 };
 

@@ -14,6 +14,11 @@
  *               verdict then carries a note that it will be set off
  *   feature     every feature the source requires is supported by the
  *               destination
+ *   stream      (only when the source states its stream formats) the
+ *               source produces a stream format the destination loads; the
+ *               sentence names the one it will use: the highest common
+ *               (vfm_stream_format_pick). A source that states none produces
+ *               format 1, which every destination loads.
  *
  * The verdict lists every rule evaluated, passed and failed, in that order
  * of rules. Codes are STABLE: they travel on the wire and appear in logs and
@@ -39,10 +44,12 @@ enum vfm_compat_code {
 	VFM_COMPAT_PARAM_DESTINATION_ONLY_NOT_OFF = 9,
 	VFM_COMPAT_FEATURE_SUPPORTED = 10,
 	VFM_COMPAT_FEATURE_UNSUPPORTED = 11,
+	VFM_COMPAT_STREAM_FORMAT_COMMON = 12,
+	VFM_COMPAT_STREAM_FORMAT_NONE = 13,
 };
 
 #define VFM_VERDICT_RESULTS_MAX \
-	(2 + 2 * VFM_DESC_PARAMS_MAX + VFM_DESC_FEATURES_MAX)
+	(3 + 2 * VFM_DESC_PARAMS_MAX + VFM_DESC_FEATURES_MAX)
 #define VFM_VERDICT_NOTES_MAX VFM_DESC_PARAMS_MAX
 #define VFM_SENTENCE_MAX 256 /* including the NUL */
 

@@ -9,6 +9,9 @@
  *   features            "pre_copy p2p mmap"    (names, blank/comma separated)
  *   params/<name>       "64"                   (one value)
  *   allowed/<name>      "4096,8192" "1-16" "on,off" "off,1-16"
+ *   stream_formats      "1,2"                  (optional: the migration
+ *                       stream formats (uapi/vfmig.h) the device produces
+ *                       and loads; absent means "1", as older drivers)
  *
  * Names ([A-Za-z0-9_], 1..31 bytes) are params and features; values are
  * 1..63 bytes of [A-Za-z0-9_.:+-]. An allowed item is either a value or a
@@ -66,7 +69,12 @@ struct vfm_desc {
 	struct vfm_param params[VFM_DESC_PARAMS_MAX];
 	unsigned int nallowed;
 	struct vfm_allowed allowed[VFM_DESC_PARAMS_MAX];
+	/* Bit n: stream format n (1..VFM_DESC_STREAM_FORMAT_MAX); 0: not
+	 * stated, which means format 1 only (vfm_desc_stream_formats()). */
+	uint32_t stream_formats;
 };
+
+#define VFM_DESC_STREAM_FORMAT_MAX 31
 
 /* An empty descriptor (no model: vfm_desc_check() fails until set). */
 void vfm_desc_init(struct vfm_desc *d);
@@ -97,6 +105,18 @@ int vfm_desc_set_allowed(struct vfm_desc *d, const char *name, const char *list,
 int vfm_desc_apply_file(struct vfm_desc *d, const char *relpath,
 			const char *text, size_t len, struct vfm_err *err);
 
+/* "1,2": the stream formats of the device (see stream_formats above). */
+int vfm_desc_set_stream_formats(struct vfm_desc *d, const char *list,
+				struct vfm_err *err);
+/* The stated set, or format 1 alone when none is stated. */
+uint32_t vfm_desc_stream_formats(const struct vfm_desc *d);
+/* "1,2"; length or -ENOSPC. */
+int vfm_stream_formats_format(uint32_t set, char *buf, size_t cap);
+/* The stream format a source produces for a destination: the highest one
+ * the source produces and the destination loads; 0 if there is none. */
+unsigned int vfm_stream_format_pick(const struct vfm_desc *src,
+				    const struct vfm_desc *dst);
+
 /* Model, version and version_compatible are present (-EINVAL if not). */
 int vfm_desc_check(const struct vfm_desc *d, struct vfm_err *err);
 
@@ -112,7 +132,8 @@ int vfm_allowed_format(const struct vfm_allowed *a, char *buf, size_t cap);
 /*
  * The directory form (the only file I/O in proto/). Loading reads model,
  * version, version_compatible, features (all required; features may be
- * empty) and every regular file under params/ and allowed/ (both optional).
+ * empty), stream_formats (optional) and every regular file under params/
+ * and allowed/ (both optional).
  * Saving creates @dir and its subfolders if needed and writes one file per
  * value, each ending in a newline.
  */
@@ -135,6 +156,9 @@ enum vfm_desc_tlv {
 	VFM_DTLV_FEATURE = 4,
 	VFM_DTLV_PARAM = 5,
 	VFM_DTLV_ALLOWED = 6,
+	/* Optional (a peer that predates it skips it): "1,2", only when the
+	 * descriptor states its stream formats. */
+	VFM_DTLV_STREAM_FORMATS = 7,
 };
 
 struct vfm_msgb;
