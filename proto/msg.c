@@ -309,8 +309,9 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 				ret = vfm_tlv_get_str(&t, o->cipher,
 						      sizeof(o->cipher), err);
 			if (!ret && !o->cipher[0])
-				ret = vfm_err_set(err, -EBADMSG,
-						  "OFFER names an empty cipher");
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"OFFER names an empty cipher");
 			break;
 		default:
 			ret = other(&w, &t, true, err);

@@ -601,6 +601,10 @@ static int xr_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 	if (!out || !cfg || !cfg->streams || cfg->streams > RDMA_MAX_STREAMS ||
 	    cfg->depth > RDMA_MAX_DEPTH)
 		return -EINVAL;
+	/* One-sided writes land before any code of ours sees them: no place
+	 * to open a sealed segment. The stream MAC still authenticates. */
+	if (cfg->aead_key)
+		return -EOPNOTSUPP;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;

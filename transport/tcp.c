@@ -17,12 +17,26 @@
  * inside the landing buffer, else -EPROTO) before its payload is read
  * directly into landing + roff; no bounce buffer.
  *
+ * With an AEAD key (--encrypt), every payload crosses as AES-256-GCM
+ * ciphertext followed by its 16-byte tag. The header is the associated
+ * data, so it is authenticated but stays readable (length, offset, stream
+ * position, sequence). The nonce is the stream index and a 64-bit count of
+ * the segments on that stream, so no nonce repeats under one key, and the
+ * key is new for every migration. The source seals into a per-slot buffer
+ * (the caller's range is never modified); the destination receives the
+ * ciphertext straight into the landing buffer, then the tag, and opens the
+ * segment in place before its RECV completion exists: a segment that does
+ * not verify fails the transport with -EBADMSG and is never delivered.
+ *
  * Nothing runs behind the caller's back: all progress happens inside
  * write() and poll(), on the caller's thread. One object is used by one
  * thread at a time.
  */
 #include <errno.h>
 #include <liburing.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +54,8 @@
 #define TCP_MAX_REGS 8
 #define TCP_CHUNK (1ull << 30) /* io_uring's limit per registered buffer */
 #define TCP_MAX_BUFS 64
+#define TCP_TAG_LEN 16
+#define TCP_AEAD_DEPTH 8 /* sealed writes in flight per stream */
 
 enum tcp_send_mode {
 	TCP_SEND_PLAIN, /* IORING_OP_SEND, MSG_WAITALL */
@@ -71,8 +87,11 @@ struct tcp_reg {
 struct tcp_seg {
 	uint64_t wr_id;
 	const uint8_t *buf;
-	uint32_t len;
+	uint32_t len; /* the caller's bytes */
+	uint32_t wlen; /* payload bytes on the wire: len, + tag when sealed */
 	int buf_index; /* fixed buffer covering the payload, or -1 */
+	uint8_t *ct; /* sealed payload and tag (AEAD only) */
+	uint32_t ct_cap;
 	uint32_t done; /* header + payload bytes already sent */
 	uint32_t notifs; /* zero-copy notifications still due */
 	uint8_t hdr[VFM_TCP_HDR_LEN];
@@ -85,6 +104,7 @@ struct tcp_stream {
 	unsigned int head, count;
 	unsigned int chain; /* result CQEs due for the chain in flight */
 	uint32_t seq;
+	uint64_t nseal; /* AEAD: segments sealed (source) / opened (dest.) */
 	uint8_t watch_byte;
 	/* destination */
 	bool rx_busy; /* a recv is in flight */
@@ -93,6 +113,7 @@ struct tcp_stream {
 	uint32_t rgot, pgot, rseq;
 	struct vfm_tcp_hdr cur;
 	uint8_t rhdr[VFM_TCP_HDR_LEN];
+	uint8_t rtag[TCP_TAG_LEN];
 };
 
 struct vfm_tcp {
@@ -116,6 +137,8 @@ struct vfm_tcp {
 	unsigned int cq_head, cq_count, cq_cap;
 	unsigned int inflight; /* CQEs the kernel still owes us */
 	unsigned int eof_streams; /* destination streams closed cleanly */
+	EVP_CIPHER_CTX *aead; /* NULL: payloads in clear */
+	uint8_t key[32];
 	int err; /* sticky transport error */
 	int64_t last_progress;
 };
@@ -282,6 +305,71 @@ static struct io_uring_sqe *get_sqe(struct vfm_tcp *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* AEAD (--encrypt) */
+
+static void aead_nonce(uint8_t iv[12], unsigned int stream, uint64_t n)
+{
+	for (unsigned int k = 0; k < 4; k++)
+		iv[k] = (uint8_t)(stream >> (8 * k));
+	for (unsigned int k = 0; k < 8; k++)
+		iv[4 + k] = (uint8_t)(n >> (8 * k));
+}
+
+/* Seal @len bytes of @in into @out (ciphertext, then the tag), with the
+ * segment header as associated data. */
+static int aead_seal(struct vfm_tcp *t, unsigned int stream, uint64_t n,
+		     const uint8_t *hdr, const uint8_t *in, uint32_t len,
+		     uint8_t *out)
+{
+	uint8_t iv[12];
+	int l;
+
+	aead_nonce(iv, stream, n);
+	if (EVP_EncryptInit_ex(t->aead, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_EncryptUpdate(t->aead, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
+	    (len && EVP_EncryptUpdate(t->aead, out, &l, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(t->aead, out + len, &l) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(t->aead, EVP_CTRL_GCM_GET_TAG, TCP_TAG_LEN,
+				out + len) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* Open @len bytes at @p in place; -EBADMSG when the tag does not verify. */
+static int aead_open(struct vfm_tcp *t, unsigned int stream, uint64_t n,
+		     const uint8_t *hdr, uint8_t *p, uint32_t len, uint8_t *tag)
+{
+	uint8_t iv[12];
+	int l;
+
+	aead_nonce(iv, stream, n);
+	if (EVP_DecryptInit_ex(t->aead, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_DecryptUpdate(t->aead, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
+	    (len && EVP_DecryptUpdate(t->aead, p, &l, p, (int)len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(t->aead, EVP_CTRL_GCM_SET_TAG, TCP_TAG_LEN,
+				tag) != 1)
+		return -EIO;
+	if (EVP_DecryptFinal_ex(t->aead, p + len, &l) != 1) {
+		/* what was decrypted is not the sender's: do not leave it */
+		OPENSSL_cleanse(p, len);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int aead_start(struct vfm_tcp *t, bool seal)
+{
+	if (!t->aead)
+		return 0;
+	if (seal ? EVP_EncryptInit_ex(t->aead, EVP_aes_256_gcm(), NULL, t->key,
+				      NULL) != 1 :
+		   EVP_DecryptInit_ex(t->aead, EVP_aes_256_gcm(), NULL, t->key,
+				      NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* source side */
 
 static void src_watch(struct vfm_tcp *t, unsigned int i)
@@ -303,9 +391,9 @@ static void prep_payload(struct vfm_tcp *t, struct io_uring_sqe *sqe,
 			 uint32_t off)
 {
 	const uint8_t *p = g->buf + off;
-	uint32_t n = g->len - off;
+	uint32_t n = g->wlen - off;
 
-	if (t->smode == TCP_SEND_ZC && t->have_zc && g->len >= t->zc_min) {
+	if (t->smode == TCP_SEND_ZC && t->have_zc && g->wlen >= t->zc_min) {
 		if (g->buf_index >= 0)
 			io_uring_prep_send_zc_fixed(sqe, s->fd, p, n,
 						    MSG_WAITALL | MSG_NOSIGNAL,
@@ -346,14 +434,14 @@ static void src_kick(struct vfm_tcp *t, unsigned int i)
 		struct tcp_seg *g = &s->segs[slot];
 		uint32_t off;
 
-		if (g->done == VFM_TCP_HDR_LEN + g->len)
+		if (g->done == VFM_TCP_HDR_LEN + g->wlen)
 			continue;
 		if (g->done < VFM_TCP_HDR_LEN) {
 			sqe = io_uring_get_sqe(&t->ring);
 			io_uring_prep_send(sqe, s->fd, g->hdr + g->done,
 					   VFM_TCP_HDR_LEN - g->done,
 					   MSG_WAITALL | MSG_NOSIGNAL |
-						   (g->len ? MSG_MORE : 0));
+						   (g->wlen ? MSG_MORE : 0));
 			io_uring_sqe_set_data64(sqe, ud_make(UD_HDR, i, slot));
 			sqe->flags |= IOSQE_IO_LINK;
 			last = sqe;
@@ -362,7 +450,7 @@ static void src_kick(struct vfm_tcp *t, unsigned int i)
 			space--;
 		}
 		off = g->done > VFM_TCP_HDR_LEN ? g->done - VFM_TCP_HDR_LEN : 0;
-		if (g->len > off) {
+		if (g->wlen > off) {
 			sqe = io_uring_get_sqe(&t->ring);
 			prep_payload(t, sqe, s, g, off);
 			io_uring_sqe_set_data64(sqe, ud_make(UD_PAY, i, slot));
@@ -391,7 +479,7 @@ static void src_retire(struct vfm_tcp *t, unsigned int i)
 				     .len = g->len,
 				     .stream = i };
 
-		if (g->done != VFM_TCP_HDR_LEN + g->len || g->notifs)
+		if (g->done != VFM_TCP_HDR_LEN + g->wlen || g->notifs)
 			break;
 		cq_push(t, &c);
 		s->head = (s->head + 1) % t->cfg.depth;
@@ -461,6 +549,12 @@ static void dst_post(struct vfm_tcp *t, unsigned int i)
 	if (!s->in_payload) {
 		io_uring_prep_recv(sqe, s->fd, s->rhdr + s->rgot,
 				   VFM_TCP_HDR_LEN - s->rgot, MSG_WAITALL);
+	} else if (s->pgot >= s->cur.len) {
+		/* sealed: the tag after the ciphertext */
+		uint32_t got = s->pgot - s->cur.len;
+
+		io_uring_prep_recv(sqe, s->fd, s->rtag + got, TCP_TAG_LEN - got,
+				   MSG_WAITALL);
 	} else {
 		uint8_t *p = t->land + s->cur.roff + s->pgot;
 		uint32_t n = s->cur.len - s->pgot;
@@ -555,8 +649,20 @@ static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
 	} else {
 		s->pgot += (uint32_t)res;
 	}
-	if (s->in_payload && s->pgot == s->cur.len)
+	if (s->in_payload &&
+	    s->pgot == s->cur.len + (t->aead ? TCP_TAG_LEN : 0)) {
+		if (t->aead) {
+			err = aead_open(t, i, s->nseal, s->rhdr,
+					t->land + s->cur.roff, s->cur.len,
+					s->rtag);
+			if (err) {
+				set_err(t, err);
+				return;
+			}
+			s->nseal++;
+		}
 		dst_deliver(t, i);
+	}
 repost:
 	dst_post(t, i);
 }
@@ -728,20 +834,44 @@ static int tcp_write(struct vfm_xport *x, unsigned int stream,
 	if (roff > t->info.landing_len || len > t->info.landing_len - roff)
 		return -EINVAL;
 	s = &t->st[stream];
-	if (s->count == t->cfg.depth)
+	if (s->count == t->cfg.depth || (t->aead && s->count >= TCP_AEAD_DEPTH))
 		return -EAGAIN;
+	if (t->aead && len > INT_MAX - TCP_TAG_LEN)
+		return -EINVAL;
 	was_busy = busy(t);
 	g = &s->segs[(s->head + s->count) % t->cfg.depth];
 	g->wr_id = wr_id;
 	g->buf = (const uint8_t *)mr->addr + loff;
 	g->len = len;
+	g->wlen = len;
 	g->buf_index = fixed_index(t, reg_of(t, mr), g->buf, len);
 	g->done = 0;
 	g->notifs = 0;
 	h = (struct vfm_tcp_hdr){
-		.len = len, .roff = roff, .imm = imm, .seq = s->seq++
+		.len = len, .roff = roff, .imm = imm, .seq = s->seq
 	};
 	vfm_tcp_hdr_encode(g->hdr, &h);
+	if (t->aead) {
+		int err;
+
+		if (g->ct_cap < len + TCP_TAG_LEN) {
+			uint8_t *ct = realloc(g->ct, len + TCP_TAG_LEN);
+
+			if (!ct)
+				return -ENOMEM;
+			g->ct = ct;
+			g->ct_cap = len + TCP_TAG_LEN;
+		}
+		err = aead_seal(t, stream, s->nseal, g->hdr, g->buf, len,
+				g->ct);
+		if (err)
+			return err;
+		s->nseal++;
+		g->buf = g->ct;
+		g->wlen = len + TCP_TAG_LEN;
+		g->buf_index = -1;
+	}
+	s->seq++;
 	s->count++;
 	if (!was_busy)
 		t->last_progress = vfm_tcp_now_ms();
@@ -777,6 +907,12 @@ static int tcp_listen(struct vfm_xport *x, const char *bind_addr,
 	t->land = landing->addr;
 	t->land_len = landing->len;
 	t->land_reg = reg_of(t, landing);
+	err = aead_start(t, false);
+	if (err) {
+		close(t->lfd);
+		t->lfd = -1;
+		return err;
+	}
 	t->is_dst = true;
 	memset(info, 0, sizeof(*info));
 	vfm_tcp_info_encode(info->data, &t->info);
@@ -827,6 +963,9 @@ static int tcp_connect(struct vfm_xport *x, const char *peer,
 		return err;
 	if (t->info.streams != t->cfg.streams)
 		return -EINVAL;
+	err = aead_start(t, true);
+	if (err)
+		return err;
 	for (i = 0; i < t->cfg.streams; i++) {
 		int left = timeout_ms < 0 ? -1 :
 					    (int)(deadline - vfm_tcp_now_ms());
@@ -896,8 +1035,12 @@ static void tcp_destroy(struct vfm_xport *x)
 	for (i = 0; t->st && i < t->cfg.streams; i++) {
 		if (t->st[i].fd >= 0)
 			close(t->st[i].fd);
+		for (unsigned int k = 0; t->st[i].segs && k < t->cfg.depth; k++)
+			free(t->st[i].segs[k].ct);
 		free(t->st[i].segs);
 	}
+	EVP_CIPHER_CTX_free(t->aead);
+	OPENSSL_cleanse(t->key, sizeof(t->key));
 	free(t->st);
 	free(t->cq);
 	free(t);
@@ -987,6 +1130,13 @@ static int tcp_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 		t->st[i].fd = -1;
 		t->st[i].segs = calloc(t->cfg.depth, sizeof(struct tcp_seg));
 		if (!t->st[i].segs)
+			err = -ENOMEM;
+	}
+	if (!err && cfg->aead_key) {
+		memcpy(t->key, cfg->aead_key, sizeof(t->key));
+		t->cfg.aead_key = NULL;
+		t->aead = EVP_CIPHER_CTX_new();
+		if (!t->aead)
 			err = -ENOMEM;
 	}
 	if (!err)

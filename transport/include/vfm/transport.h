@@ -37,6 +37,10 @@ struct vfm_xport_cfg {
 	uint32_t max_write; /* largest single write, bytes */
 	unsigned int depth; /* writes in flight per stream */
 	int timeout_ms; /* connection set-up and I/O stall limit */
+	/* 32 bytes: seal every write with AES-256-GCM under this key (tcp
+	 * only; rdma refuses it with -EOPNOTSUPP). NULL: payloads in clear.
+	 * Both ends must agree; the key is copied. */
+	const uint8_t *aead_key;
 };
 
 struct vfm_mr {
