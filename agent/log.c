@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
+/* The agent's JSON-lines log (docs/log-schema.md), written with json-c. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 
 /* One log per process (one agent per migration); the scratch buffers
  * below are per thread, so two engines in one process do not race. */
@@ -17,6 +20,9 @@ static struct {
 	char role[16];
 	char mid[40];
 } vfm_log = { 0 };
+
+/* Serialized as compact JSON, '/' left alone. */
+#define VFM_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 double vfm_now_wall(void)
 {
@@ -34,130 +40,249 @@ double vfm_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void put(struct vfm_json *j, const char *s, size_t n)
+/* Length of the valid UTF-8 sequence at @s, or 0 if it is not one
+ * (overlong forms and surrogates are not valid). */
+static size_t utf8_len(const unsigned char *s)
 {
-	if (j->len + n + 2 > sizeof(j->buf)) {
-		j->overflow = true;
-		return;
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
 	}
-	memcpy(j->buf + j->len, s, n);
-	j->len += n;
-	j->buf[j->len] = '\0';
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+struct json_object *vfm_json_string_new(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t len = strlen((const char *)s), i, n = 0, k;
+	struct json_object *o;
+	char *clean;
+
+	for (i = 0; i < len; i += k) {
+		k = utf8_len(s + i);
+		if (!k)
+			break;
+	}
+	if (i >= len)
+		return json_object_new_string((const char *)s);
+	/* Some byte is not UTF-8: each such byte becomes U+FFFD (3 bytes). */
+	clean = malloc(3 * len + 1);
+	if (!clean)
+		return NULL;
+	for (i = 0; i < len; i += k ? k : 1) {
+		k = utf8_len(s + i);
+		if (k) {
+			memcpy(clean + n, s + i, k);
+			n += k;
+		} else {
+			memcpy(clean + n, "\xef\xbf\xbd", 3);
+			n += 3;
+		}
+	}
+	clean[n] = '\0';
+	o = json_object_new_string_len(clean, (int)n);
+	free(clean);
+	return o;
+}
+
+const char *vfm_json_text(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, VFM_JSON_FLAGS);
 }
 
 void vfm_json_quote(char *out, size_t cap, size_t *len, const char *s)
 {
-	size_t l = *len;
+	struct json_object *o = vfm_json_string_new(s);
+	const char *t = o ? vfm_json_text(o) : NULL;
+	size_t n = t ? strlen(t) : 0;
 
-#define OUT(c)                          \
-	do {                            \
-		if (l + 2 < cap)        \
-			out[l++] = (c); \
-	} while (0)
-	OUT('"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
-	     p++) {
-		if (*p == '"' || *p == '\\') {
-			OUT('\\');
-			OUT((char)*p);
-		} else if (*p == '\n') {
-			OUT('\\');
-			OUT('n');
-		} else if (*p < 0x20 || *p == 0x7f) {
-			char e[8];
-
-			snprintf(e, sizeof(e), "\\u%04x", *p);
-			for (char *q = e; *q; q++)
-				OUT(*q);
-		} else {
-			OUT((char)*p);
-		}
+	if (t && *len + n < cap) {
+		memcpy(out + *len, t, n + 1);
+		*len += n;
 	}
-	OUT('"');
-#undef OUT
-	out[l] = '\0';
-	*len = l;
+	json_object_put(o);
 }
 
 void vfm_json_init(struct vfm_json *j)
 {
-	j->len = 0;
-	j->first = true;
+	j->n = 0;
+	j->used = 0;
 	j->overflow = false;
-	put(j, "{", 1);
 }
 
-static void key(struct vfm_json *j, const char *k)
+/* Copy @s into @j's text; its offset, or -1 when it does not fit. */
+static long text_add(struct vfm_json *j, const char *s)
 {
-	char tmp[256];
-	size_t n = 0;
+	size_t n = strlen(s ? s : "") + 1;
+	long at = (long)j->used;
 
-	if (!j->first)
-		put(j, ",", 1);
-	j->first = false;
-	vfm_json_quote(tmp, sizeof(tmp), &n, k);
-	put(j, tmp, n);
-	put(j, ":", 1);
+	if (j->used + n > sizeof(j->text))
+		return -1;
+	memcpy(j->text + j->used, s ? s : "", n);
+	j->used += n;
+	return at;
 }
 
-void vfm_json_str(struct vfm_json *j, const char *k, const char *val)
+/* A new field named @key; NULL (and overflow set) when it does not fit. */
+static struct vfm_json_field *field(struct vfm_json *j, const char *key,
+				    enum vfm_json_type type)
 {
-	char tmp[4096];
-	size_t n = 0;
+	struct vfm_json_field *f;
+	long k;
 
-	key(j, k);
-	vfm_json_quote(tmp, sizeof(tmp), &n, val);
-	put(j, tmp, n);
+	if (j->n == VFM_JSON_FIELDS)
+		goto full;
+	k = text_add(j, key);
+	if (k < 0)
+		goto full;
+	f = &j->f[j->n++];
+	f->key = (uint32_t)k;
+	f->type = type;
+	return f;
+full:
+	j->overflow = true;
+	return NULL;
 }
 
-void vfm_json_u64(struct vfm_json *j, const char *k, uint64_t val)
+static void add_text(struct vfm_json *j, const char *key,
+		     enum vfm_json_type type, const char *val)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)val);
+	size_t used = j->used;
+	struct vfm_json_field *f = field(j, key, type);
+	long at;
 
-	key(j, k);
-	put(j, tmp, (size_t)n);
+	if (!f)
+		return;
+	at = text_add(j, val);
+	if (at < 0) {
+		/* Drop the field whole, key included. */
+		j->n--;
+		j->used = used;
+		j->overflow = true;
+		return;
+	}
+	f->v.str = (uint32_t)at;
 }
 
-void vfm_json_i64(struct vfm_json *j, const char *k, int64_t val)
+void vfm_json_str(struct vfm_json *j, const char *key, const char *val)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)val);
-
-	key(j, k);
-	put(j, tmp, (size_t)n);
+	add_text(j, key, VFM_JSON_STR, val);
 }
 
-void vfm_json_f64(struct vfm_json *j, const char *k, double val)
+void vfm_json_raw(struct vfm_json *j, const char *key, const char *raw)
 {
-	char tmp[64];
-	int n;
-
-	if (!isfinite(val))
-		val = 0;
-	n = snprintf(tmp, sizeof(tmp), "%.3f", val);
-	key(j, k);
-	put(j, tmp, (size_t)n);
+	add_text(j, key, VFM_JSON_RAW, raw);
 }
 
-void vfm_json_bool(struct vfm_json *j, const char *k, bool val)
+void vfm_json_u64(struct vfm_json *j, const char *key, uint64_t val)
 {
-	key(j, k);
-	put(j, val ? "true" : "false", val ? 4 : 5);
+	struct vfm_json_field *f = field(j, key, VFM_JSON_U64);
+
+	if (f)
+		f->v.u64 = val;
 }
 
-void vfm_json_raw(struct vfm_json *j, const char *k, const char *raw)
+void vfm_json_i64(struct vfm_json *j, const char *key, int64_t val)
 {
-	key(j, k);
-	put(j, raw, strlen(raw));
+	struct vfm_json_field *f = field(j, key, VFM_JSON_I64);
+
+	if (f)
+		f->v.i64 = val;
+}
+
+void vfm_json_f64(struct vfm_json *j, const char *key, double val)
+{
+	struct vfm_json_field *f = field(j, key, VFM_JSON_F64);
+
+	if (f)
+		f->v.f64 = isfinite(val) ? val : 0;
+}
+
+void vfm_json_bool(struct vfm_json *j, const char *key, bool val)
+{
+	struct vfm_json_field *f = field(j, key, VFM_JSON_BOOL);
+
+	if (f)
+		f->v.b = val;
+}
+
+static struct json_object *field_value(const struct vfm_json *j,
+				       const struct vfm_json_field *f)
+{
+	char num[64];
+
+	switch (f->type) {
+	case VFM_JSON_STR:
+		return vfm_json_string_new(j->text + f->v.str);
+	case VFM_JSON_RAW:
+		/* NULL (JSON null) when it does not parse */
+		return json_tokener_parse(j->text + f->v.str);
+	case VFM_JSON_U64:
+		return json_object_new_uint64(f->v.u64);
+	case VFM_JSON_I64:
+		return json_object_new_int64(f->v.i64);
+	case VFM_JSON_F64:
+		/* Milliseconds and MB/s to the microsecond: 3 decimals. */
+		snprintf(num, sizeof(num), "%.3f", f->v.f64);
+		return json_object_new_double_s(f->v.f64, num);
+	case VFM_JSON_BOOL:
+		return json_object_new_boolean(f->v.b);
+	}
+	return NULL;
+}
+
+/* Add @j's fields to @o, in order; "level" is left out when @skip_level. */
+static void add_fields(struct json_object *o, const struct vfm_json *j,
+		       bool skip_level)
+{
+	for (unsigned int i = 0; j && i < j->n; i++) {
+		const char *k = j->text + j->f[i].key;
+
+		if (skip_level && !strcmp(k, "level"))
+			continue;
+		json_object_object_add(o, k, field_value(j, &j->f[i]));
+	}
+}
+
+struct json_object *vfm_json_object(const struct vfm_json *j)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o)
+		add_fields(o, j, false);
+	return o;
 }
 
 const char *vfm_json_end(struct vfm_json *j)
 {
-	static _Thread_local char closed[VFM_JSON_MAX + 2];
+	static _Thread_local char *closed;
+	struct json_object *o = vfm_json_object(j);
 
-	snprintf(closed, sizeof(closed), "%s}", j->buf);
-	return closed;
+	free(closed);
+	closed = strdup(o ? vfm_json_text(o) : "{}");
+	json_object_put(o);
+	return closed ? closed : "{}";
 }
 
 int vfm_log_open(const char *path, const char *role)
@@ -179,6 +304,7 @@ int vfm_log_open(const char *path, const char *role)
 void vfm_log_close(void)
 {
 	vfm_log_progress_end();
+	vfm_notify_stopping();
 	if (vfm_log.own && vfm_log.f)
 		fclose(vfm_log.f);
 	vfm_log.f = NULL;
@@ -200,40 +326,135 @@ bool vfm_log_tty(void)
 	return vfm_log.tty;
 }
 
-void vfm_log_emit(const char *event, struct vfm_json *fields)
+static const struct vfm_json_field *field_find(const struct vfm_json *j,
+					       const char *key)
 {
-	static _Thread_local char line[VFM_JSON_MAX + 512];
-	size_t n = 0;
+	for (unsigned int i = 0; j && i < j->n; i++)
+		if (!strcmp(j->text + j->f[i].key, key))
+			return &j->f[i];
+	return NULL;
+}
+
+const char *vfm_json_get_str(const struct vfm_json *j, const char *key)
+{
+	const struct vfm_json_field *f = field_find(j, key);
+
+	return f && f->type == VFM_JSON_STR ? j->text + f->v.str : NULL;
+}
+
+bool vfm_json_get_num(const struct vfm_json *j, const char *key, double *out)
+{
+	const struct vfm_json_field *f = field_find(j, key);
+
+	if (!f)
+		return false;
+	switch (f->type) {
+	case VFM_JSON_U64:
+		*out = (double)f->v.u64;
+		return true;
+	case VFM_JSON_I64:
+		*out = (double)f->v.i64;
+		return true;
+	case VFM_JSON_F64:
+		*out = f->v.f64;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The level of a line without its own (docs/log-schema.md, "level"). */
+static const char *event_level(const char *event, const struct vfm_json *j)
+{
+	const struct vfm_json_field *f;
+	const char *s = vfm_json_get_str(j, "level");
+
+	if (s)
+		return s;
+	if (!strcmp(event, "summary")) {
+		s = vfm_json_get_str(j, "result");
+		if (!s || !strcmp(s, "migrated") || !strcmp(s, "compatible"))
+			return "info";
+		return strcmp(s, "refused") ? "error" : "warning";
+	}
+	if (!strcmp(event, "verdict")) {
+		f = field_find(j, "accept");
+		return f && f->type == VFM_JSON_BOOL && !f->v.b ? "warning" :
+								  "info";
+	}
+	if (!strcmp(event, "exit")) {
+		f = field_find(j, "exit_code");
+		if (!f || f->type != VFM_JSON_I64 || f->v.i64 == 0)
+			return "info";
+		return f->v.i64 == 3 ? "warning" : "error";
+	}
+	if (!strcmp(event, "source_resumed") ||
+	    !strcmp(event, "destination_reset"))
+		return "warning";
+	return "info";
+}
+
+static void timestamp(char *ts, size_t cap)
+{
 	double now = vfm_now_wall();
 	time_t sec = (time_t)now;
 	struct tm tm;
+	size_t n;
+
+	gmtime_r(&sec, &tm);
+	n = strftime(ts, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, cap - n, ".%06dZ", (int)((now - (double)sec) * 1e6));
+}
+
+/* @msg on stderr, one line, no control characters (it may quote a peer). */
+static void echo_error(const char *msg)
+{
+	char line[1024];
+	size_t n = 0;
+
+	for (; *msg && n + 1 < sizeof(line); msg++)
+		line[n++] = (unsigned char)*msg < 0x20 || *msg == 0x7f ? '?' :
+									 *msg;
+	line[n] = '\0';
+	fprintf(stderr, "vfmig %s: %s\n",
+		!strcmp(vfm_log.role, "destination") ? "recv" : "send", line);
+}
+
+void vfm_log_emit(const char *event, struct vfm_json *fields)
+{
+	const char *level = event_level(event, fields), *message;
+	struct json_object *o;
 	char ts[64];
 
-	if (!vfm_log.f)
+	vfm_notify_event(event, fields);
+	if (!vfm_log.f && vfm_log.tty)
 		return;
-	gmtime_r(&sec, &tm);
-	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%06dZ",
-		 (int)((now - (double)sec) * 1e6));
-	n = (size_t)snprintf(line, sizeof(line),
-			     "{\"ts\":\"%s\",\"migration_id\":", ts);
-	vfm_json_quote(line, sizeof(line), &n, vfm_log.mid);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"role\":");
-	vfm_json_quote(line, sizeof(line), &n, vfm_log.role);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"event\":");
-	vfm_json_quote(line, sizeof(line), &n, event);
-	if (fields && fields->len > 1)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ",%s",
-				      fields->buf + 1);
-	if (n > sizeof(line) - 3)
-		n = sizeof(line) - 3;
-	line[n++] = '}';
-	line[n++] = '\n';
-	line[n] = '\0';
-	if (vfm_log.bar && vfm_log.f == stderr)
-		vfm_log_progress_end();
-	fputs(line, vfm_log.f);
-	fflush(vfm_log.f);
+	o = json_object_new_object();
+	if (!o)
+		return;
+	timestamp(ts, sizeof(ts));
+	json_object_object_add(o, "v", json_object_new_int(VFM_LOG_SCHEMA));
+	json_object_object_add(o, "ts", json_object_new_string(ts));
+	json_object_object_add(o, "level", vfm_json_string_new(level));
+	json_object_object_add(o, "migration_id",
+			       vfm_json_string_new(vfm_log.mid));
+	json_object_object_add(o, "role", vfm_json_string_new(vfm_log.role));
+	json_object_object_add(o, "event", vfm_json_string_new(event));
+	add_fields(o, fields, true);
+	if (vfm_log.f) {
+		if (vfm_log.bar && vfm_log.f == stderr)
+			vfm_log_progress_end();
+		fprintf(vfm_log.f, "%s\n", vfm_json_text(o));
+		fflush(vfm_log.f);
+	}
+	/* An error only in a file would never reach the journal or the
+	 * operator's terminal: say it on stderr too (on a TTY, the human
+	 * line of vfm_log_msg() does). */
+	message = vfm_json_get_str(fields, "message");
+	if (vfm_log.own && !vfm_log.tty && message &&
+	    vfm_json_get_str(fields, "level") && !strcmp(level, "error"))
+		echo_error(message);
+	json_object_put(o);
 }
 
 void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)

@@ -1,121 +1,68 @@
 // SPDX-License-Identifier: MIT
 /* Printing a compatibility verdict as a table, as JSON, or as log lines. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "verdict_fmt.h"
 
-/* Length of the valid UTF-8 sequence at @s, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
+/* Add @s to @o under @key, as a string with invalid UTF-8 replaced. */
+static void add_str(struct json_object *o, const char *key, const char *s)
 {
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
+	json_object_object_add(o, key, vfm_json_string_new(s));
 }
 
-void vfm_json_string(FILE *f, const char *str)
+struct json_object *vfm_desc_json(const struct vfm_desc *d)
 {
-	const unsigned char *s = (const unsigned char *)str;
+	struct json_object *o = json_object_new_object(), *a;
+	char buf[VFM_RANGES_STR_MAX + 1];
 
-	fputc('"', f);
-	while (*s) {
-		size_t n;
-
-		switch (*s) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*s < 0x20 || *s == 0x7f) {
-				fprintf(f, "\\u%04x", *s);
-				break;
-			}
-			n = utf8_len(s);
-			if (!n) {
-				fputs("\\ufffd", f);
-				break;
-			}
-			fwrite(s, 1, n, f);
-			s += n;
-			continue;
-		}
-		s++;
+	if (!o)
+		return NULL;
+	add_str(o, "model", d->model);
+	if (vfm_version_format(&d->version, buf, sizeof(buf)) < 0)
+		buf[0] = '\0';
+	add_str(o, "version", buf);
+	if (vfm_ranges_format(&d->compatible, buf, sizeof(buf)) < 0)
+		buf[0] = '\0';
+	add_str(o, "version_compatible", buf);
+	a = json_object_new_array();
+	for (unsigned int i = 0; a && i < d->nfeatures; i++)
+		json_object_array_add(a, vfm_json_string_new(d->features[i]));
+	json_object_object_add(o, "features", a);
+	a = json_object_new_object();
+	for (unsigned int i = 0; a && i < d->nparams; i++)
+		add_str(a, d->params[i].name, d->params[i].value);
+	json_object_object_add(o, "params", a);
+	a = json_object_new_object();
+	for (unsigned int i = 0; a && i < d->nallowed; i++) {
+		if (vfm_allowed_format(&d->allowed[i], buf, sizeof(buf)) < 0)
+			buf[0] = '\0';
+		add_str(a, d->allowed[i].name, buf);
 	}
-	fputc('"', f);
+	json_object_object_add(o, "allowed", a);
+	return o;
+}
+
+/* Print @o (consumed) as one line of JSON; @nl: end it with a newline. */
+static void print_json(FILE *f, struct json_object *o, bool nl)
+{
+	fputs(o ? vfm_json_text(o) : "null", f);
+	if (nl)
+		fputc('\n', f);
+	json_object_put(o);
+}
+
+void vfm_json_string(FILE *f, const char *s)
+{
+	print_json(f, vfm_json_string_new(s), false);
 }
 
 void vfm_desc_print_json(FILE *f, const struct vfm_desc *d)
 {
-	char buf[VFM_RANGES_STR_MAX + 1];
-
-	fputs("{\"model\":", f);
-	vfm_json_string(f, d->model);
-	fputs(",\"version\":", f);
-	if (vfm_version_format(&d->version, buf, sizeof(buf)) < 0)
-		buf[0] = '\0';
-	vfm_json_string(f, buf);
-	fputs(",\"version_compatible\":", f);
-	if (vfm_ranges_format(&d->compatible, buf, sizeof(buf)) < 0)
-		buf[0] = '\0';
-	vfm_json_string(f, buf);
-	fputs(",\"features\":[", f);
-	for (unsigned int i = 0; i < d->nfeatures; i++) {
-		fputs(i ? "," : "", f);
-		vfm_json_string(f, d->features[i]);
-	}
-	fputs("],\"params\":{", f);
-	for (unsigned int i = 0; i < d->nparams; i++) {
-		fputs(i ? "," : "", f);
-		vfm_json_string(f, d->params[i].name);
-		fputc(':', f);
-		vfm_json_string(f, d->params[i].value);
-	}
-	fputs("},\"allowed\":{", f);
-	for (unsigned int i = 0; i < d->nallowed; i++) {
-		fputs(i ? "," : "", f);
-		vfm_json_string(f, d->allowed[i].name);
-		fputc(':', f);
-		if (vfm_allowed_format(&d->allowed[i], buf, sizeof(buf)) < 0)
-			buf[0] = '\0';
-		vfm_json_string(f, buf);
-	}
-	fputs("}}", f);
+	print_json(f, vfm_desc_json(d), false);
 }
 
 static const char *code_name(uint16_t code, char *buf, size_t cap)
@@ -128,43 +75,52 @@ static const char *code_name(uint16_t code, char *buf, size_t cap)
 	return buf;
 }
 
+struct json_object *vfm_rule_json(const struct vfm_rule_result *r)
+{
+	struct json_object *o = json_object_new_object();
+	char cb[16];
+
+	if (!o)
+		return NULL;
+	add_str(o, "code", code_name(r->code, cb, sizeof(cb)));
+	json_object_object_add(o, "code_num", json_object_new_int(r->code));
+	json_object_object_add(o, "passed", json_object_new_boolean(r->passed));
+	add_str(o, "subject", r->subject);
+	add_str(o, "sentence", r->sentence);
+	return o;
+}
+
+struct json_object *vfm_verdict_json(const struct vfm_verdict *v,
+				     const struct vfm_desc *src,
+				     const struct vfm_desc *dst)
+{
+	struct json_object *o = json_object_new_object(), *a;
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "accept", json_object_new_boolean(v->accept));
+	json_object_object_add(
+		o, "failed", json_object_new_int((int)vfm_verdict_failures(v)));
+	json_object_object_add(o, "source_descriptor",
+			       src ? vfm_desc_json(src) : NULL);
+	json_object_object_add(o, "destination_descriptor",
+			       dst ? vfm_desc_json(dst) : NULL);
+	a = json_object_new_array();
+	for (unsigned int i = 0; a && i < v->nresults; i++)
+		json_object_array_add(a, vfm_rule_json(&v->r[i]));
+	json_object_object_add(o, "rules", a);
+	a = json_object_new_array();
+	for (unsigned int i = 0; a && i < v->nnotes; i++)
+		json_object_array_add(a, vfm_json_string_new(v->notes[i]));
+	json_object_object_add(o, "notes", a);
+	return o;
+}
+
 void vfm_verdict_print_json(FILE *f, const struct vfm_verdict *v,
 			    const struct vfm_desc *src,
 			    const struct vfm_desc *dst)
 {
-	char cb[16];
-
-	fprintf(f, "{\"compatible\":%s,\"failed\":%u,\"source\":",
-		v->accept ? "true" : "false", vfm_verdict_failures(v));
-	if (src)
-		vfm_desc_print_json(f, src);
-	else
-		fputs("null", f);
-	fputs(",\"destination\":", f);
-	if (dst)
-		vfm_desc_print_json(f, dst);
-	else
-		fputs("null", f);
-	fputs(",\"rules\":[", f);
-	for (unsigned int i = 0; i < v->nresults; i++) {
-		const struct vfm_rule_result *r = &v->r[i];
-
-		fputs(i ? ",{\"code\":" : "{\"code\":", f);
-		vfm_json_string(f, code_name(r->code, cb, sizeof(cb)));
-		fprintf(f,
-			",\"code_num\":%u,\"passed\":%s,\"subject\":", r->code,
-			r->passed ? "true" : "false");
-		vfm_json_string(f, r->subject);
-		fputs(",\"sentence\":", f);
-		vfm_json_string(f, r->sentence);
-		fputc('}', f);
-	}
-	fputs("],\"notes\":[", f);
-	for (unsigned int i = 0; i < v->nnotes; i++) {
-		fputs(i ? "," : "", f);
-		vfm_json_string(f, v->notes[i]);
-	}
-	fputs("]}\n", f);
+	print_json(f, vfm_verdict_json(v, src, dst), true);
 }
 
 static void heading(FILE *f, const char *role, const struct vfm_desc *d)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "vfm/compat.h"
 #include "vfm/desc.h"
 
@@ -19,20 +21,33 @@ void vfm_verdict_print_table(FILE *f, const struct vfm_verdict *v,
 			     const struct vfm_desc *src,
 			     const struct vfm_desc *dst);
 
-/* One JSON object (and a newline):
- * {"compatible":bool,"failed":n,"source":{...}|null,"destination":...,
+/*
+ * A verdict as JSON, with the keys the handshake log uses too
+ * (docs/log-schema.md): {"accept":bool,"failed":n,
+ *  "source_descriptor":{...}|null,"destination_descriptor":{...}|null,
  *  "rules":[{"code":"model_match","code_num":1,"passed":true,
- *            "subject":"","sentence":"..."}],"notes":["..."]} */
+ *            "subject":"","sentence":"..."}],"notes":["..."]}
+ * The log splits it: descriptors in "handshake", each rule in a
+ * "handshake_rule", accept/failed/notes in "verdict".
+ * The json_object functions return a new object (NULL without memory).
+ */
+struct json_object *vfm_verdict_json(const struct vfm_verdict *v,
+				     const struct vfm_desc *src,
+				     const struct vfm_desc *dst);
+/* One rule: {"code","code_num","passed","subject","sentence"}. */
+struct json_object *vfm_rule_json(const struct vfm_rule_result *r);
+/* A descriptor: model, version, version_compatible, features, params,
+ * allowed. */
+struct json_object *vfm_desc_json(const struct vfm_desc *d);
+
+/* The verdict object above on one line, and a newline. */
 void vfm_verdict_print_json(FILE *f, const struct vfm_verdict *v,
 			    const struct vfm_desc *src,
 			    const struct vfm_desc *dst);
-
-/* A descriptor as a JSON object (model, version, version_compatible,
- * features, params, allowed). */
+/* The descriptor object above (no newline). */
 void vfm_desc_print_json(FILE *f, const struct vfm_desc *d);
-
-/* A JSON string literal with quotes; control characters, quotes and
- * backslashes escaped, invalid UTF-8 replaced by U+FFFD. */
+/* A JSON string literal (json-c's escaping; invalid UTF-8 replaced by
+ * U+FFFD). */
 void vfm_json_string(FILE *f, const char *s);
 
 /* "PASS model_match: source and ..." for a log line; returns @buf. */

@@ -35,7 +35,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config git clang libclang-rt-14-dev
       clang-format liburing-dev libcmocka-dev librdmacm-dev libibverbs-dev
       uuid-dev libssl-dev iperf3 gnuplot-nox python3 procps psmisc
-      dkms libxml2-utils lintian iproute2 nftables)
+      dkms libxml2-utils lintian iproute2 nftables libjson-c-dev
+      libsystemd-dev)
 if [ "$want_vm" -eq 1 ]; then
 	pkgs+=(qemu-system-x86 busybox-static cpio kmod rdma-core
 	       ibverbs-providers ibverbs-utils perftest iproute2

@@ -70,9 +70,9 @@ check several-failures 3 $(pair several-failures) -- \
 check malformed-range 2 $(pair malformed-range) -- \
 	'^vfmig compat: .*malformed-range/dst: version_compatible: column 11: expected a digit'
 check vfmig-edu-self 0 "$ex/vfmig-edu" "$ex/vfmig-edu" -- 'vfmig-edu 2\.0\.3'
-check json 3 --json $(pair gfx-4GB) -- '^\{"compatible":false,"failed":1,' \
+check json 3 --json $(pair gfx-4GB) -- '^\{"accept":false,"failed":1,' \
 	'"code":"param_value_not_allowed","code_num":7,"passed":false,"subject":"memory"'
-check json-ok 0 --json $(pair rss-off-allowed) -- '"compatible":true' \
+check json-ok 0 --json $(pair rss-off-allowed) -- '"accept":true' \
 	'"notes":\["destination parameter rss will be set to off'
 check missing-dir 2 "$ex/does-not-exist" "$ex/vfmig-edu" -- \
 	'does-not-exist/model: missing'

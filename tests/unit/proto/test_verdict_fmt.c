@@ -30,11 +30,12 @@ static void test_json_string(void **state)
 {
 	FILE *f = open_out();
 
-	vfm_json_string(f, "a\"b\\c\nd\te\x01\x7f é \xff\xc3(x");
+	vfm_json_string(f, "a\"b\\c\nd\te\x01/ é \xff\xc3(x");
 	fclose(f);
+	/* json-c's escaping; each byte that is not UTF-8 becomes U+FFFD */
 	assert_string_equal(
 		out,
-		"\"a\\\"b\\\\c\\nd\\te\\u0001\\u007f é \\ufffd\\ufffd(x\"");
+		"\"a\\\"b\\\\c\\nd\\te\\u0001/ é \xef\xbf\xbd\xef\xbf\xbd(x\"");
 	f = open_out();
 	vfm_json_string(f, "");
 	fclose(f);
@@ -72,10 +73,12 @@ static void test_table_and_json(void **state)
 	f = open_out();
 	vfm_verdict_print_json(f, &v.verdict, NULL, &v.desc);
 	fclose(f);
-	assert_true(!strncmp(
-		out,
-		"{\"compatible\":false,\"failed\":1,\"source\":null,\"destination\":{\"model\":\"gfx\"",
-		71));
+	{
+		static const char head[] =
+			"{\"accept\":false,\"failed\":1,\"source_descriptor\":null,\"destination_descriptor\":{\"model\":\"gfx\"";
+
+		assert_true(!strncmp(out, head, sizeof(head) - 1));
+	}
 	assert_non_null(strstr(
 		out, "\"allowed\":{\"memory\":\"8192\",\"rss\":\"on,off\"}"));
 	assert_non_null(strstr(
