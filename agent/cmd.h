@@ -35,5 +35,6 @@ int vfm_cmd_recv(int argc, char **argv);
 int vfm_cmd_check(int argc, char **argv);
 int vfm_cmd_outcome(int argc, char **argv);
 int vfm_cmd_describe(int argc, char **argv);
+int vfm_cmd_log(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct vfm_cmd vfm_cmds[] = {
 	{ "describe", "print a device's descriptor, state and digest",
 	  vfm_cmd_describe },
 	{ "compat", "compare two device descriptors offline", vfm_cmd_compat },
+	{ "log", "print an agent's JSON log as readable lines", vfm_cmd_log },
 };
 
 #define VFM_NCMDS (sizeof(vfm_cmds) / sizeof(vfm_cmds[0]))
