@@ -112,6 +112,13 @@ int vfm_dev_set_state(struct vfm_dev *d, uint32_t s)
 	return 0;
 }
 
+int vfm_dev_set_stream_format(struct vfm_dev *d, unsigned int format)
+{
+	if (d->ops->set_stream_format)
+		return d->ops->set_stream_format(d, format);
+	return format == VFMIG_STREAM_FORMAT ? 0 : -EOPNOTSUPP;
+}
+
 int vfm_dev_reset(struct vfm_dev *d)
 {
 	vfm_dev_session_end(d);

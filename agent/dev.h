@@ -69,6 +69,10 @@ struct vfm_dev_ops {
 	/* Optional: this device will be a destination; set up now what
 	 * resuming needs, so that it costs nothing while data arrives. */
 	int (*prepare_resume)(struct vfm_dev *d);
+	/* Optional: the stream format (uapi/vfmig.h) the next saving stream
+	 * produces; one of the device's descriptor's stream_formats. A
+	 * backend without it produces format 1. */
+	int (*set_stream_format)(struct vfm_dev *d, unsigned int format);
 };
 
 extern const struct vfm_dev_ops vfm_dev_sim_ops;
@@ -154,5 +158,9 @@ static inline int vfm_dev_prepare_resume(struct vfm_dev *d)
 {
 	return d->ops->prepare_resume ? d->ops->prepare_resume(d) : 0;
 }
+
+/* Before the saving session starts: produce @format (the one the
+ * handshake negotiated). -EOPNOTSUPP: the backend produces format 1 only. */
+int vfm_dev_set_stream_format(struct vfm_dev *d, unsigned int format);
 
 #endif

@@ -52,6 +52,64 @@ static void fill(uint8_t *p, size_t len, uint64_t seed)
 
 static void mark_dirty_locked(struct vfm_sim *s, uint64_t page);
 
+/* zero=N: page p stays zero when a hash of (seed, p) falls below N%; the
+ * others get their own pattern. The zero pages are never touched, so a
+ * sparse state costs memory only for its data. */
+static void fill_sparse(struct vfm_sim *s)
+{
+	for (uint64_t p = 0; p < s->pages; p++) {
+		uint64_t h = (s->seed ^ p) * 0x9e3779b97f4a7c15ull;
+
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 29;
+		if (h % 100 < s->zero_pct)
+			vfm_bit_set(s->zmap, p);
+		else
+			fill(s->mem + p * VFMIG_PAGE_SIZE, VFMIG_PAGE_SIZE,
+			     s->seed ^ (p + 1) * 0x2545f4914f6cdd1dull);
+	}
+}
+
+bool vfm_sim_is_zero(const uint8_t *p, size_t len)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 64 <= len; i += 64) {
+		for (size_t j = 0; j < 64; j += 8) {
+			memcpy(&w, p + i + j, 8);
+			acc |= w;
+		}
+		if (acc)
+			return false;
+	}
+	for (; i < len; i++)
+		acc |= p[i];
+	return !acc;
+}
+
+/* Page @page now holds zeros (@zero) or not: keep the map and the saving
+ * stream's exact counts of pending zero pages. */
+static void set_zero_locked(struct vfm_sim *s, uint64_t page, bool zero)
+{
+	struct vfm_sim_save *sv = &s->sv;
+	uint64_t *cnt = NULL;
+
+	if (vfm_bit_test(s->zmap, page) == zero)
+		return;
+	if (zero)
+		vfm_bit_set(s->zmap, page);
+	else
+		vfm_bit_clear(s->zmap, page);
+	if (sv->active && vfm_bit_test(sv->unsent, page))
+		cnt = &sv->unsent_zero;
+	else if (sv->active && vfm_bit_test(sv->dirty, page))
+		cnt = &sv->dirty_zero;
+	if (cnt)
+		*cnt = zero ? *cnt + 1 : *cnt - 1;
+}
+
 /* Write one page as the workload does: a new counter-derived pattern at the
  * start of the page and the register block's write counter. */
 static void dirty_page_locked(struct vfm_sim *s, uint64_t page)
@@ -65,6 +123,7 @@ static void dirty_page_locked(struct vfm_sim *s, uint64_t page)
 	v = cnt * 0x9e3779b97f4a7c15ull ^ page;
 	for (int i = 0; i < 8; i++)
 		memcpy(p + i * 8, &v, 8);
+	set_zero_locked(s, page, false);
 	mark_dirty_locked(s, page);
 }
 
@@ -74,6 +133,8 @@ static void mark_dirty_locked(struct vfm_sim *s, uint64_t page)
 	    !vfm_bit_test(s->sv.dirty, page)) {
 		vfm_bit_set(s->sv.dirty, page);
 		s->sv.dirty_count++;
+		if (vfm_bit_test(s->zmap, page))
+			s->sv.dirty_zero++;
 	}
 }
 
@@ -86,8 +147,12 @@ int vfm_sim_poke(struct vfm_dev *d, uint64_t off, const void *buf, size_t len)
 	pthread_mutex_lock(&s->lock);
 	memcpy(s->mem + off, buf, len);
 	for (uint64_t p = off / VFMIG_PAGE_SIZE;
-	     len && p <= (off + len - 1) / VFMIG_PAGE_SIZE; p++)
+	     len && p <= (off + len - 1) / VFMIG_PAGE_SIZE; p++) {
+		set_zero_locked(s, p,
+				vfm_sim_is_zero(s->mem + p * VFMIG_PAGE_SIZE,
+						VFMIG_PAGE_SIZE));
 		mark_dirty_locked(s, p);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -140,6 +205,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 	}
 	s->size = VFM_SIM_DEFAULT_SIZE;
 	s->buf_size = VFM_SIM_DEFAULT_BUF;
+	s->formats = 1u << VFMIG_STREAM_FORMAT | 1u << VFMIG_STREAM_FORMAT_ZERO;
 	vfm_desc_init(&s->desc);
 	vfm_desc_set_model(&s->desc, "vfmig-edu", NULL);
 	vfm_desc_set_version(&s->desc, "2.0.3", NULL);
@@ -170,6 +236,35 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 			s->no_precopy = !strcmp(v, "off") || !strcmp(v, "0");
 		} else if (!strcmp(k, "mmap")) {
 			s->no_buf = !strcmp(v, "off") || !strcmp(v, "0");
+		} else if (!strcmp(k, "zero")) {
+			char *end;
+			unsigned long pct = strtoul(v, &end, 10);
+
+			if (!*v || *end || pct > 100) {
+				snprintf(
+					why, whylen,
+					"The sim option zero=%s is not a percentage of zero pages (0-100).",
+					v);
+				return -EINVAL;
+			}
+			s->zero_pct = (unsigned int)pct;
+		} else if (!strcmp(k, "formats")) {
+			for (char *c = v; *c; c++)
+				if (*c == '/')
+					*c = ',';
+			ret = vfm_desc_set_stream_formats(&s->desc, v, &err);
+			if (!ret && (s->desc.stream_formats &
+				     ~(uint32_t)(s->formats | 1u) ||
+				     !(s->desc.stream_formats &
+				       1u << VFMIG_STREAM_FORMAT))) {
+				snprintf(
+					why, whylen,
+					"The sim option formats=%s names a stream format it does not have (it has 1 and 2; 1 is always there).",
+					v);
+				return -EINVAL;
+			}
+			if (!ret)
+				s->formats = s->desc.stream_formats;
 		} else if (!strcmp(k, "seed")) {
 			s->seed = strtoull(v, NULL, 0);
 		} else if (!strcmp(k, "model")) {
@@ -196,7 +291,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 		} else {
 			snprintf(
 				why, whylen,
-				"The sim option '%s' is unknown (size, dirty, buf, mmap, precopy, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
+				"The sim option '%s' is unknown (size, dirty, buf, zero, formats, mmap, precopy, seed, model, version, compatible, features, param.NAME, allowed.NAME).",
 				k);
 			return -EINVAL;
 		}
@@ -217,6 +312,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 			"The sim buffer must be at least 2 MiB, in 4 KiB pages.");
 		return -EINVAL;
 	}
+	s->desc.stream_formats = s->formats;
 	snprintf(mib, sizeof(mib), "%llu", (unsigned long long)(s->size >> 20));
 	if (!have_param_mem)
 		vfm_desc_set_param(&s->desc, "memory", mib, NULL);
@@ -268,17 +364,23 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 	s->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	s->buf = aligned_alloc(VFMIG_PAGE_SIZE, s->buf_size);
-	if (s->mem == MAP_FAILED || !s->buf) {
+	s->zmap = calloc((s->pages + 63) / 64, 8);
+	if (s->mem == MAP_FAILED || !s->buf || !s->zmap) {
 		snprintf(why, whylen,
 			 "The sim device could not allocate %llu bytes.",
 			 (unsigned long long)s->size);
 		if (s->mem != MAP_FAILED)
 			munmap(s->mem, s->size);
 		free(s->buf);
+		free(s->zmap);
 		free(s);
 		return -ENOMEM;
 	}
-	fill(s->mem, s->size, s->seed);
+	s->format = VFMIG_STREAM_FORMAT;
+	if (s->zero_pct)
+		fill_sparse(s);
+	else
+		fill(s->mem, s->size, s->seed);
 	fill(s->regs, sizeof(s->regs), s->seed ^ 0x5a5a5a5a);
 	memset(s->regs, 0, 8); /* the write counter */
 	s->rng = s->seed | 1;
@@ -314,6 +416,7 @@ static void sim_close(struct vfm_dev *d)
 	if (s->spare)
 		munmap(s->spare, s->size);
 	free(s->buf);
+	free(s->zmap);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s);
@@ -604,6 +707,22 @@ static int sim_prepare_resume(struct vfm_dev *d)
 	return ret;
 }
 
+static int sim_set_stream_format(struct vfm_dev *d, unsigned int format)
+{
+	struct vfm_sim *s = to_sim(d);
+	int ret = 0;
+
+	if (format > VFM_DESC_STREAM_FORMAT_MAX || !(s->formats >> format & 1))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->sv.active)
+		ret = -EBUSY; /* the stream has its format already */
+	else
+		s->format = (uint16_t)format;
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 const struct vfm_dev_ops vfm_dev_sim_ops = {
 	.name = "sim",
 	.open = sim_open,
@@ -622,4 +741,5 @@ const struct vfm_dev_ops vfm_dev_sim_ops = {
 	.digest = sim_digest,
 	.reset = sim_reset,
 	.prepare_resume = sim_prepare_resume,
+	.set_stream_format = sim_set_stream_format,
 };

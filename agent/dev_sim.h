@@ -22,7 +22,9 @@ struct vfm_sim_save {
 	uint64_t *dirty; /* sent, then written */
 	uint64_t dirty_count;
 	uint64_t dirty_cursor;
-	uint64_t records; /* REGS + DATA records emitted */
+	uint64_t unsent_zero, dirty_zero; /* of those, pages in sim->zmap */
+	uint16_t format; /* of this stream, fixed at its start */
+	uint64_t records; /* REGS + DATA + ZERO records emitted */
 	uint64_t pos; /* stream bytes emitted */
 	/* A record that did not fit the caller's room. */
 	uint8_t *pend;
@@ -38,6 +40,8 @@ struct vfm_sim_load {
 	uint8_t *mem; /* shadow memory, applied on RESUMING->STOP */
 	uint8_t regs[VFM_SIM_REGS_SIZE];
 	uint64_t *got; /* pages received */
+	uint64_t *zmap; /* received pages that are all zeros */
+	uint16_t format; /* of the stream's header */
 	uint64_t got_count;
 	bool got_regs;
 	uint64_t pos; /* stream bytes consumed */
@@ -62,6 +66,13 @@ struct vfm_sim {
 	uint64_t dirty_rate; /* bytes/s dirtied by the workload */
 	uint64_t seed;
 	uint8_t *mem;
+	/* Pages known to hold only zeros: the zero pages of a sparse state,
+	 * pages zeroed by a write, pages that arrived as zeros. A page that
+	 * is zero but not marked travels as DATA: correct, only larger. */
+	uint64_t *zmap;
+	unsigned int zero_pct; /* zero=N: N% of pages start as zeros */
+	uint32_t formats; /* stream formats it loads and produces (bit n) */
+	uint16_t format; /* the format the next saving stream produces */
 	uint8_t *spare; /* replaced memory, reused as the next shadow */
 	uint8_t regs[VFM_SIM_REGS_SIZE];
 	struct vfm_desc desc;
@@ -101,6 +112,8 @@ static inline void vfm_bit_clear(uint64_t *m, uint64_t i)
 }
 
 bool vfm_sim_running(uint32_t state);
+/* Whether @len bytes at @p are all zero. */
+bool vfm_sim_is_zero(const uint8_t *p, size_t len);
 /* A write into device memory, as a VM's access through the region would:
  * dirties the pages it touches (tests use it for exact dirty checks). */
 int vfm_sim_poke(struct vfm_dev *d, uint64_t off, const void *buf, size_t len);

@@ -30,7 +30,8 @@ int vfm_sim_load_start_locked(struct vfm_sim *s)
 			       0);
 	}
 	ld->got = calloc((s->pages + 63) / 64, 8);
-	if (ld->mem == MAP_FAILED || !ld->got) {
+	ld->zmap = calloc((s->pages + 63) / 64, 8);
+	if (ld->mem == MAP_FAILED || !ld->got || !ld->zmap) {
 		if (ld->mem == MAP_FAILED)
 			ld->mem = NULL;
 		vfm_sim_load_end_locked(s);
@@ -49,6 +50,7 @@ void vfm_sim_load_end_locked(struct vfm_sim *s)
 	if (ld->mem)
 		munmap(ld->mem, s->size);
 	free(ld->got);
+	free(ld->zmap);
 	memset(ld, 0, sizeof(*ld));
 	memcpy(ld->why, why, sizeof(why)); /* kept for the report */
 }
@@ -68,6 +70,13 @@ static int check_header(struct vfm_sim *s)
 
 	if (vfm_stream_hdr_decode(s->ld.hbuf, &si, why, sizeof(why)))
 		return fail(s, why);
+	if (!(s->formats >> si.format & 1)) {
+		snprintf(msg, sizeof(msg),
+			 "The stream has format %u, which this device does not load.",
+			 si.format);
+		return fail(s, msg);
+	}
+	s->ld.format = si.format;
 	if (strcmp(si.model, s->desc.model)) {
 		snprintf(msg, sizeof(msg),
 			 "The stream is for model '%s', this device is '%s'.",
@@ -106,6 +115,19 @@ static int check_record(struct vfm_sim *s)
 			return fail(
 				s, "A data record lies outside device memory.");
 		return 0;
+	case VFMIG_REC_ZERO:
+		if (s->ld.format < VFMIG_STREAM_FORMAT_ZERO)
+			return fail(
+				s,
+				"A zero record in a format 1 stream, which has none.");
+		if (r->len || r->data_crc)
+			return fail(
+				s,
+				"A zero record carries a payload or a payload CRC.");
+		if (r->offset % VFMIG_PAGE_SIZE || r->offset >= s->size)
+			return fail(s,
+				    "A zero record lies outside device memory.");
+		return 0;
 	case VFMIG_REC_REGS:
 		if (r->offset > VFM_SIM_REGS_SIZE ||
 		    r->len > VFM_SIM_REGS_SIZE - r->offset)
@@ -127,13 +149,24 @@ static int finish_record(struct vfm_sim *s)
 
 	if (ld->crc != r->data_crc)
 		return fail(s, "A record's payload is corrupt (CRC mismatch).");
-	if (r->type == VFMIG_REC_DATA) {
-		for (uint64_t p = r->offset / VFMIG_PAGE_SIZE;
-		     p < (r->offset + r->len) / VFMIG_PAGE_SIZE; p++) {
+	if (r->type == VFMIG_REC_DATA || r->type == VFMIG_REC_ZERO) {
+		uint64_t first = r->offset / VFMIG_PAGE_SIZE;
+		uint64_t n = r->len ? r->len / VFMIG_PAGE_SIZE : 1;
+
+		if (r->type == VFMIG_REC_ZERO)
+			memset(ld->mem + r->offset, 0, VFMIG_PAGE_SIZE);
+		for (uint64_t p = first; p < first + n; p++) {
 			if (!vfm_bit_test(ld->got, p)) {
 				vfm_bit_set(ld->got, p);
 				ld->got_count++;
 			}
+			/* The next migration out sends it as a ZERO. */
+			if (r->type == VFMIG_REC_ZERO ||
+			    vfm_sim_is_zero(ld->mem + p * VFMIG_PAGE_SIZE,
+					    VFMIG_PAGE_SIZE))
+				vfm_bit_set(ld->zmap, p);
+			else
+				vfm_bit_clear(ld->zmap, p);
 		}
 		ld->records++;
 	} else if (r->type == VFMIG_REC_REGS) {
@@ -250,6 +283,12 @@ int vfm_sim_load_finish_locked(struct vfm_sim *s)
 		munmap(s->spare, s->size);
 	s->spare = old; /* freed at close, not in the downtime */
 	memcpy(s->regs, ld->regs, sizeof(s->regs));
+	{
+		uint64_t *z = s->zmap;
+
+		s->zmap = ld->zmap;
+		ld->zmap = z; /* freed with the session */
+	}
 	ld->why[0] = '\0';
 	vfm_sim_load_end_locked(s);
 	return 0;

@@ -35,6 +35,9 @@ int vfm_sim_save_start_locked(struct vfm_sim *s)
 	for (uint64_t p = 0; p < s->pages; p++)
 		vfm_bit_set(sv->unsent, p);
 	sv->unsent_count = s->pages;
+	for (uint64_t w = 0; w < words; w++)
+		sv->unsent_zero += (uint64_t)__builtin_popcountll(s->zmap[w]);
+	sv->format = s->format;
 	sv->active = true;
 	return 0;
 }
@@ -88,13 +91,38 @@ static size_t emit_pages(struct vfm_sim *s, uint64_t first, uint64_t n,
 	return VFM_REC_HDR_LEN + r.len;
 }
 
-/* A run of set bits of @m from @start, at most @max long; clears them. */
+/* Bits of @m set in [first, first + n). */
+static uint64_t count_set(const uint64_t *m, uint64_t first, uint64_t n)
+{
+	uint64_t c = 0;
+
+	for (uint64_t i = first; i < first + n; i++)
+		c += vfm_bit_test(m, i);
+	return c;
+}
+
+/* Emit the zero page @page as one ZERO record (format 2) at @out. */
+static size_t emit_zero(struct vfm_sim *s, uint64_t page, uint8_t *out)
+{
+	struct vfm_rec r = {
+		.type = VFMIG_REC_ZERO,
+		.offset = page * VFMIG_PAGE_SIZE,
+	};
+
+	vfm_rec_hdr_encode(&r, out);
+	s->sv.records++;
+	return VFM_REC_HDR_LEN;
+}
+
+/* A run of set bits of @m from @start, at most @max long, that stops
+ * before a bit set in @stop (NULL: none); clears them. */
 static uint64_t take_run(uint64_t *m, uint64_t pages, uint64_t start,
-			 uint64_t max)
+			 uint64_t max, const uint64_t *stop)
 {
 	uint64_t n = 0;
 
-	while (start + n < pages && n < max && vfm_bit_test(m, start + n)) {
+	while (start + n < pages && n < max && vfm_bit_test(m, start + n) &&
+	       !(stop && n && vfm_bit_test(stop, start + n))) {
 		vfm_bit_clear(m, start + n);
 		n++;
 	}
@@ -118,6 +146,7 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 
 		if (cap < VFM_STREAM_HDR_LEN)
 			return -ENOSPC;
+		si.format = sv->format;
 		snprintf(si.model, sizeof(si.model), "%s", s->desc.model);
 		vfm_version_format(&s->desc.version, si.version,
 				   sizeof(si.version));
@@ -129,6 +158,7 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 		return 0;
 	}
 	if (sv->unsent_count || sv->dirty_count) {
+		bool zf = sv->format >= VFMIG_STREAM_FORMAT_ZERO;
 		uint64_t *m;
 		uint64_t first, n;
 
@@ -147,12 +177,26 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 			if (first == s->pages)
 				first = find_set(m, s->pages, 0);
 		}
-		n = take_run(m, s->pages, first, maxp);
+		if (zf && vfm_bit_test(s->zmap, first)) {
+			n = take_run(m, s->pages, first, 1, NULL);
+			*(m == sv->unsent ? &sv->unsent_zero : &sv->dirty_zero) -=
+				1;
+		} else {
+			n = take_run(m, s->pages, first, maxp,
+				     zf ? s->zmap : NULL);
+		}
 		if (m == sv->unsent)
 			sv->unsent_count -= n;
 		else
 			sv->dirty_count -= n, sv->dirty_cursor = first + n;
-		*len = emit_pages(s, first, n, out);
+		if (!zf) /* format 1: zero pages go as DATA */
+			*(m == sv->unsent ? &sv->unsent_zero :
+					    &sv->dirty_zero) -=
+				count_set(s->zmap, first, n);
+		if (zf && vfm_bit_test(s->zmap, first))
+			*len = emit_zero(s, first, out);
+		else
+			*len = emit_pages(s, first, n, out);
 		return 0;
 	}
 	if (!stop)
@@ -238,6 +282,16 @@ int vfm_sim_save_gen_locked(struct vfm_sim *s, uint8_t *out, size_t room,
 	return ret;
 }
 
+/* Stream bytes of @pages pending pages, @zero of them zero pages: DATA
+ * payload (the run's record headers depend on how the reader segments
+ * the stream) or, in format 2, a ZERO record for each zero page. */
+static uint64_t pending_bytes(uint16_t format, uint64_t pages, uint64_t zero)
+{
+	if (format < VFMIG_STREAM_FORMAT_ZERO)
+		return pages * VFMIG_PAGE_SIZE;
+	return (pages - zero) * VFMIG_PAGE_SIZE + zero * VFM_REC_HDR_LEN;
+}
+
 int vfm_sim_precopy_info(struct vfm_dev *d, uint64_t *initial, uint64_t *dirty)
 {
 	struct vfm_sim *s = to_sim(d);
@@ -250,9 +304,10 @@ int vfm_sim_precopy_info(struct vfm_dev *d, uint64_t *initial, uint64_t *dirty)
 		ret = -EINVAL;
 	} else {
 		*initial = (sv->hdr_sent ? 0 : VFM_STREAM_HDR_LEN) +
-			   sv->unsent_count * VFMIG_PAGE_SIZE +
+			   pending_bytes(sv->format, sv->unsent_count,
+					 sv->unsent_zero) +
 			   (sv->pend_len - sv->pend_off);
-		*dirty = sv->dirty_count * VFMIG_PAGE_SIZE;
+		*dirty = pending_bytes(sv->format, sv->dirty_count, sv->dirty_zero);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
@@ -269,11 +324,17 @@ int vfm_sim_data_size(struct vfm_dev *d, uint64_t *bytes)
 	if (sv->active) {
 		pages = sv->unsent_count + sv->dirty_count;
 		*bytes = (sv->hdr_sent ? 0 : VFM_STREAM_HDR_LEN) +
-			 pages * VFMIG_PAGE_SIZE +
+			 pending_bytes(sv->format, sv->unsent_count, sv->unsent_zero) +
+			 pending_bytes(sv->format, sv->dirty_count, sv->dirty_zero) +
 			 (sv->pend_len - sv->pend_off) +
 			 (pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
 	} else {
-		*bytes = VFM_STREAM_HDR_LEN + s->size +
+		uint64_t zero = 0;
+
+		for (uint64_t w = 0; w < (s->pages + 63) / 64; w++)
+			zero += (uint64_t)__builtin_popcountll(s->zmap[w]);
+		*bytes = VFM_STREAM_HDR_LEN +
+			 pending_bytes(s->format, s->pages, zero) +
 			 (s->pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
 	}
 	pthread_mutex_unlock(&s->lock);

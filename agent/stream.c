@@ -25,7 +25,7 @@ int vfm_stream_hdr_encode(const struct vfm_stream_info *si, void *out)
 
 	memset(&h, 0, sizeof(h));
 	h.magic = htole32(VFMIG_STREAM_MAGIC);
-	h.format = htole16(VFMIG_STREAM_FORMAT);
+	h.format = htole16(si->format ? si->format : VFMIG_STREAM_FORMAT);
 	h.hdr_len = htole16(sizeof(h));
 	h.mem_size = htole64(si->mem_size);
 	h.regs_size = htole32(si->regs_size);
@@ -68,13 +68,16 @@ int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si, char *why,
 			 "The stream header is corrupt (CRC mismatch).");
 		return -EINVAL;
 	}
-	if (le16toh(h.format) != VFMIG_STREAM_FORMAT ||
+	if (le16toh(h.format) < VFMIG_STREAM_FORMAT ||
+	    le16toh(h.format) > VFMIG_STREAM_FORMAT_MAX ||
 	    le16toh(h.hdr_len) != sizeof(h)) {
 		snprintf(why, whylen,
-			 "The stream format %u is not supported (want %u).",
-			 le16toh(h.format), VFMIG_STREAM_FORMAT);
+			 "The stream format %u is not supported (want %u-%u).",
+			 le16toh(h.format), VFMIG_STREAM_FORMAT,
+			 VFMIG_STREAM_FORMAT_MAX);
 		return -EINVAL;
 	}
+	si->format = le16toh(h.format);
 	if (le32toh(h.page_size) != VFMIG_PAGE_SIZE) {
 		snprintf(why, whylen, "The stream page size %u is not %u.",
 			 le32toh(h.page_size), VFMIG_PAGE_SIZE);
@@ -122,7 +125,7 @@ int vfm_rec_hdr_decode(const void *in, struct vfm_rec *r, char *why,
 	r->len = le32toh(h.len);
 	r->offset = le64toh(h.offset);
 	r->data_crc = le32toh(h.data_crc);
-	if (r->type < VFMIG_REC_REGS || r->type > VFMIG_REC_END) {
+	if (r->type < VFMIG_REC_REGS || r->type > VFMIG_REC_ZERO) {
 		snprintf(why, whylen, "A record has the unknown type %u.",
 			 r->type);
 		return -EINVAL;

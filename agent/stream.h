@@ -20,6 +20,7 @@ _Static_assert(sizeof(struct vfmig_rec_hdr) == VFM_REC_HDR_LEN,
 
 /* Host-order views of the wire structures. */
 struct vfm_stream_info {
+	uint16_t format; /* VFMIG_STREAM_FORMAT*; 0 encodes as 1 */
 	uint64_t mem_size;
 	uint32_t regs_size;
 	char model[VFMIG_MODEL_MAX];
@@ -36,13 +37,16 @@ struct vfm_rec {
 
 /* Fill @out (512 bytes); -ENAMETOOLONG when a string does not fit. */
 int vfm_stream_hdr_encode(const struct vfm_stream_info *si, void *out);
-/* Check magic, format, length, page size and CRC; -EINVAL and @why. */
+/* Check magic, format (1..VFMIG_STREAM_FORMAT_MAX: the caller checks it
+ * against the formats it loads), length, page size and CRC; -EINVAL and
+ * @why. */
 int vfm_stream_hdr_decode(const void *in, struct vfm_stream_info *si, char *why,
 			  size_t whylen);
 
 /* Fill 24 bytes at @out, computing hdr_crc. */
 void vfm_rec_hdr_encode(const struct vfm_rec *r, void *out);
-/* Check hdr_crc and type; -EINVAL with @why. */
+/* Check hdr_crc and type (1..VFMIG_REC_ZERO; the caller refuses ZERO in
+ * a format 1 stream); -EINVAL with @why. */
 int vfm_rec_hdr_decode(const void *in, struct vfm_rec *r, char *why,
 		       size_t whylen);
 

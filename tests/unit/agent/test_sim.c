@@ -2,7 +2,9 @@
 /*
  * The sim device: its FSM, pre-copy numbers, exact dirty tracking, and the
  * stream: sim -> sim round trips through segments and read()/write(), a
- * corrupt byte refused, an incompatible header refused.
+ * corrupt byte refused, an incompatible header refused; stream format 2:
+ * a sparse state as ZERO records, corrupt ZERO records refused, and the
+ * format the handshake picks for old and new destinations.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,8 +16,11 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "crc32c.h"
 #include "dev.h"
 #include "dev_sim.h"
+#include "stream.h"
+#include "vfm/compat.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 
@@ -410,6 +415,237 @@ static void test_data_size_and_eof(void **state)
 	vfm_dev_close(a);
 }
 
+/* Pages of @d's memory that are all zero. */
+static uint64_t zero_pages(struct vfm_dev *d)
+{
+	struct vfm_sim *s = to_sim(d);
+	uint64_t n = 0;
+
+	for (uint64_t p = 0; p < s->pages; p++)
+		n += vfm_sim_is_zero(s->mem + p * 4096, 4096);
+	return n;
+}
+
+/* The whole STOP_COPY stream of @d (format @format) with read(). */
+static uint64_t stop_copy_stream(struct vfm_dev *d, unsigned int format,
+				 uint8_t *buf, size_t cap)
+{
+	uint64_t total = 0;
+
+	assert_int_equal(vfm_dev_set_stream_format(d, format), 0);
+	assert_int_equal(vfm_dev_set_state(d, S(STOP_COPY)), 0);
+	for (;;) {
+		ssize_t n = vfm_dev_read(d, buf + total, cap - total);
+
+		assert_true(n >= 0);
+		if (!n)
+			break;
+		total += (uint64_t)n;
+	}
+	return total;
+}
+
+/* Offset of the first record of @type in a stream, or 0. */
+static uint64_t find_record(const uint8_t *buf, uint64_t len, uint32_t type)
+{
+	uint64_t o = 512;
+
+	while (o + 24 <= len) {
+		struct vfm_rec r;
+		char why[128];
+
+		assert_int_equal(vfm_rec_hdr_decode(buf + o, &r, why,
+						    sizeof(why)),
+				 0);
+		if (r.type == type)
+			return o;
+		o += 24 + r.len;
+	}
+	return 0;
+}
+
+static void test_sparse_roundtrip(void **state)
+{
+	for (int w = 0; w < 2; w++) {
+		struct vfm_dev *a = open_sim("sim:size=8M,seed=21,zero=90");
+		struct vfm_dev *b = open_sim("sim:size=8M,seed=22");
+		char da[VFM_DIGEST_HEX], db[VFM_DIGEST_HEX];
+		uint64_t z = zero_pages(a), nz = 2048 - z, init, dirty;
+		uint8_t page[4096], *buf = malloc(16u << 20);
+		uint64_t got;
+
+		assert_non_null(buf);
+		/* about 90% zero pages, every one of them known as such */
+		assert_true(z > 2048 * 85 / 100 && z < 2048 * 95 / 100);
+		assert_int_equal(vfm_dev_set_stream_format(a, 2), 0);
+		assert_int_equal(vfm_dev_set_state(a, S(PRE_COPY)), 0);
+		/* exact: payload of the data pages, a record per zero page */
+		assert_int_equal(vfm_dev_precopy_info(a, &init, &dirty), 0);
+		assert_int_equal(init, 512 + nz * 4096 + z * 24);
+		assert_int_equal(vfm_dev_set_stream_format(a, 1), -EBUSY);
+		got = drain_read(a, buf, 16u << 20);
+		assert_int_equal(vfm_dev_precopy_info(a, &init, &dirty), 0);
+		assert_int_equal(init, 0);
+		/* the wire: the data pages plus record headers, no more */
+		assert_true(got <= 512 + nz * 4096 + 2048 * 24);
+		assert_true(got < (8u << 20) / 9);
+		assert_int_equal(((const struct vfmig_stream_hdr *)buf)->format,
+				 2);
+		/* a data page zeroed: dirty as one ZERO record; a zero page
+		 * written: dirty as a page of data */
+		memset(page, 0, sizeof(page));
+		for (uint64_t p = 0; p < 2048; p++) {
+			bool zp = vfm_sim_is_zero(to_sim(a)->mem + p * 4096,
+						  4096);
+
+			if (!zp && !(dirty & 1)) {
+				assert_int_equal(
+					vfm_sim_poke(a, p * 4096, page, 4096),
+					0);
+				dirty |= 1;
+			} else if (zp && !(dirty & 2)) {
+				page[7] = 1;
+				assert_int_equal(
+					vfm_sim_poke(a, p * 4096, page, 8), 0);
+				page[7] = 0;
+				dirty |= 2;
+			}
+		}
+		assert_int_equal(vfm_dev_precopy_info(a, &init, &dirty), 0);
+		assert_int_equal(dirty, 24 + 4096);
+		assert_int_equal(drain_read(a, buf, 16u << 20),
+				 24 + 24 + 4096);
+		assert_int_equal(vfm_dev_set_state(a, S(RUNNING)), 0);
+		/* a whole migration, pokes and all, through both load paths */
+		assert_int_equal(vfm_dev_set_stream_format(a, 2), 0);
+		assert_int_equal(migrate(a, b, w, -1), 0);
+		assert_int_equal(vfm_dev_digest(a, da), 0);
+		assert_int_equal(vfm_dev_digest(b, db), 0);
+		assert_string_equal(da, db);
+		/* the destination knows its zero pages: it sends them small */
+		assert_int_equal(vfm_dev_set_state(b, S(RUNNING)), 0);
+		assert_int_equal(vfm_dev_set_stream_format(b, 2), 0);
+		assert_int_equal(vfm_dev_set_state(b, S(PRE_COPY)), 0);
+		assert_int_equal(vfm_dev_precopy_info(b, &init, &dirty), 0);
+		assert_int_equal(init, 512 + (2048 - zero_pages(b)) * 4096 +
+					       zero_pages(b) * 24);
+		free(buf);
+		vfm_dev_close(a);
+		vfm_dev_close(b);
+	}
+}
+
+/* Feed @len bytes of @buf to a fresh destination: its write() result. */
+static int load_stream(const char *spec, const uint8_t *buf, uint64_t len)
+{
+	struct vfm_dev *b = open_sim(spec);
+	ssize_t w;
+	int ret;
+
+	assert_int_equal(vfm_dev_set_state(b, S(RESUMING)), 0);
+	w = vfm_dev_write(b, buf, len);
+	ret = w < 0 ? (int)w : vfm_dev_set_state(b, S(STOP));
+	if (ret)
+		assert_true(strlen(vfm_sim_load_error(b)) > 0);
+	vfm_dev_close(b);
+	return ret;
+}
+
+static void test_zero_record_corrupt(void **state)
+{
+	struct vfm_dev *a = open_sim("sim:size=4M,seed=23,zero=90");
+	size_t cap = 8u << 20;
+	uint8_t *buf = malloc(cap), *bad = malloc(cap);
+	uint64_t len, zo;
+	struct vfm_rec r = { .type = VFMIG_REC_ZERO };
+
+	assert_non_null(buf);
+	assert_non_null(bad);
+	len = stop_copy_stream(a, 2, buf, cap);
+	zo = find_record(buf, len, VFMIG_REC_ZERO);
+	assert_true(zo > 0);
+	/* intact: loads */
+	assert_int_equal(load_stream("sim:size=4M", buf, len), 0);
+	/* a flipped offset bit: the record header's CRC */
+	memcpy(bad, buf, len);
+	bad[zo + 9] ^= 0x10;
+	assert_int_equal(load_stream("sim:size=4M", bad, len), -EINVAL);
+	/* well-formed headers that lie: outside memory, unaligned, with a
+	 * payload CRC */
+	for (int i = 0; i < 3; i++) {
+		memcpy(bad, buf, len);
+		r.offset = i == 0 ? 4u << 20 : i == 1 ? 4096 + 512 : 0;
+		r.data_crc = i == 2 ? 1 : 0;
+		vfm_rec_hdr_encode(&r, bad + zo);
+		assert_int_equal(load_stream("sim:size=4M", bad, len), -EINVAL);
+	}
+	/* a ZERO record in a stream whose header says format 1 */
+	memcpy(bad, buf, len);
+	{
+		struct vfmig_stream_hdr *h = (struct vfmig_stream_hdr *)bad;
+
+		h->format = 1;
+		h->hdr_crc = vfm_crc32c(0, h, offsetof(typeof(*h), hdr_crc));
+	}
+	assert_int_equal(load_stream("sim:size=4M", bad, len), -EINVAL);
+	/* a destination that loads format 1 only refuses the header */
+	assert_int_equal(load_stream("sim:size=4M,formats=1", buf, 512),
+			 -EINVAL);
+	free(buf);
+	free(bad);
+	vfm_dev_close(a);
+}
+
+static void test_format_negotiation(void **state)
+{
+	struct vfm_dev *src = open_sim("sim:size=4M,seed=24,zero=50");
+	struct vfm_dev *old = open_sim("sim:size=4M,formats=1");
+	struct vfm_dev *cur = open_sim("sim:size=4M");
+	struct vfm_desc ds, dold, dcur, legacy;
+	struct vfm_verdict v;
+	char why[64];
+	size_t cap = 8u << 20;
+	uint8_t *buf = malloc(cap);
+	uint64_t len;
+
+	assert_non_null(buf);
+	assert_int_equal(vfm_dev_describe(src, &ds, why, sizeof(why)), 0);
+	assert_int_equal(vfm_dev_describe(old, &dold, why, sizeof(why)), 0);
+	assert_int_equal(vfm_dev_describe(cur, &dcur, why, sizeof(why)), 0);
+	/* a driver that predates the field states nothing: format 1 */
+	legacy = dcur;
+	legacy.stream_formats = 0;
+	assert_int_equal(vfm_stream_format_pick(&ds, &dcur), 2);
+	assert_int_equal(vfm_stream_format_pick(&ds, &dold), 1);
+	assert_int_equal(vfm_stream_format_pick(&ds, &legacy), 1);
+	assert_int_equal(vfm_stream_format_pick(&legacy, &dcur), 1);
+	/* the destination's verdict says which one, and accepts both */
+	assert_int_equal(vfm_compat_eval(&ds, &dold, &v), 0);
+	assert_true(v.accept);
+	assert_int_equal(v.r[v.nresults - 1].code,
+			 VFM_COMPAT_STREAM_FORMAT_COMMON);
+	assert_non_null(strstr(v.r[v.nresults - 1].sentence,
+			       "stream format 1"));
+	assert_int_equal(vfm_compat_eval(&ds, &dcur, &v), 0);
+	assert_true(v.accept);
+	assert_non_null(strstr(v.r[v.nresults - 1].sentence,
+			       "stream format 2"));
+	/* an old destination gets format 1 and loads it */
+	assert_int_equal(vfm_dev_set_stream_format(old, 2), -EINVAL);
+	len = stop_copy_stream(src, vfm_stream_format_pick(&ds, &dold), buf,
+			       cap);
+	assert_int_equal(((const struct vfmig_stream_hdr *)buf)->format, 1);
+	assert_int_equal(find_record(buf, len, VFMIG_REC_ZERO), 0);
+	assert_true(len > 4u << 20);
+	assert_int_equal(load_stream("sim:size=4M,formats=1", buf, len), 0);
+	/* a new destination loads an old-format stream too */
+	assert_int_equal(load_stream("sim:size=4M", buf, len), 0);
+	free(buf);
+	vfm_dev_close(src);
+	vfm_dev_close(old);
+	vfm_dev_close(cur);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +659,9 @@ int main(void)
 		cmocka_unit_test(test_corrupt_refused),
 		cmocka_unit_test(test_incompatible_header),
 		cmocka_unit_test(test_data_size_and_eof),
+		cmocka_unit_test(test_sparse_roundtrip),
+		cmocka_unit_test(test_zero_record_corrupt),
+		cmocka_unit_test(test_format_negotiation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
