@@ -254,7 +254,7 @@ static int sim_config(struct vfm_sim *s, char *args, char *why, size_t whylen)
 					*c = ',';
 			ret = vfm_desc_set_stream_formats(&s->desc, v, &err);
 			if (!ret && (s->desc.stream_formats &
-				     ~(uint32_t)(s->formats | 1u) ||
+					     ~(uint32_t)(s->formats | 1u) ||
 				     !(s->desc.stream_formats &
 				       1u << VFMIG_STREAM_FORMAT))) {
 				snprintf(

@@ -71,9 +71,10 @@ static int check_header(struct vfm_sim *s)
 	if (vfm_stream_hdr_decode(s->ld.hbuf, &si, why, sizeof(why)))
 		return fail(s, why);
 	if (!(s->formats >> si.format & 1)) {
-		snprintf(msg, sizeof(msg),
-			 "The stream has format %u, which this device does not load.",
-			 si.format);
+		snprintf(
+			msg, sizeof(msg),
+			"The stream has format %u, which this device does not load.",
+			si.format);
 		return fail(s, msg);
 	}
 	s->ld.format = si.format;
@@ -125,8 +126,8 @@ static int check_record(struct vfm_sim *s)
 				s,
 				"A zero record carries a payload or a payload CRC.");
 		if (r->offset % VFMIG_PAGE_SIZE || r->offset >= s->size)
-			return fail(s,
-				    "A zero record lies outside device memory.");
+			return fail(
+				s, "A zero record lies outside device memory.");
 		return 0;
 	case VFMIG_REC_REGS:
 		if (r->offset > VFM_SIM_REGS_SIZE ||

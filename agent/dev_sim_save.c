@@ -179,8 +179,8 @@ static int next_record_locked(struct vfm_sim *s, uint8_t *out, size_t cap,
 		}
 		if (zf && vfm_bit_test(s->zmap, first)) {
 			n = take_run(m, s->pages, first, 1, NULL);
-			*(m == sv->unsent ? &sv->unsent_zero : &sv->dirty_zero) -=
-				1;
+			*(m == sv->unsent ? &sv->unsent_zero :
+					    &sv->dirty_zero) -= 1;
 		} else {
 			n = take_run(m, s->pages, first, maxp,
 				     zf ? s->zmap : NULL);
@@ -307,7 +307,8 @@ int vfm_sim_precopy_info(struct vfm_dev *d, uint64_t *initial, uint64_t *dirty)
 			   pending_bytes(sv->format, sv->unsent_count,
 					 sv->unsent_zero) +
 			   (sv->pend_len - sv->pend_off);
-		*dirty = pending_bytes(sv->format, sv->dirty_count, sv->dirty_zero);
+		*dirty = pending_bytes(sv->format, sv->dirty_count,
+				       sv->dirty_zero);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
@@ -324,8 +325,10 @@ int vfm_sim_data_size(struct vfm_dev *d, uint64_t *bytes)
 	if (sv->active) {
 		pages = sv->unsent_count + sv->dirty_count;
 		*bytes = (sv->hdr_sent ? 0 : VFM_STREAM_HDR_LEN) +
-			 pending_bytes(sv->format, sv->unsent_count, sv->unsent_zero) +
-			 pending_bytes(sv->format, sv->dirty_count, sv->dirty_zero) +
+			 pending_bytes(sv->format, sv->unsent_count,
+				       sv->unsent_zero) +
+			 pending_bytes(sv->format, sv->dirty_count,
+				       sv->dirty_zero) +
 			 (sv->pend_len - sv->pend_off) +
 			 (pages + 255) / 256 * VFM_REC_HDR_LEN + tail;
 	} else {

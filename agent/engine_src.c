@@ -646,11 +646,13 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 	}
 	/* The stream format the verdict settled (vfm/compat.h, "stream"). */
 	ret = vfm_dev_set_stream_format(
-		e->dev, vfm_stream_format_pick(&e->desc, vfm_hs_peer_desc(e->hs)));
+		e->dev,
+		vfm_stream_format_pick(&e->desc, vfm_hs_peer_desc(e->hs)));
 	if (ret) {
-		snprintf(e->why, sizeof(e->why),
-			 "The device cannot produce the negotiated stream format: %s.",
-			 strerror(-ret));
+		snprintf(
+			e->why, sizeof(e->why),
+			"The device cannot produce the negotiated stream format: %s.",
+			strerror(-ret));
 		return ret;
 	}
 	/* The device's saving session: PRE_COPY (nothing before ACCEPT). A

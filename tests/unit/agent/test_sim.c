@@ -454,9 +454,8 @@ static uint64_t find_record(const uint8_t *buf, uint64_t len, uint32_t type)
 		struct vfm_rec r;
 		char why[128];
 
-		assert_int_equal(vfm_rec_hdr_decode(buf + o, &r, why,
-						    sizeof(why)),
-				 0);
+		assert_int_equal(
+			vfm_rec_hdr_decode(buf + o, &r, why, sizeof(why)), 0);
 		if (r.type == type)
 			return o;
 		o += 24 + r.len;
@@ -499,9 +498,9 @@ static void test_sparse_roundtrip(void **state)
 						  4096);
 
 			if (!zp && !(dirty & 1)) {
-				assert_int_equal(
-					vfm_sim_poke(a, p * 4096, page, 4096),
-					0);
+				assert_int_equal(vfm_sim_poke(a, p * 4096, page,
+							      4096),
+						 0);
 				dirty |= 1;
 			} else if (zp && !(dirty & 2)) {
 				page[7] = 1;
@@ -513,8 +512,7 @@ static void test_sparse_roundtrip(void **state)
 		}
 		assert_int_equal(vfm_dev_precopy_info(a, &init, &dirty), 0);
 		assert_int_equal(dirty, 24 + 4096);
-		assert_int_equal(drain_read(a, buf, 16u << 20),
-				 24 + 24 + 4096);
+		assert_int_equal(drain_read(a, buf, 16u << 20), 24 + 24 + 4096);
 		assert_int_equal(vfm_dev_set_state(a, S(RUNNING)), 0);
 		/* a whole migration, pokes and all, through both load paths */
 		assert_int_equal(vfm_dev_set_stream_format(a, 2), 0);
@@ -624,12 +622,12 @@ static void test_format_negotiation(void **state)
 	assert_true(v.accept);
 	assert_int_equal(v.r[v.nresults - 1].code,
 			 VFM_COMPAT_STREAM_FORMAT_COMMON);
-	assert_non_null(strstr(v.r[v.nresults - 1].sentence,
-			       "stream format 1"));
+	assert_non_null(
+		strstr(v.r[v.nresults - 1].sentence, "stream format 1"));
 	assert_int_equal(vfm_compat_eval(&ds, &dcur, &v), 0);
 	assert_true(v.accept);
-	assert_non_null(strstr(v.r[v.nresults - 1].sentence,
-			       "stream format 2"));
+	assert_non_null(
+		strstr(v.r[v.nresults - 1].sentence, "stream format 2"));
 	/* an old destination gets format 1 and loads it */
 	assert_int_equal(vfm_dev_set_stream_format(old, 2), -EINVAL);
 	len = stop_copy_stream(src, vfm_stream_format_pick(&ds, &dold), buf,

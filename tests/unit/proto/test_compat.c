@@ -57,6 +57,8 @@ static void test_codes_are_stable(void **state)
 		{ 9, "param_destination_only_not_off", false },
 		{ 10, "feature_supported", true },
 		{ 11, "feature_unsupported", false },
+		{ 12, "stream_format_common", true },
+		{ 13, "stream_format_none", false },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -322,6 +324,41 @@ static void test_long_allowed_list_sentence(void **state)
 		"..."));
 }
 
+/* The stream rule: only when the source states its formats. */
+static void test_stream_formats(void **state)
+{
+	struct vfm_desc s, d;
+	unsigned int n;
+
+	pt_desc_edu(&s, "2.0.3");
+	pt_desc_edu(&d, "2.0.4");
+	eval(&s, &d);
+	n = v.nresults;
+	assert_false(has(VFM_COMPAT_STREAM_FORMAT_COMMON));
+	/* a new source, an old destination: format 1, accepted */
+	pt_must(vfm_desc_set_stream_formats(&s, "1,2", NULL), NULL);
+	eval(&s, &d);
+	assert_true(v.accept);
+	assert_int_equal(v.nresults, n + 1);
+	assert_string_equal(
+		find(VFM_COMPAT_STREAM_FORMAT_COMMON, "")->sentence,
+		"stream format 1: the source produces formats 1,2, the destination loads 1");
+	/* both new: format 2 */
+	pt_must(vfm_desc_set_stream_formats(&d, "1,2", NULL), NULL);
+	eval(&s, &d);
+	assert_true(v.accept);
+	assert_non_null(
+		strstr(find(VFM_COMPAT_STREAM_FORMAT_COMMON, "")->sentence,
+		       "stream format 2:"));
+	/* nothing in common: refused before anything moves */
+	pt_must(vfm_desc_set_stream_formats(&s, "3", NULL), NULL);
+	eval(&s, &d);
+	assert_false(v.accept);
+	assert_string_equal(
+		find(VFM_COMPAT_STREAM_FORMAT_NONE, "")->sentence,
+		"no common stream format: the source produces formats 3, the destination loads 1,2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_several_failures),
 		cmocka_unit_test(test_long_allowed_list_sentence),
+		cmocka_unit_test(test_stream_formats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

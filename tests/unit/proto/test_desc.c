@@ -280,6 +280,86 @@ static void test_wire_round_trip(void **state)
 	assert_non_null(strstr(e.msg, "twice"));
 }
 
+/* stream_formats: the file, the wire (an optional TLV), and the pick. */
+static void test_stream_formats(void **state)
+{
+	static uint8_t buf[VFM_WIRE_FRAME_MAX];
+	struct vfm_desc a, b, old;
+	struct vfm_msgb mb;
+	struct vfm_msg m;
+	struct vfm_tlv_iter it;
+	struct vfm_tlv t;
+	struct vfm_err e;
+	char text[32], cmd[128];
+	size_t len;
+
+	pt_desc_edu(&a, "2.0.3");
+	old = a;
+	/* not stated: format 1 alone */
+	assert_int_equal(a.stream_formats, 0);
+	assert_int_equal(vfm_desc_stream_formats(&a), 1u << 1);
+	assert_int_equal(vfm_desc_set_stream_formats(&a, "2 1", &e), 0);
+	assert_int_equal(a.stream_formats, 1u << 1 | 1u << 2);
+	assert_int_equal(vfm_stream_formats_format(a.stream_formats, text,
+						   sizeof(text)),
+			 3);
+	assert_string_equal(text, "1,2");
+	assert_int_equal(vfm_stream_formats_format(a.stream_formats, text, 3),
+			 -ENOSPC);
+	b = a;
+	assert_int_equal(vfm_desc_set_stream_formats(&b, "0", &e), -EINVAL);
+	assert_int_equal(vfm_desc_set_stream_formats(&b, "32", &e), -EINVAL);
+	assert_int_equal(vfm_desc_set_stream_formats(&b, "two", &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "stream_formats"));
+	assert_int_equal(vfm_desc_set_stream_formats(&b, " \n", &e), -EINVAL);
+	assert_memory_equal(&a, &b, sizeof(a));
+	/* the highest common format, 0 without one */
+	assert_int_equal(vfm_stream_format_pick(&a, &a), 2);
+	assert_int_equal(vfm_stream_format_pick(&a, &old), 1);
+	assert_int_equal(vfm_stream_format_pick(&old, &a), 1);
+	assert_int_equal(vfm_desc_set_stream_formats(&b, "2,3", &e), 0);
+	assert_int_equal(vfm_stream_format_pick(&b, &a), 2);
+	assert_int_equal(vfm_stream_format_pick(&b, &old), 0);
+
+	/* the wire: stated or not, the descriptor comes back as it was */
+	for (int i = 0; i < 2; i++) {
+		const struct vfm_desc *d = i ? &a : &old;
+
+		vfm_msg_init(&mb, buf, sizeof(buf), 0x40);
+		vfm_desc_put(&mb, VFM_TLV_MANDATORY | 1, d);
+		assert_int_equal(vfm_msg_finish(&mb, &len), 0);
+		assert_int_equal(vfm_msg_parse(buf, len, &m, &e), 0);
+		vfm_tlv_iter_msg(&it, &m);
+		assert_int_equal(vfm_tlv_next(&it, &t, &e), 1);
+		assert_int_equal(vfm_desc_get(&t, &b, &e), 0);
+		assert_memory_equal(d, &b, sizeof(b));
+		/* the TLV is optional: a peer that predates it skips it */
+		assert_int_equal(memmem(buf, len, "1,2", 3) != NULL, i);
+	}
+
+	/* the directory: an optional file */
+	strcpy(tmpdir, "/tmp/vfm-desc-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	assert_int_equal(vfm_desc_save_dir(&old, tmpdir, &e), 0);
+	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), 0);
+	assert_int_equal(b.stream_formats, 0);
+	write_text("stream_formats", "1 2\n");
+	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	write_text("stream_formats", "1,x\n");
+	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "stream_formats"));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	strcpy(tmpdir, "/tmp/vfm-desc-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	assert_int_equal(vfm_desc_save_dir(&a, tmpdir, &e), 0);
+	assert_int_equal(vfm_desc_load_dir(tmpdir, &b, &e), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_apply_file),
 		cmocka_unit_test(test_dir_round_trip),
 		cmocka_unit_test(test_wire_round_trip),
+		cmocka_unit_test(test_stream_formats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

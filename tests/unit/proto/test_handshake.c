@@ -416,6 +416,44 @@ static void test_tampering(void **state)
 	free_pair(ref);
 }
 
+/* The stream format through a whole handshake: an old destination (its
+ * descriptor states no formats) gets format 1, a new one format 2. */
+static void test_stream_format(void **state)
+{
+	struct vfm_desc s = src_desc, d = dst_desc;
+	struct vfm_hs_cfg sc, dc;
+	struct pair *p;
+
+	pt_must(vfm_desc_set_stream_formats(&s, "1,2", NULL), NULL);
+	for (int i = 0; i < 2; i++) {
+		const struct vfm_verdict *v;
+
+		if (i)
+			pt_must(vfm_desc_set_stream_formats(&d, "1,2", NULL),
+				NULL);
+		cfg_for(&sc, VFM_ROLE_SOURCE);
+		cfg_for(&dc, VFM_ROLE_DESTINATION);
+		sc.desc = &s;
+		dc.desc = &d;
+		p = new_pair(&sc, &dc);
+		run(p);
+		assert_true(vfm_hs_done(p->s));
+		v = vfm_hs_verdict(p->s);
+		assert_true(v->accept);
+		assert_int_equal(v->r[v->nresults - 1].code,
+				 VFM_COMPAT_STREAM_FORMAT_COMMON);
+		/* both sides know the formats of the other */
+		assert_int_equal(vfm_hs_peer_desc(p->d)->stream_formats,
+				 s.stream_formats);
+		assert_int_equal(vfm_hs_peer_desc(p->s)->stream_formats,
+				 d.stream_formats);
+		assert_int_equal(vfm_stream_format_pick(&s,
+							vfm_hs_peer_desc(p->s)),
+				 i ? 2 : 1);
+		free_pair(p);
+	}
+}
+
 /* The whole transcript is deterministic with fixed nonces: golden. */
 static void test_golden_transcript(void **state)
 {
@@ -527,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_tlvs),
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_golden_transcript),
+		cmocka_unit_test(test_stream_format),
 		cmocka_unit_test(test_seal_after_handshake),
 	};
 
