@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <json-c/json.h>
+
 #define VB_LIST_MAX 16
 #define VB_WHY 256
 
@@ -128,13 +130,27 @@ bool vb_have_prog(const char *name);
 double vb_median(double *v, int n);
 double vb_pct(double *v, int n, double p);
 
-/* json.c: values of flat keys in JSON text (first match after @from). */
-const char *vb_json_find(const char *s, const char *key);
-bool vb_json_num(const char *s, const char *key, double *out);
-bool vb_json_str(const char *s, const char *key, char *out, size_t len);
-bool vb_json_bool(const char *s, const char *key, bool *out);
+/* json.c: JSON through json-c. A @key may be a dotted path
+ * ("end.sum_received.bits_per_second"). */
+struct json_object *vb_json_load(const char *path); /* one object, or NULL */
+struct json_object *vb_json_get(struct json_object *o, const char *key);
+bool vb_json_num(struct json_object *o, const char *key, double *out);
+bool vb_json_str(struct json_object *o, const char *key, char *out, size_t len);
+bool vb_json_bool(struct json_object *o, const char *key, bool *out);
+/* An agent's JSON-lines log as an array of its lines (those that parse). */
+struct json_object *vb_log_load(const char *path);
+/* The last line of @event, or NULL; the next one from *@i on. */
+struct json_object *vb_log_last(struct json_object *log, const char *event);
+struct json_object *vb_log_next(struct json_object *log, const char *event,
+				size_t *i);
+bool vb_log_has(const char *path, const char *event);
 double vb_ts_parse(const char *ts); /* ISO 8601 UTC -> seconds */
-void vb_json_escape(char *out, size_t len, const char *s);
+/* Writing: a number (null for NaN and infinities, 6 significant digits),
+ * members, and the whole document to @path (0 or -errno). */
+struct json_object *vb_json_double(double v);
+void vb_json_put_num(struct json_object *o, const char *key, double v);
+void vb_json_put_str(struct json_object *o, const char *key, const char *s);
+int vb_json_save(const char *path, struct json_object *o);
 
 /* proc.c: child processes. */
 struct vb_proc {

@@ -62,7 +62,7 @@ static double iperf3(const struct vb_opts *o, unsigned int streams,
 	     sout[4200];
 	struct vb_proc srv = { 0 }, cli = { 0 };
 	double bps = 0;
-	char *s;
+	struct json_object *rep;
 	int port;
 
 	if (o->peer) {
@@ -107,17 +107,19 @@ static double iperf3(const struct vb_opts *o, unsigned int streams,
 	}
 	if (!o->peer)
 		vb_wait(&srv, 5);
-	s = vb_read_file(out, NULL);
-	if (s) {
-		const char *sum = strstr(s, "\"sum_received\"");
+	rep = vb_json_load(out);
+	if (rep) {
 		double bits = 0;
 
-		if (sum && vb_json_num(sum, "bits_per_second", &bits))
+		if (vb_json_num(rep, "end.sum_received.bits_per_second", &bits))
 			bps = bits / 8.0;
-		else if (!vb_json_str(s, "error", why, whylen))
+		else if (!vb_json_str(rep, "error", why, whylen))
 			snprintf(why, whylen, "iperf3 gave no sum_received.");
+	} else {
+		snprintf(why, whylen, "iperf3 wrote no JSON report (%.180s).",
+			 out);
 	}
-	free(s);
+	json_object_put(rep);
 	return bps;
 }
 
@@ -127,7 +129,7 @@ static double xport_perf(const struct vb_opts *o, unsigned int streams,
 	char st[16], out[4200];
 	struct vb_proc p = { 0 };
 	double gbps = 0;
-	char *s;
+	struct json_object *rep;
 
 	snprintf(st, sizeof(st), "%u", streams);
 	snprintf(out, sizeof(out), "%s/xport-perf-P%u.json", dir, streams);
@@ -139,12 +141,14 @@ static double xport_perf(const struct vb_opts *o, unsigned int streams,
 			return 0;
 		vb_wait(&p, 60);
 	}
-	s = vb_read_file(out, NULL);
-	if (s && vb_json_num(s, "GBps", &gbps))
+	/* One JSON line per role; the first says it. */
+	rep = vb_log_load(out);
+	if (rep && json_object_array_length(rep) &&
+	    vb_json_num(json_object_array_get_idx(rep, 0), "GBps", &gbps))
 		gbps *= 1e9;
 	else
 		gbps = 0;
-	free(s);
+	json_object_put(rep);
 	return gbps;
 }
 

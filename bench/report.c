@@ -341,169 +341,217 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 	free(gs);
 }
 
-static void jnum(FILE *f, const char *k, double v, bool comma)
+/* {"streams":N,"Bps":..,"before_Bps":..,"after_Bps":..} of one peer. */
+static struct json_object *peer_point(unsigned int streams, double bps,
+				      double before, double after)
 {
-	if (isnan(v) || isinf(v))
-		fprintf(f, "\"%s\":null%s", k, comma ? "," : "");
-	else
-		fprintf(f, "\"%s\":%.6g%s", k, v, comma ? "," : "");
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "streams", json_object_new_int64(streams));
+	vb_json_put_num(o, "Bps", bps);
+	vb_json_put_num(o, "before_Bps", before);
+	vb_json_put_num(o, "after_Bps", after);
+	return o;
+}
+
+static struct json_object *peers_json(const struct vb_results *res)
+{
+	const struct vb_peers *p = &res->peers;
+	struct json_object *o = json_object_new_object(), *a;
+
+	vb_json_put_num(o, "memcpy_Bps", p->memcpy_Bps);
+	a = json_object_new_array();
+	for (int i = 0; i < p->n; i++)
+		json_object_array_add(
+			a, peer_point(p->streams[i], p->iperf_Bps[i],
+				      p->iperf_before[i], p->iperf_after[i]));
+	json_object_object_add(o, "iperf3", a);
+	a = json_object_new_array();
+	for (int i = 0; i < p->n; i++)
+		json_object_array_add(
+			a, peer_point(p->streams[i], p->xport_Bps[i],
+				      p->xport_before[i], p->xport_after[i]));
+	json_object_object_add(o, "vfm_xport_perf", a);
+	vb_json_put_str(o, "iperf3_skipped", p->iperf_why);
+	vb_json_put_num(o, "ib_write_bw_Bps", p->ib_Bps);
+	vb_json_put_str(o, "ib_write_bw_skipped",
+			p->ib_Bps > 0 ? "" : p->ib_why);
+	vb_json_put_str(o, "rdma_device", p->rdma_dev);
+	return o;
+}
+
+/* The matrix cell of a run or a group: transport ... streams. */
+static void put_cell(struct json_object *o, const struct vb_run *r)
+{
+	vb_json_put_str(o, "transport", r->transport);
+	vb_json_put_str(o, "datapath", r->datapath);
+	json_object_object_add(o, "size", json_object_new_uint64(r->size));
+	json_object_object_add(o, "dirty_Bps",
+			       json_object_new_uint64(r->dirty));
+	json_object_object_add(o, "streams", json_object_new_int64(r->streams));
+}
+
+static struct json_object *run_json(const struct vb_run *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	put_cell(o, r);
+	json_object_object_add(o, "rep", json_object_new_int(r->rep));
+	json_object_object_add(o, "ok", json_object_new_boolean(r->ok));
+	json_object_object_add(o, "skipped",
+			       json_object_new_boolean(r->skipped));
+	vb_json_put_str(o, "why", r->why);
+	json_object_object_add(o, "send_rc", json_object_new_int(r->send_rc));
+	json_object_object_add(o, "recv_rc", json_object_new_int(r->recv_rc));
+	json_object_object_add(o, "digest_match",
+			       json_object_new_boolean(r->digest_match));
+	vb_json_put_num(o, "downtime_ms", r->downtime_ms);
+	vb_json_put_num(o, "stop_ms", r->stop_ms);
+	vb_json_put_num(o, "final_transfer_ms", r->final_ms);
+	vb_json_put_num(o, "resume_ms", r->resume_ms);
+	vb_json_put_num(o, "commit_ms", r->commit_ms);
+	vb_json_put_str(o, "split_source",
+			r->split_from_stats ? "stats" : "logs");
+	vb_json_put_num(o, "total_ms", r->total_ms);
+	vb_json_put_num(o, "precopy_ms", r->precopy_ms);
+	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+	json_object_object_add(o, "precopy_bytes",
+			       json_object_new_uint64(r->precopy_bytes));
+	json_object_object_add(o, "final_bytes",
+			       json_object_new_uint64(r->final_bytes));
+	json_object_object_add(o, "iterations",
+			       json_object_new_int64(r->iterations));
+	vb_json_put_str(o, "decision", r->decision);
+	vb_json_put_num(o, "estimated_downtime_ms", r->est_downtime_ms);
+	vb_json_put_num(o, "agent_bandwidth_Bps", r->bw_Bps);
+	vb_json_put_num(o, "precopy_Bps", r->xfer_Bps);
+	vb_json_put_num(o, "peer_Bps", r->peer_Bps);
+	vb_json_put_num(o, "peer_ratio", r->peer_ratio);
+	vb_json_put_num(o, "overhead_ms", r->overhead_ms);
+	vb_json_put_num(o, "floor_ms", r->floor_ms);
+	vb_json_put_num(o, "measured_over_floor",
+			r->floor_ms > 0 ? r->downtime_ms / r->floor_ms : NAN);
+	vb_json_put_num(o, "link_floor_ms", r->link_floor_ms);
+	vb_json_put_num(o, "projected_downtime_ms", r->proj_downtime_ms);
+	vb_json_put_str(o, "dominant", r->dominant);
+	vb_json_put_num(o, "src_peak_rss_kb", (double)r->src_rss_kb);
+	vb_json_put_num(o, "dst_peak_rss_kb", (double)r->dst_rss_kb);
+	vb_json_put_num(o, "src_cpu_s", r->src_cpu_s);
+	vb_json_put_num(o, "dst_cpu_s", r->dst_cpu_s);
+	vb_json_put_num(o, "transfer_cpu_s", r->xfer_cpu_s);
+	vb_json_put_num(o, "cpu_s_per_gib", r->cpu_s_per_gib);
+	return o;
+}
+
+static struct json_object *group_json(const struct vb_group *g)
+{
+	struct json_object *o = json_object_new_object();
+
+	put_cell(o, g->first);
+	json_object_object_add(o, "runs", json_object_new_int(g->n));
+	json_object_object_add(o, "ok", json_object_new_int(g->nok));
+	vb_json_put_num(o, "downtime_ms_p50", g->downtime);
+	vb_json_put_num(o, "stop_ms_p50", g->stop);
+	vb_json_put_num(o, "final_transfer_ms_p50", g->final);
+	vb_json_put_num(o, "resume_ms_p50", g->resume);
+	vb_json_put_num(o, "commit_ms_p50", g->commit);
+	vb_json_put_num(o, "overhead_ms_p50", g->overhead);
+	vb_json_put_num(o, "iterations_p50", g->iters);
+	vb_json_put_num(o, "final_bytes_p50", g->final_bytes);
+	vb_json_put_num(o, "floor_ms_p50", g->floor);
+	vb_json_put_num(o, "precopy_Bps_p50", g->xfer);
+	vb_json_put_num(o, "peer_ratio_p50", g->ratio);
+	vb_json_put_num(o, "cpu_s_per_gib_p50", g->cpu_gib);
+	vb_json_put_num(o, "projected_downtime_ms_p50", g->proj);
+	vb_json_put_str(o, "dominant", g->dominant);
+	return o;
+}
+
+static struct json_object *mem_json(const struct vb_mem *m)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "size", json_object_new_uint64(m->size));
+	json_object_object_add(o, "ok", json_object_new_boolean(m->ok));
+	vb_json_put_str(o, "why", m->why);
+	json_object_object_add(o, "src_peak_rss_kb",
+			       json_object_new_int64(m->src_rss_kb));
+	json_object_object_add(o, "dst_peak_rss_kb",
+			       json_object_new_int64(m->dst_rss_kb));
+	vb_json_put_num(o, "src_state_kb", m->src_expect_kb);
+	vb_json_put_num(o, "dst_state_kb", m->dst_expect_kb);
+	vb_json_put_num(o, "src_overhead_kb", m->src_over_kb);
+	vb_json_put_num(o, "dst_overhead_kb", m->dst_over_kb);
+	return o;
+}
+
+static struct json_object *targets_json(const struct vb_opts *o,
+					const struct vb_results *res,
+					const struct targets *t)
+{
+	struct json_object *j = json_object_new_object(), *a, *p;
+
+	a = json_object_new_array();
+	for (int s = 0; s < o->nstreams; s++) {
+		p = json_object_new_object();
+		json_object_object_add(p, "streams",
+				       json_object_new_int64(o->streams[s]));
+		vb_json_put_num(p, "ratio_p50", t->tcp_ratio[s]);
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(j, "tcp_over_iperf3", a);
+	vb_json_put_num(j, "overhead_ms_p50", t->overhead_p50);
+	vb_json_put_num(j, "overhead_ms_p90", t->overhead_p90);
+	vb_json_put_num(j, "overhead_ms_p50_dirty0", t->overhead_p50_d0);
+	vb_json_put_num(j, "stop_resume_commit_ms_p50", t->fixed_p50);
+	vb_json_put_num(j, "mmap_Bps", t->mmap_Bps);
+	vb_json_put_num(j, "bounce_Bps", t->bounce_Bps);
+	vb_json_put_num(j, "mmap_over_bounce", t->mmap_Bps / t->bounce_Bps);
+	vb_json_put_num(j, "mmap_cpu_s_per_gib", t->mmap_cpu);
+	vb_json_put_num(j, "bounce_cpu_s_per_gib", t->bounce_cpu);
+	vb_json_put_str(j, "bounce_why", t->bounce_why);
+	vb_json_put_num(j, "rdma_over_ib_write_bw", t->rdma_ratio);
+	vb_json_put_str(j, "rdma_why",
+			t->rdma_why[0] ? t->rdma_why : res->peers.ib_why);
+	return j;
 }
 
 int vb_report_json(const struct vb_opts *o, const struct vb_results *res,
 		   const char *path)
 {
-	FILE *f = fopen(path, "we");
+	struct json_object *j = json_object_new_object(), *a;
 	struct vb_group *gs = NULL;
 	struct targets t;
-	char esc[2 * VB_WHY];
-	int n;
+	int n, ret;
 
-	if (!f)
-		return -errno;
+	if (!j)
+		return -ENOMEM;
 	targets(o, res, &t);
-	fprintf(f,
-		"{\"tool\":\"vfmig-bench\",\"started\":\"%s\",\"wall_s\":%.1f,",
-		res->started, res->wall_s);
-	fprintf(f,
-		"\"mode\":\"%s\",\"link_gbps\":%g,\"link_goodput_Bps\":%.6g,",
-		o->peer ? "two-hosts" : "loopback", o->link_gbps,
-		vb_link_Bps(o->link_gbps));
-	fprintf(f, "\"peers\":{");
-	jnum(f, "memcpy_Bps", res->peers.memcpy_Bps, true);
-	fprintf(f, "\"iperf3\":[");
-	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f,
-			"%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
-			i ? "," : "", res->peers.streams[i],
-			res->peers.iperf_Bps[i], res->peers.iperf_before[i],
-			res->peers.iperf_after[i]);
-	fprintf(f, "],\"vfm_xport_perf\":[");
-	for (int i = 0; i < res->peers.n; i++)
-		fprintf(f,
-			"%s{\"streams\":%u,\"Bps\":%.6g,\"before_Bps\":%.6g,\"after_Bps\":%.6g}",
-			i ? "," : "", res->peers.streams[i],
-			res->peers.xport_Bps[i], res->peers.xport_before[i],
-			res->peers.xport_after[i]);
-	vb_json_escape(esc, sizeof(esc), res->peers.iperf_why);
-	fprintf(f, "],\"iperf3_skipped\":\"%s\",", esc);
-	vb_json_escape(esc, sizeof(esc), res->peers.ib_why);
-	fprintf(f,
-		"\"ib_write_bw_Bps\":%.6g,\"ib_write_bw_skipped\":\"%s\",\"rdma_device\":\"%s\"},",
-		res->peers.ib_Bps, res->peers.ib_Bps > 0 ? "" : esc,
-		res->peers.rdma_dev);
-	fprintf(f, "\n\"runs\":[\n");
-	for (int i = 0; i < res->nruns; i++) {
-		const struct vb_run *r = &res->runs[i];
-
-		vb_json_escape(esc, sizeof(esc), r->why);
-		fprintf(f,
-			"%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"rep\":%d,",
-			i ? ",\n" : "", r->transport, r->datapath,
-			(unsigned long long)r->size,
-			(unsigned long long)r->dirty, r->streams, r->rep);
-		fprintf(f,
-			"\"ok\":%s,\"skipped\":%s,\"why\":\"%s\",\"send_rc\":%d,\"recv_rc\":%d,\"digest_match\":%s,",
-			r->ok ? "true" : "false", r->skipped ? "true" : "false",
-			esc, r->send_rc, r->recv_rc,
-			r->digest_match ? "true" : "false");
-		jnum(f, "downtime_ms", r->downtime_ms, true);
-		jnum(f, "stop_ms", r->stop_ms, true);
-		jnum(f, "final_transfer_ms", r->final_ms, true);
-		jnum(f, "resume_ms", r->resume_ms, true);
-		jnum(f, "commit_ms", r->commit_ms, true);
-		fprintf(f, "\"split_source\":\"%s\",",
-			r->split_from_stats ? "stats" : "logs");
-		jnum(f, "total_ms", r->total_ms, true);
-		jnum(f, "precopy_ms", r->precopy_ms, true);
-		fprintf(f,
-			"\"bytes\":%llu,\"precopy_bytes\":%llu,\"final_bytes\":%llu,\"iterations\":%u,\"decision\":\"%s\",",
-			(unsigned long long)r->bytes,
-			(unsigned long long)r->precopy_bytes,
-			(unsigned long long)r->final_bytes, r->iterations,
-			r->decision);
-		jnum(f, "estimated_downtime_ms", r->est_downtime_ms, true);
-		jnum(f, "agent_bandwidth_Bps", r->bw_Bps, true);
-		jnum(f, "precopy_Bps", r->xfer_Bps, true);
-		jnum(f, "peer_Bps", r->peer_Bps, true);
-		jnum(f, "peer_ratio", r->peer_ratio, true);
-		jnum(f, "overhead_ms", r->overhead_ms, true);
-		jnum(f, "floor_ms", r->floor_ms, true);
-		jnum(f, "measured_over_floor",
-		     r->floor_ms > 0 ? r->downtime_ms / r->floor_ms : NAN,
-		     true);
-		jnum(f, "link_floor_ms", r->link_floor_ms, true);
-		jnum(f, "projected_downtime_ms", r->proj_downtime_ms, true);
-		fprintf(f, "\"dominant\":\"%s\",", r->dominant);
-		jnum(f, "src_peak_rss_kb", (double)r->src_rss_kb, true);
-		jnum(f, "dst_peak_rss_kb", (double)r->dst_rss_kb, true);
-		jnum(f, "src_cpu_s", r->src_cpu_s, true);
-		jnum(f, "dst_cpu_s", r->dst_cpu_s, true);
-		jnum(f, "transfer_cpu_s", r->xfer_cpu_s, true);
-		jnum(f, "cpu_s_per_gib", r->cpu_s_per_gib, false);
-		fprintf(f, "}");
-	}
-	fprintf(f, "\n],\n\"groups\":[\n");
+	vb_json_put_str(j, "tool", "vfmig-bench");
+	vb_json_put_str(j, "started", res->started);
+	vb_json_put_num(j, "wall_s", res->wall_s);
+	vb_json_put_str(j, "mode", o->peer ? "two-hosts" : "loopback");
+	vb_json_put_num(j, "link_gbps", o->link_gbps);
+	vb_json_put_num(j, "link_goodput_Bps", vb_link_Bps(o->link_gbps));
+	json_object_object_add(j, "peers", peers_json(res));
+	a = json_object_new_array();
+	for (int i = 0; i < res->nruns; i++)
+		json_object_array_add(a, run_json(&res->runs[i]));
+	json_object_object_add(j, "runs", a);
+	a = json_object_new_array();
 	n = vb_groups(res, &gs);
-	for (int j = 0; j < n; j++) {
-		const struct vb_group *g = &gs[j];
-		const struct vb_run *r = g->first;
-
-		fprintf(f,
-			"%s{\"transport\":\"%s\",\"datapath\":\"%s\",\"size\":%llu,\"dirty_Bps\":%llu,\"streams\":%u,\"runs\":%d,\"ok\":%d,",
-			j ? ",\n" : "", r->transport, r->datapath,
-			(unsigned long long)r->size,
-			(unsigned long long)r->dirty, r->streams, g->n, g->nok);
-		jnum(f, "downtime_ms_p50", g->downtime, true);
-		jnum(f, "stop_ms_p50", g->stop, true);
-		jnum(f, "final_transfer_ms_p50", g->final, true);
-		jnum(f, "resume_ms_p50", g->resume, true);
-		jnum(f, "commit_ms_p50", g->commit, true);
-		jnum(f, "overhead_ms_p50", g->overhead, true);
-		jnum(f, "iterations_p50", g->iters, true);
-		jnum(f, "final_bytes_p50", g->final_bytes, true);
-		jnum(f, "floor_ms_p50", g->floor, true);
-		jnum(f, "precopy_Bps_p50", g->xfer, true);
-		jnum(f, "peer_ratio_p50", g->ratio, true);
-		jnum(f, "cpu_s_per_gib_p50", g->cpu_gib, true);
-		jnum(f, "projected_downtime_ms_p50", g->proj, true);
-		fprintf(f, "\"dominant\":\"%s\"}", g->dominant);
-	}
+	for (int i = 0; i < n; i++)
+		json_object_array_add(a, group_json(&gs[i]));
 	free(gs);
-	fprintf(f, "\n],\n\"memory\":[");
-	for (int i = 0; i < res->nmem; i++) {
-		const struct vb_mem *m = &res->mem[i];
-
-		vb_json_escape(esc, sizeof(esc), m->why);
-		fprintf(f,
-			"%s{\"size\":%llu,\"ok\":%s,\"why\":\"%s\",\"src_peak_rss_kb\":%ld,\"dst_peak_rss_kb\":%ld,\"src_state_kb\":%.0f,\"dst_state_kb\":%.0f,\"src_overhead_kb\":%.0f,\"dst_overhead_kb\":%.0f}",
-			i ? "," : "", (unsigned long long)m->size,
-			m->ok ? "true" : "false", esc, m->src_rss_kb,
-			m->dst_rss_kb, m->src_expect_kb, m->dst_expect_kb,
-			m->src_over_kb, m->dst_over_kb);
-	}
-	fprintf(f, "],\n\"targets\":{\"tcp_over_iperf3\":[");
-	for (int s = 0; s < o->nstreams; s++) {
-		fprintf(f, "%s{\"streams\":%u,", s ? "," : "", o->streams[s]);
-		jnum(f, "ratio_p50", t.tcp_ratio[s], false);
-		fprintf(f, "}");
-	}
-	fprintf(f, "],");
-	jnum(f, "overhead_ms_p50", t.overhead_p50, true);
-	jnum(f, "overhead_ms_p90", t.overhead_p90, true);
-	jnum(f, "overhead_ms_p50_dirty0", t.overhead_p50_d0, true);
-	jnum(f, "stop_resume_commit_ms_p50", t.fixed_p50, true);
-	jnum(f, "mmap_Bps", t.mmap_Bps, true);
-	jnum(f, "bounce_Bps", t.bounce_Bps, true);
-	jnum(f, "mmap_over_bounce", t.mmap_Bps / t.bounce_Bps, true);
-	jnum(f, "mmap_cpu_s_per_gib", t.mmap_cpu, true);
-	jnum(f, "bounce_cpu_s_per_gib", t.bounce_cpu, true);
-	vb_json_escape(esc, sizeof(esc), t.bounce_why);
-	fprintf(f, "\"bounce_why\":\"%s\",", esc);
-	jnum(f, "rdma_over_ib_write_bw", t.rdma_ratio, true);
-	vb_json_escape(esc, sizeof(esc),
-		       t.rdma_why[0] ? t.rdma_why : res->peers.ib_why);
-	fprintf(f, "\"rdma_why\":\"%s\"}}\n", esc);
-	return fclose(f) ? -errno : 0;
+	json_object_object_add(j, "groups", a);
+	a = json_object_new_array();
+	for (int i = 0; i < res->nmem; i++)
+		json_object_array_add(a, mem_json(&res->mem[i]));
+	json_object_object_add(j, "memory", a);
+	json_object_object_add(j, "targets", targets_json(o, res, &t));
+	ret = vb_json_save(path, j);
+	json_object_put(j);
+	return ret;
 }
 
 int vb_report_csv(const struct vb_results *res, const char *path)

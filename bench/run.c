@@ -27,37 +27,23 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static bool file_has(const char *path, const char *needle)
+/* The sentence of the last error line of the log at @path, into @out. */
+static void last_error(const char *path, char *out, size_t len)
 {
-	char *s = vb_read_file(path, NULL);
-	bool yes = s && strstr(s, needle);
+	struct json_object *log = vb_log_load(path);
 
-	free(s);
-	return yes;
-}
+	for (size_t i = log ? json_object_array_length(log) : 0; i > 0; i--) {
+		struct json_object *o = json_object_array_get_idx(log, i - 1);
+		char level[16] = "";
 
-/* The last line of @path that mentions @needle, for failure reasons. */
-static void last_line_with(const char *path, const char *needle, char *out,
-			   size_t len)
-{
-	char *s = vb_read_file(path, NULL);
-	char *best = NULL;
-
-	if (!s)
-		return;
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
-		if (strstr(line, needle))
-			best = line;
-	if (best) {
-		char msg[VB_WHY];
-
-		if (vb_json_str(best, "message", msg, sizeof(msg)) ||
-		    vb_json_str(best, "reason", msg, sizeof(msg)))
-			snprintf(out, len, "%s", msg);
-		else
-			snprintf(out, len, "%.*s", (int)len - 1, best);
+		vb_json_str(o, "level", level, sizeof(level));
+		if (strcmp(level, "error"))
+			continue;
+		if (!vb_json_str(o, "message", out, len))
+			vb_json_str(o, "reason", out, len);
+		break;
 	}
-	free(s);
+	json_object_put(log);
 }
 
 static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
@@ -142,14 +128,13 @@ static int wait_recv_ready(const struct vb_opts *o, const struct paths *p,
 	if (o->peer && !o->peer_cmd)
 		return 0;
 	while (vb_now() < until) {
-		if (file_has(p->dst_log, "\"event\":\"start\""))
+		if (vb_log_has(p->dst_log, "start"))
 			return 0;
 		if (vb_poll(pr)) {
 			snprintf(r->why, sizeof(r->why),
 				 "vfmig recv exited (%d) before listening",
 				 vb_exit_code(pr));
-			last_line_with(p->dst_log, "\"level\":\"error\"",
-				       r->why, sizeof(r->why));
+			last_error(p->dst_log, r->why, sizeof(r->why));
 			return -EIO;
 		}
 		sleep_ms(5);
@@ -177,8 +162,8 @@ static double cpu_both(const struct vb_proc *s, const struct vb_proc *d)
 static void sample(struct sampler *sm, const struct paths *p,
 		   const struct vb_proc *s, const struct vb_proc *d)
 {
+	struct json_object *log;
 	struct stat st;
-	char *log;
 
 	if (sm->have1 || stat(p->src_log, &st) ||
 	    (size_t)st.st_size == sm->seen)
@@ -186,67 +171,53 @@ static void sample(struct sampler *sm, const struct paths *p,
 	/* Read CPU first: the event has just happened. */
 	double cpu = cpu_both(s, d);
 
-	log = vb_read_file(p->src_log, NULL);
+	log = vb_log_load(p->src_log);
 	if (!log)
 		return;
 	sm->seen = (size_t)st.st_size;
-	if (!sm->have0 && strstr(log, "\"event\":\"phase_precopy\"") &&
-	    cpu >= 0) {
+	if (!sm->have0 && vb_log_last(log, "phase_precopy") && cpu >= 0) {
 		sm->cpu0 = cpu;
 		sm->have0 = true;
 	}
-	if (sm->have0 && strstr(log, "\"event\":\"phase_final_sent\"") &&
-	    cpu >= 0) {
+	if (sm->have0 && vb_log_last(log, "phase_final_sent") && cpu >= 0) {
 		sm->cpu1 = cpu;
 		sm->have1 = true;
 	}
-	free(log);
+	json_object_put(log);
 }
 
 /* ts of the last line with @event in @log (0 if none); @line gets it. */
-static double event_ts(char *log, const char *event, const char **line)
+static double event_ts(struct json_object *log, const char *event,
+		       struct json_object **line)
 {
-	char pat[96];
-	const char *last = NULL;
+	struct json_object *last = vb_log_last(log, event);
 	char ts[40];
 
-	snprintf(pat, sizeof(pat), "\"event\":\"%s\"", event);
-	for (const char *q = strstr(log, pat); q; q = strstr(q + 1, pat))
-		last = q;
-	if (!last)
-		return 0;
-	while (last > log && last[-1] != '\n')
-		last--;
 	if (line)
 		*line = last;
-	if (!vb_json_str(last, "ts", ts, sizeof(ts)))
+	if (!last || !vb_json_str(last, "ts", ts, sizeof(ts)))
 		return 0;
 	return vb_ts_parse(ts);
 }
 
 static void parse_logs(const struct paths *p, struct vb_run *r)
 {
-	char *src = vb_read_file(p->src_log, NULL);
-	char *dst = vb_read_file(p->dst_log, NULL);
+	struct json_object *src = vb_log_load(p->src_log);
+	struct json_object *dst = vb_log_load(p->dst_log);
+	struct json_object *line = NULL, *it;
 	double it_bytes = 0, it_ms = 0, t_it, t_pc, t_commit;
-	const char *line = NULL;
+	size_t i = 0;
 
 	if (!src)
 		goto out;
 	/* Pre-copy throughput: the iterations' bytes over their time. */
-	for (const char *q = strstr(src, "\"event\":\"iteration\""); q;
-	     q = strstr(q + 1, "\"event\":\"iteration\"")) {
+	while ((it = vb_log_next(src, "iteration", &i))) {
 		double b = 0, ms = 0, est = -1;
-		const char *eol = strchr(q, '\n');
-		char line_buf[2048];
 
-		snprintf(line_buf, sizeof(line_buf), "%.*s",
-			 (int)(eol ? (size_t)(eol - q) : strlen(q)), q);
-		vb_json_num(line_buf, "bytes", &b);
-		vb_json_num(line_buf, "ms", &ms);
-		vb_json_num(line_buf, "estimated_downtime_ms", &est);
-		vb_json_str(line_buf, "decision", r->decision,
-			    sizeof(r->decision));
+		vb_json_num(it, "bytes", &b);
+		vb_json_num(it, "ms", &ms);
+		vb_json_num(it, "estimated_downtime_ms", &est);
+		vb_json_str(it, "decision", r->decision, sizeof(r->decision));
 		r->est_downtime_ms = est;
 		it_bytes += b;
 		it_ms += ms;
@@ -293,20 +264,21 @@ static void parse_logs(const struct paths *p, struct vb_run *r)
 		r->stop_ms = r->final_ms = r->commit_ms = -1;
 	}
 out:
-	free(src);
-	free(dst);
+	json_object_put(src);
+	json_object_put(dst);
 }
 
 static void parse_stats(const struct paths *p, struct vb_run *r)
 {
-	char *s = vb_read_file(p->src_json, NULL);
+	struct json_object *s = vb_json_load(p->src_json);
 	char res[32] = "";
 	double v;
 
 	if (!s) {
 		if (!r->why[0])
-			snprintf(r->why, sizeof(r->why),
-				 "vfmig send wrote no --stats-json.");
+			snprintf(
+				r->why, sizeof(r->why),
+				"vfmig send wrote no --stats-json (or not JSON).");
 		return;
 	}
 	vb_json_str(s, "result", res, sizeof(res));
@@ -337,7 +309,7 @@ static void parse_stats(const struct paths *p, struct vb_run *r)
 				 "result '%s', digest %s", res,
 				 r->digest_match ? "match" : "MISMATCH");
 	}
-	free(s);
+	json_object_put(s);
 }
 
 void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir,
@@ -442,8 +414,7 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir,
 	parse_stats(&p, r);
 	parse_logs(&p, r);
 	if (!r->ok && !r->why[0])
-		last_line_with(p.src_log, "\"level\":\"error\"", r->why,
-			       sizeof(r->why));
+		last_error(p.src_log, r->why, sizeof(r->why));
 	if (!r->ok && !r->why[0])
 		snprintf(r->why, sizeof(r->why),
 			 "vfmig send exited %d, recv %d.", r->send_rc,
