@@ -34,6 +34,7 @@ enum {
 	OPT_VERIFY,
 	OPT_RESUME,
 	OPT_INTEGRITY,
+	OPT_ENCRYPT,
 	OPT_HELP,
 };
 
@@ -59,6 +60,7 @@ static const struct option mig_opts[] = {
 	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "integrity", required_argument, NULL, OPT_INTEGRITY },
+	{ "encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -90,12 +92,20 @@ static void help_send(FILE *f)
 		"  --max-iterations N      pre-copy iterations at most (30; 0: no limit)\n"
 		"  --max-precopy-s S       pre-copy time at most (120; 0: no limit)\n"
 		"  --rate-limit MBPS       pre-copy bandwidth cap in MB/s (none)\n"
-		"  --transport NAME        data transport: tcp (tcp)\n"
+		"  --transport NAME        data transport: tcp or rdma (tcp)\n"
+		"  --encrypt               tcp: seal the state with AES-256-GCM under a\n"
+		"                          key of this migration (default: authenticated\n"
+		"                          by the stream MAC, but readable on the wire)\n"
+		"  --integrity gmac|none   the stream MAC over the whole state (gmac)\n"
+		"  --verify digest|none    compare both devices' state digests while\n"
+		"                          both are stopped, before the switch (digest)\n"
 		"  --migration-id UUID     this migration's id (generated if absent)\n"
 		"  --log FILE              JSON lines log (default: stderr if not a TTY)\n"
 		"  --stats-json FILE       write the final summary as JSON\n"
 		"  --timeout-s S           stall limit for every wait, and how long\n"
 		"                          to wait for the destination to listen (30)\n"
+		"  --outcome-s S           when the switchover's outcome is unknown, ask\n"
+		"                          the destination this long (the timeout)\n"
 		"  --help                  this help\n"
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP);
 }
@@ -115,6 +125,12 @@ static void help_recv(FILE *f)
 		"  --stats-json FILE       write the final summary as JSON\n"
 		"  --timeout-s S           stall limit for every wait (30)\n"
 		"  --wait-s S              how long to wait for a source (600)\n"
+		"  --encrypt               refuse a source that does not seal the state\n"
+		"                          (a source's --encrypt is honoured anyway)\n"
+		"  --integrity gmac|none   require the source's stream MAC (gmac)\n"
+		"  --linger-s S            after the switch, answer outcome queries\n"
+		"                          this long (the timeout)\n"
+		"  --preauth-s S           a connection's time to authenticate (5)\n"
 		"  --help                  this help\n"
 		"\n" DEVICE_HELP "\n" VFM_EXIT_CODES_HELP
 		"A check ends with 0 (compatible) or 3 (refused).\n");
@@ -267,6 +283,8 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 				o->verify = true;
 			else if (c == OPT_VERIFY && !strcmp(optarg, "none"))
 				o->verify = false;
+			else if (c == OPT_ENCRYPT)
+				o->encrypt = true;
 			else if (c == OPT_INTEGRITY && !strcmp(optarg, "gmac"))
 				o->integrity = true;
 			else if (c == OPT_INTEGRITY && !strcmp(optarg, "none"))
@@ -299,6 +317,12 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 	}
 	if (strcmp(o->transport, "tcp") && strcmp(o->transport, "rdma")) {
 		fprintf(stderr, "vfmig %s: --transport must be tcp or rdma.\n",
+			role);
+		return VFM_EXIT_USAGE;
+	}
+	if (o->encrypt && !strcmp(o->transport, "rdma")) {
+		fprintf(stderr,
+			"vfmig %s: --encrypt is for --transport tcp: rdma writes land in the destination's memory without the agent seeing them. On rdma the state is authenticated (--integrity gmac) but not encrypted.\n",
 			role);
 		return VFM_EXIT_USAGE;
 	}

@@ -18,6 +18,9 @@
 #include "vfm/kdf.h"
 #include "vfm/transport.h"
 
+/* The data plane's AEAD with --encrypt (tcp; transport/tcp.c). */
+#define VFM_DATA_CIPHER "aes-256-gcm"
+
 struct vfm_mig_opts {
 	const char *device; /* SPEC */
 	const char *addr; /* send/check: --to; recv: --listen */
@@ -38,6 +41,7 @@ struct vfm_mig_opts {
 	double preauth_s; /* recv: a peer's time to authenticate */
 	bool verify; /* compare the state digests before the switch */
 	bool integrity; /* the stream MAC (vfm/kdf.h) */
+	bool encrypt; /* send: seal the data plane; recv: require it */
 	bool check; /* handshake only */
 	bool outcome; /* vfmig outcome: ask, do not migrate */
 	bool resume; /* vfmig outcome --resume */

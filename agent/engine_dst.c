@@ -7,6 +7,7 @@
  * the commit. Any failure before the commit resets the device.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct dst {
 	int lfd;
 	uint64_t landing;
 	unsigned int streams;
+	bool sealed; /* the data plane is AES-256-GCM (--encrypt) */
 	uint64_t loaded, credited, total;
 	bool have_total;
 	struct pend pend[DST_PEND_MAX];
@@ -151,6 +153,13 @@ static int receive(struct dst *d)
 				      DST_NAP_IDLE_NS;
 		}
 		n = vfm_xport_poll(e->x, cqe, 64, wait);
+		if (n == -EBADMSG && d->sealed) {
+			snprintf(
+				e->why, sizeof(e->why),
+				"A sealed data segment failed authentication (%s): it was changed on the way, or sealed under another migration's key.",
+				VFM_DATA_CIPHER);
+			return n;
+		}
 		if (n < 0) {
 			snprintf(e->why, sizeof(e->why),
 				 "The data transport failed: %s.",
@@ -262,6 +271,46 @@ static int receive(struct dst *d)
 	}
 }
 
+/*
+ * The source's OFFER says whether the data plane is sealed. A destination
+ * started with --encrypt refuses one that is not; any destination refuses
+ * a cipher it does not know, or one on a transport that cannot open it.
+ * All of this before RESUMING, with the source still running.
+ */
+static int data_cipher(struct dst *d, const struct vfm_offer *off)
+{
+	struct vfm_eng *e = &d->e;
+
+	d->sealed = off->cipher[0] != 0;
+	if (d->sealed && strcmp(off->cipher, VFM_DATA_CIPHER)) {
+		snprintf(
+			e->why, sizeof(e->why),
+			"The source wants the data sealed with '%s'; this destination knows only %s.",
+			off->cipher, VFM_DATA_CIPHER);
+		return -ENOTSUP;
+	}
+	if (d->sealed && strcmp(off->transport, "tcp")) {
+		snprintf(
+			e->why, sizeof(e->why),
+			"The source wants the data sealed on %s; only tcp can carry sealed data.",
+			off->transport);
+		return -ENOTSUP;
+	}
+	if (!d->sealed && e->o->encrypt) {
+		snprintf(
+			e->why, sizeof(e->why),
+			"This destination requires --encrypt, and the source would send the state in clear; start the source with --encrypt.");
+		return -EPERM;
+	}
+	vfm_log_msg("data_plane", "info", "Data plane: %s over %s, %s.",
+		    d->sealed ? "sealed with " VFM_DATA_CIPHER :
+				"in clear (authenticated by the stream MAC)",
+		    off->transport,
+		    d->sealed ? "its key derived from this handshake" :
+				"start both sides with --encrypt to seal it");
+	return 0;
+}
+
 static int prepare(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
@@ -273,12 +322,16 @@ static int prepare(struct dst *d)
 		.timeout_ms = vfm_eng_timeout_ms(e),
 	};
 	struct vfm_ctl m = { .type = VFM_CTL_XPORT };
+	uint8_t key[VFM_KEY_LEN];
 	char host[256], port[32];
 	void *addr;
 	size_t size;
 	int ret;
 
 	d->streams = cfg.streams;
+	ret = data_cipher(d, off);
+	if (ret)
+		return ret;
 	if (d->streams > 64) {
 		snprintf(e->why, sizeof(e->why),
 			 "The source asked for %u streams; at most 64.",
@@ -306,7 +359,18 @@ static int prepare(struct dst *d)
 		return ret;
 	}
 	d->landing = size;
+	if (d->sealed) {
+		ret = vfm_hs_data_key(e->hs, key);
+		if (ret) {
+			snprintf(e->why, sizeof(e->why),
+				 "No key for the data plane: %s.",
+				 strerror(-ret));
+			return ret;
+		}
+		cfg.aead_key = key;
+	}
 	ret = e->xops->create(&e->x, &cfg);
+	OPENSSL_cleanse(key, sizeof(key));
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {
@@ -679,6 +743,7 @@ static void summary(struct dst *d)
 	vfm_json_u64(&j, "bytes", d->loaded);
 	vfm_json_u64(&j, "iterations", d->iterations);
 	vfm_json_str(&j, "transport", e->xops->name);
+	vfm_json_str(&j, "cipher", d->sealed ? VFM_DATA_CIPHER : "none");
 	vfm_json_u64(&j, "streams", d->streams);
 	/* The state as loaded, taken while the device was stopped: once it
 	 * runs, its own workload changes it. */

@@ -6,6 +6,7 @@
  * the commit. Any failure before the commit resumes the device.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -619,6 +620,7 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 		.depth = 32,
 		.timeout_ms = vfm_eng_timeout_ms(e),
 	};
+	uint8_t key[VFM_KEY_LEN];
 	char host[256], port[32];
 	void *addr;
 	size_t size;
@@ -637,10 +639,22 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 			 "The transport '%s' is not built in.", xp->transport);
 		return -ENOTSUP;
 	}
+	if (e->o->encrypt) {
+		ret = vfm_hs_data_key(e->hs, key);
+		if (ret) {
+			snprintf(e->why, sizeof(e->why),
+				 "No key for the data plane: %s.",
+				 strerror(-ret));
+			return ret;
+		}
+		cfg.aead_key = key;
+	}
 	ret = e->xops->create(&e->x, &cfg);
+	OPENSSL_cleanse(key, sizeof(key));
 	if (ret) {
 		snprintf(e->why, sizeof(e->why),
-			 "Cannot create the %s transport: %s.", xp->transport,
+			 "Cannot create the %s transport%s: %s.", xp->transport,
+			 cfg.aead_key ? " with encryption" : "",
 			 strerror(-ret));
 		return ret;
 	}
@@ -752,6 +766,7 @@ static void summary(struct src *s)
 						s->bw * 1e3 :
 			     0);
 	vfm_json_str(j, "transport", e->xops ? e->xops->name : "");
+	vfm_json_str(j, "cipher", e->o->encrypt ? VFM_DATA_CIPHER : "none");
 	vfm_json_u64(j, "streams", s->streams);
 	vfm_json_str(j, "state_digest", hex);
 	vfm_json_str(j, "destination_state_digest", s->peer_digest);
@@ -789,6 +804,7 @@ static int src_handshake(struct vfm_eng *e)
 		.nreq = e->desc.nfeatures,
 		.transport = e->o->transport,
 		.streams = e->o->streams,
+		.cipher = e->o->encrypt ? VFM_DATA_CIPHER : NULL,
 	};
 	uuid_t u;
 

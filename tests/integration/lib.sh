@@ -54,7 +54,7 @@ start_recv() {
 run_send() {
 	local name=$1 spec=$2
 	shift 2
-	timeout 120 "$VFMIG" send --device "$spec" --to "127.0.0.1:$PORT" --secret-file "$T/secret" \
+	timeout 120 "$VFMIG" send --device "$spec" --to "${TO_HOST:-127.0.0.1}:$PORT" --secret-file "$T/secret" \
 		--log "$T/$name.log" --timeout-s 10 "$@" >"$T/$name.out" 2>&1
 	RC=$?
 }

@@ -58,6 +58,21 @@ migrate_streams() { # N [EXTRA-SPEC]
 	ok "sim$extra -> sim$extra over $n stream(s), digest $sd, downtime $(field "$T/src.log" summary downtime_ms) ms"
 }
 
+# start_onpath NAME [ARGS...]: an on-path relay (onpath.py) at 127.0.0.2:$PORT
+# in front of the receiver $RECV_PID; its data capture is $T/NAME.cap.
+start_onpath() {
+	local name=$1
+	shift
+	python3 "$here/onpath.py" --listen "127.0.0.2:$PORT" --to "127.0.0.1:$PORT" \
+		--dst-pid "$RECV_PID" --capture "$T/$name.cap" "$@" >"$T/onpath_$name.out" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 1 50); do
+		grep -q ready "$T/onpath_$name.out" && return 0
+		sleep 0.1
+	done
+	fail "the on-path relay did not start"
+}
+
 case "$TEST" in
 sim_1stream) migrate_streams 1 ;;
 sim_readwrite) migrate_streams 2 ",mmap=off" ;;
@@ -168,6 +183,80 @@ integrity_required)
 	[ "$RC" = 0 ] || fail "send with --integrity none on both sides exited $RC"
 	wait_pid "$RECV_PID" 20 || fail "recv failed"
 	ok "a destination requiring the stream MAC refuses a source without one"
+	;;
+
+encrypt)
+	# --encrypt seals the data plane. An on-path relay records what the
+	# source's data streams carry: in clear, the device's stream with its
+	# model string; sealed, nothing of it. Both migrations verify.
+	for mode in clear sealed; do
+		start_recv "dst_$mode" "sim:size=32M,seed=31"
+		start_onpath "$mode"
+		args=(--streams 2 --stats-json "$T/$mode.json")
+		[ "$mode" = sealed ] && args+=(--encrypt)
+		TO_HOST=127.0.0.2 run_send "src_$mode" "sim:size=32M,dirty=10M,seed=32" "${args[@]}"
+		[ "$RC" = 0 ] || fail "$mode: send exited $RC"
+		wait_pid "$RECV_PID" 30 || fail "$mode: recv failed"
+		want=none
+		[ "$mode" = sealed ] && want=aes-256-gcm
+		[ "$(field "$T/src_$mode.log" summary cipher)" = "$want" ] || fail "$mode: source cipher is not $want"
+		[ "$(field "$T/dst_$mode.log" summary cipher)" = "$want" ] || fail "$mode: destination cipher is not $want"
+		[ "$(field "$T/src_$mode.log" summary digest_match)" = true ] || fail "$mode: digests differ"
+		PORT=$((PORT + 1))
+	done
+	size=$(stat -c %s "$T/sealed.cap")
+	[ "$size" -ge $((16 << 20)) ] || fail "the relay saw only $size bytes of sealed data"
+	grep -aq "vfmig-edu" "$T/clear.cap" || fail "the model string is not in the clear capture (test broken)"
+	! grep -aq "vfmig-edu" "$T/sealed.cap" || fail "the model string crossed the wire with --encrypt"
+	ok "sealed data plane: the relay saw $size bytes and not the device's stream; both migrations verified"
+	;;
+
+encrypt_required)
+	# A destination started with --encrypt refuses a source that would send
+	# in clear, before the source leaves RUNNING.
+	start_recv dst "sim:size=16M,seed=33" --encrypt
+	run_send src "sim:size=16M,seed=34"
+	[ "$RC" = 4 ] || fail "send exited $RC, want 4"
+	wait_pid "$RECV_PID" 20
+	[ $? != 0 ] || fail "recv accepted a source in clear"
+	grep -q "requires --encrypt" "$T/dst.out" || fail "no sentence on the destination"
+	grep -q "requires --encrypt" "$T/src.out" || fail "no sentence on the source"
+	! has_event "$T/src.log" phase_precopy || fail "the source started saving"
+	[ "$(field "$T/src.log" source_resumed state)" = RUNNING ] || fail "the source is not running"
+	[ "$(field "$T/src.log" start state_digest)" = "$(field "$T/src.log" source_resumed state_digest)" ] ||
+		fail "the source's state changed"
+	ok "a destination requiring --encrypt refuses a clear source before anything stops"
+	;;
+
+tamper_onpath)
+	# One byte inverted by a relay on the path of a data stream: sealed, the
+	# destination refuses that segment; in clear, the record's CRC (or, had
+	# the relay fixed that, the stream MAC) refuses the stream. Either way the destination never runs it and the source runs
+	# again with its state intact.
+	for mode in sealed clear; do
+		start_recv "dst_$mode" "sim:size=32M,seed=35"
+		start_onpath "$mode" --flip $((3 << 20))
+		args=()
+		[ "$mode" = sealed ] && args+=(--encrypt)
+		TO_HOST=127.0.0.2 run_send "src_$mode" "sim:size=32M,seed=36" "${args[@]}"
+		[ "$RC" = 4 ] || fail "$mode: send exited $RC, want 4"
+		wait_pid "$RECV_PID" 30
+		[ $? != 0 ] || fail "$mode: recv exited 0"
+		grep -q "flipped byte" "$T/onpath_$mode.out" || fail "$mode: the relay flipped nothing"
+		[ "$(field "$T/src_$mode.log" source_resumed state)" = RUNNING ] || fail "$mode: source not running"
+		[ "$(field "$T/src_$mode.log" start state_digest)" = \
+			"$(field "$T/src_$mode.log" source_resumed state_digest)" ] || fail "$mode: source state changed"
+		[ "$(field "$T/dst_$mode.log" summary result)" = failed ] || fail "$mode: destination did not fail"
+		has_event "$T/dst_$mode.log" switchover && grep -q '"to":"running"' "$T/dst_$mode.log" &&
+			fail "$mode: the destination ran"
+		if [ "$mode" = sealed ]; then
+			grep -q "failed authentication" "$T/dst_$mode.out" || fail "sealed: not refused at the segment"
+		else
+			grep -Eq "corrupt|stream MAC" "$T/dst_$mode.out" || fail "clear: not refused by a check"
+		fi
+		PORT=$((PORT + 1))
+	done
+	ok "a byte changed on the path is refused, sealed at its segment, in clear by the stream's checks"
 	;;
 
 progress)
