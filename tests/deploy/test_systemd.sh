@@ -44,7 +44,8 @@ for kind in recv send; do
 		fail "the secret is not a credential"
 	grep -q -- '--secret-file %d/secret' "$unit" || fail "the agent does not read the credential"
 	grep -q '/etc/vfmig' "$unit" && fail "vfmig-$kind@ still reads /etc/vfmig"
-	for kv in LimitMEMLOCK=infinity SuccessExitStatus=3 Restart=no NoNewPrivileges=yes \
+	for kv in Type=notify NotifyAccess=main LimitMEMLOCK=infinity SuccessExitStatus=3 \
+		Restart=no NoNewPrivileges=yes \
 		ProtectSystem=strict PrivateTmp=yes DevicePolicy=closed 'DeviceAllow=char-vfio rw' \
 		'CapabilityBoundingSet=' 'LogsDirectory=vfmig'; do
 		grep -qx -- "$kv" "$unit" || fail "vfmig-$kind@ lacks $kv"
