@@ -517,6 +517,31 @@ static int vfio_digest(struct vfm_dev *d, char hex[VFM_DIGEST_HEX])
 	return 0;
 }
 
+/*
+ * vfmig_stub.ko's vfmig/stream_format: the format its next saving stream
+ * produces. A driver without the file produces format 1 only (and states
+ * no migration/stream_formats, so the handshake never asks for more).
+ */
+static int vfio_set_stream_format(struct vfm_dev *d, unsigned int format)
+{
+	char path[PATH_MAX], text[16];
+	int fd, len, ret = 0;
+
+	snprintf(path, sizeof(path),
+		 "/sys/bus/pci/devices/%s/vfmig/stream_format",
+		 to_vfio(d)->bdf);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && format == VFMIG_STREAM_FORMAT ?
+			       0 :
+			       -errno;
+	len = snprintf(text, sizeof(text), "%u\n", format);
+	if (write(fd, text, (size_t)len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static int vfio_reset(struct vfm_dev *d)
 {
 	struct vfm_vfio *v = to_vfio(d);
@@ -545,4 +570,5 @@ const struct vfm_dev_ops vfm_dev_vfio_ops = {
 	.describe = vfio_describe,
 	.digest = vfio_digest,
 	.reset = vfio_reset,
+	.set_stream_format = vfio_set_stream_format,
 };

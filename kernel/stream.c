@@ -36,6 +36,27 @@ void vfmig_build_hdr(struct vfmig_device *vdev, struct vfmig_stream_hdr *h)
 
 /* ---------------------------------------------------------------- producer */
 
+/* The format vfmig/stream_format selects (0, never written: format 1). */
+static u16 vfmig_knob_format(struct vfmig_device *vdev)
+{
+	u16 f = READ_ONCE(vdev->stream_format);
+
+	return f ? f : VFMIG_STREAM_FORMAT;
+}
+
+/*
+ * The stream's format, latched on first use (the header or a PRE_COPY
+ * size query, whichever comes first) so that the numbers and the records
+ * agree. Caller holds the file's lock.
+ */
+static u16 vfmig_prod_format(struct vfmig_device *vdev,
+			     struct vfmig_producer *prod)
+{
+	if (!prod->format)
+		prod->format = vfmig_knob_format(vdev);
+	return prod->format;
+}
+
 int vfmig_prod_init(struct vfmig_producer *prod)
 {
 	memset(prod, 0, sizeof(*prod));
@@ -84,7 +105,12 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 	long idx = -1;
 
 	if (!prod->hdr_done) {
-		vfmig_build_hdr(vdev, (struct vfmig_stream_hdr *)prod->rec);
+		struct vfmig_stream_hdr *h = (struct vfmig_stream_hdr *)prod->rec;
+
+		vfmig_build_hdr(vdev, h);
+		h->format = cpu_to_le16(vfmig_prod_format(vdev, prod));
+		h->hdr_crc = cpu_to_le32(vfmig_crc32c(h, offsetof(typeof(*h),
+								  hdr_crc)));
 		prod->rec_len = VFMIG_HDR_SIZE;
 		prod->rec_off = 0;
 		prod->kind = VFMIG_K_HDR;
@@ -107,6 +133,13 @@ static int vfmig_prod_next(struct vfmig_device *vdev,
 		present = vfmig_mem_read_page(&vdev->mem, idx, payload);
 	mutex_unlock(&vdev->mem_lock);
 
+	/* format 2: an absent page is a ZERO record, a header alone */
+	if (idx >= 0 && !present &&
+	    prod->format >= VFMIG_STREAM_FORMAT_ZERO) {
+		vfmig_prod_rec(prod, VFMIG_REC_ZERO, (u64)idx * VFMIG_PAGE_SIZE,
+			       0, init ? VFMIG_K_INIT : VFMIG_K_DIRTY, false);
+		return 0;
+	}
 	if (idx >= 0) {
 		vfmig_prod_rec(prod, VFMIG_REC_DATA, (u64)idx * VFMIG_PAGE_SIZE,
 			       VFMIG_PAGE_SIZE,
@@ -185,15 +218,59 @@ ssize_t vfmig_prod_copy(struct vfmig_device *vdev, struct vfmig_producer *prod,
 	return ret == 1 ? 0 : ret;
 }
 
-/* Exact PRE_COPY numbers. Caller holds the file's lock. */
+/* Resident pages of @mem at or after @first. Caller holds mem_lock. */
+static unsigned long vfmig_resident_from(struct vfmig_mem *mem,
+					 unsigned long first)
+{
+	unsigned long idx, n = 0;
+	struct page *page;
+
+	if (!first)
+		return mem->resident;
+	if (first >= mem->npages)
+		return 0;
+	xa_for_each_range(&mem->pages, idx, page, first, mem->npages - 1)
+		n++;
+	return n;
+}
+
+/* Dirty pages that are resident. Caller holds mem_lock. */
+static unsigned long vfmig_resident_dirty(struct vfmig_device *vdev)
+{
+	unsigned long idx, n = 0;
+
+	if (!vdev->ndirty)
+		return 0;
+	for_each_set_bit(idx, vdev->dirty, vdev->mem.npages)
+		n += !!xa_load(&vdev->mem.pages, idx);
+	return n;
+}
+
+/*
+ * Exact PRE_COPY numbers: a page record for every page still to go, or in
+ * format 2 a record header alone for each of them that is absent (zero).
+ * Caller holds the file's lock.
+ */
 void vfmig_prod_pending(struct vfmig_device *vdev, struct vfmig_producer *prod,
 			u64 *initial, u64 *dirty)
 {
+	bool zero = vfmig_prod_format(vdev, prod) >= VFMIG_STREAM_FORMAT_ZERO;
 	u64 rem = prod->rec_len - prod->rec_off;
 
 	mutex_lock(&vdev->mem_lock);
 	*initial = (u64)(vdev->mem.npages - vdev->cursor) * VFMIG_PAGE_REC;
 	*dirty = (u64)vdev->ndirty * VFMIG_PAGE_REC;
+	if (zero) {
+		unsigned long left = vdev->mem.npages - vdev->cursor;
+		unsigned long res = vfmig_resident_from(&vdev->mem,
+							 vdev->cursor);
+
+		*initial = (u64)res * VFMIG_PAGE_REC +
+			   (u64)(left - res) * VFMIG_RHDR_SIZE;
+		res = vfmig_resident_dirty(vdev);
+		*dirty = (u64)res * VFMIG_PAGE_REC +
+			 (u64)(vdev->ndirty - res) * VFMIG_RHDR_SIZE;
+	}
 	mutex_unlock(&vdev->mem_lock);
 	if (!prod->hdr_done)
 		*initial += VFMIG_HDR_SIZE;
@@ -263,9 +340,11 @@ static int vfmig_parse_hdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 	if (le32_to_cpu(h->hdr_crc) !=
 	    vfmig_crc32c(h, offsetof(typeof(*h), hdr_crc)))
 		return vfmig_parse_fail(vdev, p, "stream header CRC mismatch");
-	if (le16_to_cpu(h->format) != VFMIG_STREAM_FORMAT ||
+	if (le16_to_cpu(h->format) < VFMIG_STREAM_FORMAT ||
+	    le16_to_cpu(h->format) > VFMIG_STREAM_FORMAT_MAX ||
 	    le16_to_cpu(h->hdr_len) != sizeof(*h))
 		return vfmig_parse_fail(vdev, p, "unsupported stream format");
+	p->format = le16_to_cpu(h->format);
 	if (le32_to_cpu(h->page_size) != VFMIG_PAGE_SIZE ||
 	    le32_to_cpu(h->regs_size) != VFMIG_REGS_SIZE ||
 	    !mem_size || mem_size % VFMIG_PAGE_SIZE)
@@ -315,6 +394,13 @@ static int vfmig_parse_rhdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 		if (off || len != sizeof(struct vfmig_rec_end))
 			return vfmig_parse_fail(vdev, p, "malformed end record");
 		break;
+	case VFMIG_REC_ZERO:
+		if (p->format < VFMIG_STREAM_FORMAT_ZERO)
+			return vfmig_parse_fail(vdev, p, "zero record in a format 1 stream");
+		if (len || le32_to_cpu(rh->data_crc) || off % VFMIG_PAGE_SIZE ||
+		    off >= p->stage.size)
+			return vfmig_parse_fail(vdev, p, "malformed zero record or outside device memory");
+		break;
 	default:
 		return vfmig_parse_fail(vdev, p, "unknown record type");
 	}
@@ -352,6 +438,18 @@ static int vfmig_parse_payload(struct vfmig_device *vdev,
 			if (!__test_and_set_bit(idx, p->recv))
 				p->nrecv++;
 		}
+		p->records++;
+		break;
+	case VFMIG_REC_ZERO:
+		ret = vfmig_mem_write_page(&p->stage, off / VFMIG_PAGE_SIZE,
+					   page_address(ZERO_PAGE(0)));
+		if (ret) {
+			p->st = VFMIG_P_ERR;
+			p->err = ret;
+			return ret;
+		}
+		if (!__test_and_set_bit(off / VFMIG_PAGE_SIZE, p->recv))
+			p->nrecv++;
 		p->records++;
 		break;
 	case VFMIG_REC_REGS:
@@ -415,6 +513,9 @@ int vfmig_parser_feed(struct vfmig_device *vdev, struct vfmig_parser *p,
 			if (p->have == sizeof(p->rh)) {
 				p->have = 0;
 				ret = vfmig_parse_rhdr(vdev, p);
+				/* no payload (ZERO): the record is whole */
+				if (!ret && !le32_to_cpu(p->rh.len))
+					ret = vfmig_parse_payload(vdev, p, 0);
 			}
 			break;
 		case VFMIG_P_PAYLOAD:

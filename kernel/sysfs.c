@@ -141,12 +141,23 @@ static ssize_t state_digest_show(struct kobject *kobj,
 /* root only: a whole-memory hash costs a user nothing and the host much */
 static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO_MODE(state_digest, 0400);
 
+/* The stream formats this driver produces and loads (vfmig.h). */
+static ssize_t stream_formats_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u,%u\n", VFMIG_STREAM_FORMAT,
+			  VFMIG_STREAM_FORMAT_ZERO);
+}
+
+static struct kobj_attribute vfmig_attr_stream_formats = __ATTR_RO(stream_formats);
+
 static struct attribute *vfmig_mig_attrs[] = {
 	&vfmig_attr_model.attr.attr,
 	&vfmig_attr_version.attr.attr,
 	&vfmig_attr_version_compatible.attr.attr,
 	&vfmig_attr_features.attr.attr,
 	&vfmig_attr_state_digest.attr,
+	&vfmig_attr_stream_formats.attr,
 	NULL,
 };
 
@@ -338,8 +349,42 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 
 static DEVICE_ATTR_ADMIN_RO(stats);
 
+/*
+ * The format the next saving stream produces; a stream that has started
+ * keeps the one it started with. The agent writes the format its handshake
+ * negotiated before PRE_COPY (or STOP_COPY).
+ */
+static ssize_t stream_format_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	u16 f = READ_ONCE(vdev->stream_format);
+
+	return sysfs_emit(buf, "%u\n", f ? f : VFMIG_STREAM_FORMAT);
+}
+
+static ssize_t stream_format_store(struct device *dev,
+				   struct device_attribute *attr,
+				   const char *buf, size_t count)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	u16 f;
+	int ret;
+
+	ret = kstrtou16(buf, 0, &f);
+	if (ret)
+		return ret;
+	if (f < VFMIG_STREAM_FORMAT || f > VFMIG_STREAM_FORMAT_MAX)
+		return -EINVAL;
+	WRITE_ONCE(vdev->stream_format, f);
+	return count;
+}
+
+static DEVICE_ATTR_RW(stream_format);
+
 static struct attribute *vfmig_knob_attrs[] = {
 	&dev_attr_dirty_rate.attr,
+	&dev_attr_stream_format.attr,
 	&dev_attr_mem_size.attr,
 	&dev_attr_mig_state.attr,
 	&dev_attr_stats.attr,

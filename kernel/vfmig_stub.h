@@ -74,6 +74,7 @@ struct vfmig_parser {
 	u32 have;			/* bytes of hdr/rh/payload gathered */
 	u8 *payload;			/* VFMIG_REC_MAX_PAYLOAD bytes */
 	u32 zero_crc;			/* CRC32C of a page of zeros */
+	u16 format;			/* the header's VFMIG_STREAM_FORMAT* */
 	/* staged state, applied to the device only on a good RESUMING->STOP */
 	struct vfmig_mem stage;
 	unsigned long *recv;		/* pages received */
@@ -103,8 +104,9 @@ struct vfmig_producer {
 	bool end_done;
 	u64 pos;			/* stream bytes handed out */
 	u64 gen;			/* stream bytes generated */
-	u64 records;			/* REGS + DATA records generated */
+	u64 records;			/* REGS + DATA + ZERO records generated */
 	u32 zero_crc;			/* CRC32C of a page of zeros */
+	u16 format;			/* 0 until latched (stream.c) */
 	struct vfmig_edu_regs regs;	/* snapshot taken at STOP_COPY */
 };
 
@@ -159,6 +161,7 @@ struct vfmig_device {
 	char features[VFMIG_COMPAT_MAX];
 	char allowed_memory[VFMIG_COMPAT_MAX];
 	bool allowed_memory_set;	/* written: no longer follows params/memory */
+	u16 stream_format;		/* vfmig/stream_format, READ_ONCE; 0: 1 */
 
 	struct mutex mem_lock;		/* protects mem, regs, dirty tracking, running */
 	struct vfmig_mem mem;
