@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "vfm/transport.h"
 
 /* One log per process (one agent per migration); the scratch buffers
  * below are per thread, so two engines in one process do not race. */
@@ -406,16 +407,17 @@ static void timestamp(char *ts, size_t cap)
 	snprintf(ts + n, cap - n, ".%06dZ", (int)((now - (double)sec) * 1e6));
 }
 
-/* @msg on stderr, one line, no control characters (it may quote a peer). */
-static void echo_error(const char *msg)
+/* @msg and @hint on stderr, one line, no control characters (the message
+ * may quote the peer). */
+static void echo_error(const char *msg, const char *hint)
 {
-	char line[1024];
-	size_t n = 0;
+	char line[2048];
 
-	for (; *msg && n + 1 < sizeof(line); msg++)
-		line[n++] = (unsigned char)*msg < 0x20 || *msg == 0x7f ? '?' :
-									 *msg;
-	line[n] = '\0';
+	snprintf(line, sizeof(line), "%s%s%s", msg, hint ? " " : "",
+		 hint ? hint : "");
+	for (size_t n = 0; line[n]; n++)
+		if ((unsigned char)line[n] < 0x20 || line[n] == 0x7f)
+			line[n] = '?';
 	fprintf(stderr, "vfmig %s: %s\n",
 		!strcmp(vfm_log.role, "destination") ? "recv" : "send", line);
 }
@@ -453,25 +455,33 @@ void vfm_log_emit(const char *event, struct vfm_json *fields)
 	message = vfm_json_get_str(fields, "message");
 	if (vfm_log.own && !vfm_log.tty && message &&
 	    vfm_json_get_str(fields, "level") && !strcmp(level, "error"))
-		echo_error(message);
+		echo_error(message, vfm_json_get_str(fields, "hint"));
 	json_object_put(o);
 }
 
 void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)
 {
 	static _Thread_local struct vfm_json j;
+	const char *hint = NULL;
 	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A failure the transport could explain (memlock, seccomp): its
+	 * sentence goes with the error, wherever the error goes. */
+	if (strcmp(level, "info"))
+		hint = vfm_xport_take_hint();
 	vfm_json_init(&j);
 	vfm_json_str(&j, "level", level);
 	vfm_json_str(&j, "message", msg);
+	if (hint)
+		vfm_json_str(&j, "hint", hint);
 	vfm_log_emit(event, &j);
 	if (vfm_log.tty && strcmp(level, "info"))
-		vfm_log_human("%s: %s", level, msg);
+		vfm_log_human("%s: %s%s%s", level, msg, hint ? " " : "",
+			      hint ? hint : "");
 }
 
 void vfm_log_human(const char *fmt, ...)

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "hint.h"
 #include "rdma_priv.h"
 #include "tcp_conn.h"
 
@@ -93,16 +94,23 @@ static int xr_reg(struct vfm_xport *x, void *addr, size_t len,
 		return -ENOSPC;
 	/* Say so up front rather than fail in the middle of set-up. */
 	if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-	    total > rl.rlim_cur && !can_lock_any())
+	    total > rl.rlim_cur && !can_lock_any()) {
+		vfm_xport_hint_memlock(total, rl.rlim_cur);
 		return -ENOMEM;
+	}
 	r->regs[slot] =
 		(struct rdma_reg){ .used = true, .addr = addr, .len = len };
 	if (r->pd) {
 		r->regs[slot].mr =
 			ibv_reg_mr(r->pd, addr, len, IBV_ACCESS_LOCAL_WRITE);
 		if (!r->regs[slot].mr) {
+			int err = errno ? -errno : -ENOMEM;
+
 			r->regs[slot].used = false;
-			return errno ? -errno : -ENOMEM;
+			if ((err == -ENOMEM || err == -EPERM) &&
+			    !getrlimit(RLIMIT_MEMLOCK, &rl))
+				vfm_xport_hint_memlock(total, rl.rlim_cur);
+			return err;
 		}
 	}
 	*mr = (struct vfm_mr){ .addr = addr,

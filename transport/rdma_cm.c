@@ -21,8 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "hint.h"
 #include "rdma_priv.h"
 #include "tcp_conn.h"
 
@@ -60,6 +62,19 @@ static int nonblock(int fd)
 	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) ? -errno : 0;
 }
 
+/* Registration ran out of locked memory: say how much all of it needs. */
+static void memlock_hint(const struct vfm_rdma *r)
+{
+	struct rlimit rl;
+	size_t need = 0;
+
+	for (unsigned int i = 0; i < RDMA_MAX_REGS; i++)
+		if (r->regs[i].used)
+			need += r->regs[i].len;
+	if (!getrlimit(RLIMIT_MEMLOCK, &rl))
+		vfm_xport_hint_memlock(need, rl.rlim_cur);
+}
+
 int vfm_rdma_device_setup(struct vfm_rdma *r, struct ibv_context *verbs)
 {
 	unsigned int i, cqe;
@@ -94,10 +109,12 @@ int vfm_rdma_device_setup(struct vfm_rdma *r, struct ibv_context *verbs)
 		if (g == r->land)
 			acc |= IBV_ACCESS_REMOTE_WRITE;
 		g->mr = ibv_reg_mr(r->pd, g->addr, g->len, acc);
+		if (!g->mr && (errno == EPERM || errno == ENOMEM)) {
+			memlock_hint(r);
+			return -ENOMEM;
+		}
 		if (!g->mr)
-			return errno == EPERM || errno == ENOMEM ? -ENOMEM :
-			       errno				 ? -errno :
-								   -EIO;
+			return errno ? -errno : -EIO;
 	}
 	return 0;
 }

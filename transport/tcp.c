@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "vfm/transport.h"
+#include "hint.h"
 #include "tcp_conn.h"
 #include "tcp_wire.h"
 
@@ -1089,6 +1090,8 @@ static int ring_setup(struct vfm_tcp *t)
 		p.cq_entries = entries * 4;
 		err = io_uring_queue_init_params(entries, &t->ring, &p);
 	}
+	if (err == -EPERM || err == -ENOSYS)
+		vfm_xport_hint_uring(err);
 	if (err)
 		return err;
 	t->ring_ok = true;

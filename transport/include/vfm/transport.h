@@ -105,6 +105,14 @@ extern const struct vfm_xport_ops vfm_xport_rdma_ops;
 /* "tcp" or "rdma" -> ops, or NULL. */
 const struct vfm_xport_ops *vfm_xport_find(const char *name);
 
+/*
+ * After a failure in this thread, a sentence naming its cause and the fix
+ * when the backend knows more than the errno it returned (the locked memory
+ * an RDMA registration needs; io_uring refused by a seccomp profile), or
+ * NULL. Taking it clears it; the text is valid until the next failure.
+ */
+const char *vfm_xport_take_hint(void);
+
 /* Every transport object begins with this header. */
 struct vfm_xport {
 	const struct vfm_xport_ops *ops;
