@@ -38,6 +38,10 @@ struct vb_opts {
 	int ndatapaths;
 	uint64_t rss_sizes[4];
 	int nrss;
+	unsigned int zero_pct; /* --zero: percent of the state in zero pages */
+	char formats[2][8]; /* --formats: "2" as negotiated, "1" old dest. */
+	int nformats;
+	bool no_precopy; /* --no-precopy: sim devices without PRE_COPY */
 	int reps;
 	int port; /* first port to try; 0: any free one */
 	double link_gbps;
@@ -54,6 +58,8 @@ struct vb_run {
 	char path_seen[8]; /* the data path the source's log names */
 	uint64_t size, dirty;
 	unsigned int streams;
+	unsigned int zero_pct; /* of the source state's pages */
+	unsigned int format; /* 1: the destination loads format 1 only */
 	int rep;
 	bool ok; /* migrated, digests equal */
 	bool skipped;

@@ -37,6 +37,12 @@ static void usage(FILE *f)
 		"                        (read()/write() through a 1 MiB bounce buffer) (mmap,bounce)\n"
 		"  --reps N              repetitions of each cell, interleaved (2)\n"
 		"  --rss-sizes LIST      sizes for the peak-memory runs, or none (256M,4G)\n"
+		"  --zero PCT            a sparse source state: PCT%% of its pages zero (0)\n"
+		"  --formats LIST        2 (the stream format the agents negotiate) and/or\n"
+		"                        1 (a destination that loads format 1 only: the old\n"
+		"                        stream, every zero page as data) (2)\n"
+		"  --no-precopy          devices without PRE_COPY: the whole state moves\n"
+		"                        while stopped (stop and copy)\n"
 		"\n"
 		"Analysis:\n"
 		"  --link-gbps G         project each result onto a G Gb/s link (100 =\n"
@@ -179,6 +185,9 @@ enum {
 	O_DATAPATH,
 	O_REPS,
 	O_RSS,
+	O_ZERO,
+	O_FORMATS,
+	O_NOPRECOPY,
 	O_LINK,
 	O_LIMIT,
 	O_OUT,
@@ -205,6 +214,9 @@ static const struct option opts[] = {
 	{ "datapath", required_argument, NULL, O_DATAPATH },
 	{ "reps", required_argument, NULL, O_REPS },
 	{ "rss-sizes", required_argument, NULL, O_RSS },
+	{ "zero", required_argument, NULL, O_ZERO },
+	{ "formats", required_argument, NULL, O_FORMATS },
+	{ "no-precopy", no_argument, NULL, O_NOPRECOPY },
 	{ "link-gbps", required_argument, NULL, O_LINK },
 	{ "downtime-limit-ms", required_argument, NULL, O_LIMIT },
 	{ "out", required_argument, NULL, O_OUT },
@@ -238,6 +250,7 @@ static int parse(int argc, char **argv, struct vb_opts *o)
 	o->ndatapaths = parse_words("mmap,bounce", o->datapaths, 2, "mmap",
 				    "bounce", "datapath");
 	o->nrss = parse_sizes("256M,4G", o->rss_sizes, 4, "rss-sizes");
+	o->nformats = parse_words("2", o->formats, 2, "1", "2", "formats");
 	o->reps = 2;
 	o->link_gbps = 100;
 	o->downtime_limit_ms = 300;
@@ -259,6 +272,19 @@ static int parse(int argc, char **argv, struct vb_opts *o)
 			n = parse_sizes(optarg, o->rss_sizes, 4, "rss-sizes");
 			bad |= n < 0;
 			o->nrss = n;
+			break;
+		case O_ZERO:
+			o->zero_pct = (unsigned int)num_arg("zero", optarg, 0,
+							    100, &bad);
+			break;
+		case O_NOPRECOPY:
+			o->no_precopy = true;
+			break;
+		case O_FORMATS:
+			n = parse_words(optarg, o->formats, 2, "1", "2",
+					"formats");
+			bad |= n <= 0;
+			o->nformats = n;
 			break;
 		case O_TRANSPORT:
 			n = parse_words(optarg, o->transports, 2, "tcp", "rdma",
@@ -602,7 +628,7 @@ int main(int argc, char **argv)
 			sk.rdma, sizeof(sk.rdma),
 			"No RDMA device here (/sys/class/infiniband is empty); run in the tests/vm guest (rxe0) or on RDMA hosts.");
 	total = o.reps * o.ntransports * o.ndatapaths * o.nsizes * o.ndirty *
-		o.nstreams;
+		o.nstreams * o.nformats;
 	/* Repetitions outermost: slow drifts of a shared machine spread over
 	 * every cell instead of landing on one. */
 	for (int rep = 1; rep <= o.reps; rep++)
@@ -610,7 +636,11 @@ int main(int argc, char **argv)
 			for (int d = 0; d < o.ndatapaths; d++)
 				for (int z = 0; z < o.nsizes; z++)
 					for (int y = 0; y < o.ndirty; y++)
-						for (int s = 0; s < o.nstreams;
+						/* --formats innermost, next to the
+						 * streams: side by side in time */
+						for (int s = 0;
+						     s <
+						     o.nstreams * o.nformats;
 						     s++) {
 							struct vb_run *r =
 								add_run(&res);
@@ -630,7 +660,13 @@ int main(int argc, char **argv)
 							r->size = o.sizes[z];
 							r->dirty = o.dirty[y];
 							r->streams =
-								o.streams[s];
+								o.streams[s /
+									  o.nformats];
+							r->zero_pct =
+								o.zero_pct;
+							r->format = (unsigned int)atoi(
+								o.formats[s %
+									  o.nformats]);
 							r->rep = rep;
 							run_cell(&o, secret,
 								 o.out, &sk, r,

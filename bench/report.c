@@ -12,7 +12,8 @@ static bool same_cfg(const struct vb_run *a, const struct vb_run *b)
 {
 	return !strcmp(a->transport, b->transport) &&
 	       !strcmp(a->datapath, b->datapath) && a->size == b->size &&
-	       a->dirty == b->dirty && a->streams == b->streams;
+	       a->dirty == b->dirty && a->streams == b->streams &&
+	       a->zero_pct == b->zero_pct && a->format == b->format;
 }
 
 /* p50 of a field over the good runs of a group; NAN if none. */
@@ -255,19 +256,25 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 	for (int j = 0; j < n; j++) {
 		const struct vb_group *g = &gs[j];
 		const struct vb_run *r = g->first;
-		char sz[16], dr[16], ok[16];
+		char sz[16], dr[16], ok[16], path[24];
 
 		vb_fmt_size(r->size, sz, sizeof(sz));
 		vb_fmt_size(r->dirty, dr, sizeof(dr));
+		/* --zero/--formats: "mmap/z90f1" (zero pages %, stream format) */
+		if (r->zero_pct || o->nformats > 1)
+			snprintf(path, sizeof(path), "%s/z%uf%u", r->datapath,
+				 r->zero_pct, r->format);
+		else
+			snprintf(path, sizeof(path), "%s", r->datapath);
 		snprintf(ok, sizeof(ok), "%d/%d", g->nok, g->n);
 		if (!g->nok) {
 			printf("%-5s %-6s %5s %5s %2u %3s  %s: %s\n",
-			       r->transport, r->datapath, sz, dr, r->streams,
-			       ok, r->skipped ? "skipped" : "failed", r->why);
+			       r->transport, path, sz, dr, r->streams, ok,
+			       r->skipped ? "skipped" : "failed", r->why);
 			continue;
 		}
 		printf("%-5s %-6s %5s %5s %2u %3s %9s %7s %8s %7s %7s %5s %-10s %9s %8s %8s %8s %6s %6s %7s %9s %-9s\n",
-		       r->transport, r->datapath, sz, dr, r->streams, ok,
+		       r->transport, path, sz, dr, r->streams, ok,
 		       f1(b[0], 32, g->downtime, 2), f1(b[1], 32, g->stop, 2),
 		       f1(b[2], 32, g->final, 2), f1(b[3], 32, g->resume, 3),
 		       f1(b[4], 32, g->commit, 2), f1(b[5], 32, g->iters, 0),
@@ -389,6 +396,10 @@ static void put_cell(struct json_object *o, const struct vb_run *r)
 	json_object_object_add(o, "dirty_Bps",
 			       json_object_new_uint64(r->dirty));
 	json_object_object_add(o, "streams", json_object_new_int64(r->streams));
+	json_object_object_add(o, "zero_pct",
+			       json_object_new_int64(r->zero_pct));
+	json_object_object_add(o, "stream_format",
+			       json_object_new_int64(r->format));
 }
 
 static struct json_object *run_json(const struct vb_run *r)

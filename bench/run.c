@@ -46,9 +46,12 @@ static void last_error(const char *path, char *out, size_t len)
 	json_object_put(log);
 }
 
-static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
+static void specs(const struct vb_opts *o, const struct vb_run *r, char *src,
+		  char *dst, size_t len)
 {
-	char sz[32], dr[32];
+	char sz[32], dr[32], zr[24] = "";
+	/* a device without PRE_COPY (and without the feature that says so) */
+	const char *pc = o->no_precopy ? ",precopy=off,features=p2p/mmap" : "";
 	/* mmap=off: the sim offers read()/write() only, like a driver without
 	 * the mmap-able buffer; the agent then copies through its own buffer,
 	 * as QEMU does. */
@@ -56,8 +59,12 @@ static void specs(const struct vb_run *r, char *src, char *dst, size_t len)
 
 	vb_fmt_size(r->size, sz, sizeof(sz));
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
-	snprintf(src, len, "sim:size=%s,dirty=%s%s", sz, dr, dp);
-	snprintf(dst, len, "sim:size=%s%s", sz, dp);
+	if (r->zero_pct)
+		snprintf(zr, sizeof(zr), ",zero=%u", r->zero_pct);
+	snprintf(src, len, "sim:size=%s,dirty=%s%s%s%s", sz, dr, zr, dp, pc);
+	/* formats=1: a destination that loads the old stream format only */
+	snprintf(dst, len, "sim:size=%s%s%s%s", sz, dp, pc,
+		 r->format == 1 ? ",formats=1" : "");
 }
 
 static int start_recv(const struct vb_opts *o, const char *secret,
@@ -333,7 +340,7 @@ void vb_run_one(const struct vb_opts *o, const char *secret, const char *dir,
 	unlink(p.dst_log);
 	unlink(p.src_json);
 	unlink(p.dst_json);
-	specs(r, src_spec, dst_spec, sizeof(src_spec));
+	specs(o, r, src_spec, dst_spec, sizeof(src_spec));
 	if (!o->peer && port <= 0)
 		port = vb_free_port();
 	if (port <= 0) {
