@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The cost of the stream MAC and of the digest check, side by side.
+"""The cost of the stream MAC, the digest check and --encrypt, side by side.
 
 Real `vfmig recv` + `vfmig send` pairs on loopback (sim devices, nothing
 dirtied), the configurations interleaved rep by rep so that a noisy machine
@@ -7,6 +7,7 @@ hits them alike:
   none      --integrity none --verify none
   gmac      --integrity gmac --verify none   (the stream MAC)
   gmac+dig  --integrity gmac --verify digest (the defaults)
+  encrypt   --encrypt --integrity gmac --verify digest (defaults + sealed)
 For each: throughput of the first pre-copy pass (MB/s), CPU seconds of both
 agents per GiB moved (user+sys, from wait4), downtime (ms). Medians.
 
@@ -28,7 +29,9 @@ while args:
     args = args[2:]
 CONFIGS = [("none", ["--integrity", "none", "--verify", "none"]),
            ("gmac", ["--integrity", "gmac", "--verify", "none"]),
-           ("gmac+digest", ["--integrity", "gmac", "--verify", "digest"])]
+           ("gmac+digest", ["--integrity", "gmac", "--verify", "digest"]),
+           ("encrypt", ["--encrypt", "--integrity", "gmac", "--verify",
+                        "digest"])]
 
 
 def run(tmp, port, extra):
