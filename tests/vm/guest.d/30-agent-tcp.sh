@@ -104,6 +104,24 @@ vfm_measure agent-tcp/downtime "$(field "$work/agent-src.log" summary downtime_m
 vfm_measure agent-tcp/total "$(field "$work/agent-src.log" summary total_ms)" ms
 vfm_measure agent-tcp/bandwidth "$(field "$work/agent-src.log" summary bandwidth_mbps)" MB/s
 
+# 1b. the same with --encrypt: the data plane sealed with AES-256-GCM, the
+# destination requiring it; both digests equal.
+"$bin" recv --device "vfio:$B" --listen 127.0.0.1:7602 --secret-file "$work/secret" --encrypt \
+	--log "$work/agent-dst-enc.log" --timeout-s 120 --wait-s 120 >"$work/dst-enc.out" 2>&1 &
+rpid=$!
+sleep 1
+timeout 600 "$bin" send --device "vfio:$A" --to 127.0.0.1:7602 --secret-file "$work/secret" --encrypt \
+	--log "$work/agent-src-enc.log" --timeout-s 120 --streams 2 >"$work/src-enc.out" 2>&1
+src_rc=$?
+wait "$rpid"
+dst_rc=$?
+vfm_check encrypt/exit-codes test "$src_rc-$dst_rc" = "0-0"
+vfm_check encrypt/sealed test "$(field "$work/agent-src-enc.log" summary cipher)-$(field "$work/agent-dst-enc.log" summary cipher)" = "aes-256-gcm-aes-256-gcm"
+sd=$(field "$work/agent-src-enc.log" summary state_digest)
+dd=$(field "$work/agent-dst-enc.log" summary state_digest)
+vfm_check encrypt/digest-equal test -n "$sd" -a "$sd" = "$dd"
+vfm_measure agent-tcp-encrypt/downtime "$(field "$work/agent-src-enc.log" summary downtime_ms)" ms
+
 # 2. refused: B accepts only 2.1.x; A (workload off) must not change.
 echo 0 >"$(knob "$A" dirty_rate)"
 echo "2.1.0-2.1.9" >"$(mig "$B" version_compatible)"
