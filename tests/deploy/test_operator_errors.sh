@@ -32,6 +32,10 @@ bad() {
 	fails=$((fails + 1))
 }
 ok() { echo "ok: $1"; }
+# rc_is NAME RC WANT FILE: the exit status was WANT
+rc_is() {
+	if [ "$2" -eq "$3" ]; then ok "$1: exit $3"; else bad "$1: exit $2, expected $3" "$4"; fi
+}
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$t/secret"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$t/other"
@@ -98,7 +102,7 @@ wait_listen "$t/ar.jsonl" || bad "auth: recv did not listen" "$t/ar.err"
 "$vfmig" send --device sim:size=4M --to "127.0.0.1:$port" --secret-file "$t/other" \
 	--log "$t/as.jsonl" --timeout-s 5 >"$t/as.out" 2>"$t/as.err"
 rc=$?
-[ "$rc" -eq 6 ] && ok "auth: send exit 6" || bad "auth: send exit $rc, expected 6" "$t/as.err"
+rc_is auth "$rc" 6 "$t/as.err"
 errors_on_stderr auth-send "$t/as.jsonl" "$t/as.err"
 kill "${pids[-1]}" 2>/dev/null
 wait "${pids[-1]}" 2>/dev/null
@@ -116,17 +120,19 @@ wait_listen "$t/sr.jsonl" || bad "seccomp-recv: recv did not listen" "$t/sr.err"
 "$vfmig" send --device sim:size=4M --to "127.0.0.1:$port" --secret-file "$t/secret" \
 	--log "$t/ss.jsonl" --timeout-s 10 >"$t/ss.out" 2>"$t/ss.err"
 rc=$?
-[ "$rc" -eq 4 ] && ok "seccomp-recv: send exit 4 (source resumed)" ||
-	bad "seccomp-recv: send exit $rc, expected 4" "$t/ss.err"
+rc_is "seccomp-recv: send (4: source resumed)" "$rc" 4 "$t/ss.err"
 wait "${pids[-1]}"
 errors_on_stderr seccomp-recv "$t/sr.jsonl" "$t/sr.err"
 has seccomp-recv "$t/sr.err" '^vfmig recv: .*io_uring is refused by a seccomp filter on this process \(io_uring_setup: Operation not permitted\).*or use --transport rdma\.$'
-python3 -c '
+if python3 -c '
 import json, sys
 hints = [o for o in map(json.loads, open(sys.argv[1])) if "hint" in o]
 sys.exit(not (hints and hints[0]["level"] == "error" and "seccomp" in hints[0]["hint"]))' \
-	"$t/sr.jsonl" && ok "seccomp-recv: the log line has the hint" ||
+	"$t/sr.jsonl"; then
+	ok "seccomp-recv: the log line has the hint"
+else
 	bad "seccomp-recv: no error line with a seccomp hint" "$t/sr.jsonl"
+fi
 
 # ... and the source (ENOSYS, another runtime's way).
 port=$((port + 1))
@@ -137,8 +143,7 @@ wait_listen "$t/er.jsonl" || bad "seccomp-send: recv did not listen" "$t/er.err"
 "$deny" ENOSYS "$vfmig" send --device sim:size=4M --to "127.0.0.1:$port" \
 	--secret-file "$t/secret" --log "$t/es.jsonl" --timeout-s 10 >"$t/es.out" 2>"$t/es.err"
 rc=$?
-[ "$rc" -eq 4 ] && ok "seccomp-send: send exit 4 (source resumed)" ||
-	bad "seccomp-send: send exit $rc, expected 4" "$t/es.err"
+rc_is "seccomp-send: send (4: source resumed)" "$rc" 4 "$t/es.err"
 wait "${pids[-1]}"
 errors_on_stderr seccomp-send "$t/es.jsonl" "$t/es.err"
 has seccomp-send "$t/es.err" '^vfmig send: .*io_uring is refused by a seccomp filter on this process \(io_uring_setup: Function not implemented\).*or use --transport rdma\.$'
