@@ -543,7 +543,10 @@ static struct file *vfmig_save_start_locked(struct vfmig_device *vdev,
 		return ERR_CAST(migf);
 	}
 	if (stop_copy) {
-		vfmig_regs_sync_from_hw(vdev, &migf->prod.regs);
+		vfmig_edu_save(vdev);
+		mutex_lock(&vdev->mem_lock);
+		migf->prod.regs = vdev->regs;
+		mutex_unlock(&vdev->mem_lock);
 		migf->prod.stop_copy = true;
 	}
 	mutex_lock(&vdev->mem_lock);
@@ -583,7 +586,6 @@ static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 				      enum vfio_device_mig_state new)
 {
 	enum vfio_device_mig_state cur = vdev->mig_state;
-	struct vfmig_edu_regs regs;
 	struct vfmig_file *migf;
 	int ret;
 
@@ -593,24 +595,34 @@ static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 		return ERR_PTR(-EIO);
 	}
 
+	/*
+	 * edu cannot tell a peer-to-peer DMA from another: a P2P state
+	 * starts once a DMA in flight has ended.
+	 */
 	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
 	     new == VFIO_DEVICE_STATE_RUNNING_P2P) ||
-	    (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
-	     new == VFIO_DEVICE_STATE_RUNNING) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY &&
-	     new == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
+	     new == VFIO_DEVICE_STATE_PRE_COPY_P2P)) {
+		vfmig_edu_dma_quiesce(vdev);
+		return NULL;
+	}
+	if ((cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     new == VFIO_DEVICE_STATE_RUNNING) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
 	     new == VFIO_DEVICE_STATE_PRE_COPY))
-		return NULL;	/* the function does no peer-to-peer DMA */
+		return NULL;
 
+	/* stopped: no factorial or DMA under way, interrupts held back */
 	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	    new == VFIO_DEVICE_STATE_STOP) {
 		vfmig_set_running_locked(vdev, false);
 		vfmig_hw_quiesce(vdev);
+		vfmig_edu_irq_hold(vdev);
 		return NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
 	    new == VFIO_DEVICE_STATE_RUNNING_P2P) {
+		vfmig_edu_irq_release(vdev);
 		vfmig_set_running_locked(vdev, true);
 		return NULL;
 	}
@@ -632,9 +644,13 @@ static struct file *vfmig_step_locked(struct vfmig_device *vdev,
 			return ERR_PTR(-EINVAL);
 		vfmig_set_running_locked(vdev, false);
 		/* BAR access (memory_lock) never under migf->lock */
-		vfmig_regs_sync_from_hw(vdev, &regs);
+		vfmig_hw_quiesce(vdev);
+		vfmig_edu_irq_hold(vdev);
+		vfmig_edu_save(vdev);
 		mutex_lock(&migf->lock);
-		migf->prod.regs = regs;
+		mutex_lock(&vdev->mem_lock);
+		migf->prod.regs = vdev->regs;
+		mutex_unlock(&vdev->mem_lock);
 		migf->prod.stop_copy = true;
 		mutex_unlock(&migf->lock);
 		return NULL;

@@ -13,21 +13,7 @@
 
 #include "vfmig_stub.h"
 
-/* edu BAR0 registers */
-#define EDU_IDENT	0x00
-#define EDU_LIVENESS	0x04
-#define EDU_FACT	0x08
-#define EDU_STATUS	0x20
-#define EDU_IRQ_STATUS	0x24
-#define EDU_IRQ_ACK	0x64
-#define EDU_DMA_SRC	0x80
-#define EDU_DMA_DST	0x88
-#define EDU_DMA_CNT	0x90
-#define EDU_DMA_CMD	0x98
-#define EDU_DMA_RUN		0x01
 #define EDU_DMA_WAIT_US		1000000	/* edu's DMA takes 100 ms */
-#define EDU_ST_COMPUTING	0x01
-#define EDU_ST_IRQFACT		0x80
 #define EDU_FACT_WAIT_US	200000
 
 int vfmig_mem_init(struct vfmig_mem *mem, u64 size)
@@ -138,11 +124,39 @@ void vfmig_state_clear_locked(struct vfmig_device *vdev)
 	bitmap_zero(vdev->dirty, vdev->mem.npages);
 	vdev->ndirty = 0;
 	vdev->cursor = 0;
-	memset(&vdev->regs, 0, sizeof(vdev->regs));
-	vdev->regs.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+	vfmig_regs_init(&vdev->regs);
 	vdev->wl_seq = 0;
 	vdev->mem_gen++;
 	mutex_unlock(&vdev->mem_lock);
+}
+
+/* Power-on values of the register block (layout 2). */
+void vfmig_regs_init(struct vfmig_edu_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->regs.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+	st->magic = cpu_to_le32(VFMIG_EDU_STATE_MAGIC);
+}
+
+/* The register block layouts a stream may carry (regs_size). */
+bool vfmig_regs_size_ok(u32 size)
+{
+	return size == VFMIG_REGS1_SIZE || size == VFMIG_REGS_SIZE;
+}
+
+/*
+ * A received register block of @len bytes (a size vfmig_regs_size_ok()
+ * accepted) as layout 2. A layout-1 block keeps magic 0: the restore then
+ * leaves the command register and the buffer alone (no interrupt pending).
+ */
+void vfmig_regs_load(struct vfmig_edu_state *st, const void *src, u32 len)
+{
+	vfmig_regs_init(st);
+	if (len < sizeof(*st))
+		st->magic = 0;
+	memcpy(st, src, min_t(u32, len, sizeof(*st)));
+	/* a stopped source never sends a running DMA */
+	st->dma_cmd &= ~cpu_to_le64(EDU_DMA_RUN);
 }
 
 /*
@@ -153,7 +167,7 @@ void vfmig_state_clear_locked(struct vfmig_device *vdev)
  * injection, the reservation fails. Caller holds state_mutex.
  */
 int vfmig_state_commit(struct vfmig_device *vdev, struct vfmig_mem *stage,
-		       const struct vfmig_edu_regs *regs, bool fail)
+		       const struct vfmig_edu_state *regs, bool fail)
 {
 	unsigned long *dirty = NULL, idx;
 	struct vfmig_mem *mem = &vdev->mem;
@@ -315,7 +329,7 @@ void vfmig_state_region_resize(struct vfmig_device *vdev)
  * or write) from here until its last access, so the user cannot turn memory
  * decode off or reset the function in between.
  */
-static void __iomem *vfmig_bar0(struct vfmig_device *vdev)
+void __iomem *vfmig_bar0(struct vfmig_device *vdev)
 {
 	struct pci_dev *pdev = vdev->core.pdev;
 	u16 cmd;
@@ -349,18 +363,24 @@ static bool vfmig_fact_wait(void __iomem *bar)
  * a DMA in flight (edu completes it, and raises its interrupt if asked to,
  * 100 ms after the start). Afterwards it changes nothing by itself.
  */
-static void vfmig_edu_wait_idle(struct vfmig_device *vdev, void __iomem *bar)
+bool vfmig_edu_dma_wait(void __iomem *bar)
 {
 	int waited;
 
-	if (!vfmig_fact_wait(bar))
-		dev_warn_ratelimited(vfmig_dev(vdev), "factorial still computing when stopped\n");
 	for (waited = 0; waited < EDU_DMA_WAIT_US; waited += 1000) {
 		if (!(readq(bar + EDU_DMA_CMD) & EDU_DMA_RUN))
-			return;
+			return true;
 		usleep_range(1000, 2000);
 	}
-	dev_warn_ratelimited(vfmig_dev(vdev), "DMA still running when stopped\n");
+	return false;
+}
+
+static void vfmig_edu_wait_idle(struct vfmig_device *vdev, void __iomem *bar)
+{
+	if (!vfmig_fact_wait(bar))
+		dev_warn_ratelimited(vfmig_dev(vdev), "factorial still computing when stopped\n");
+	if (!vfmig_edu_dma_wait(bar))
+		dev_warn_ratelimited(vfmig_dev(vdev), "DMA still running when stopped\n");
 }
 
 /* The device stops: quiesce the function itself. Caller holds state_mutex. */
@@ -382,10 +402,12 @@ void vfmig_hw_quiesce(struct vfmig_device *vdev)
  * @out. Caller holds state_mutex.
  */
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
-			     struct vfmig_edu_regs *out)
+			     struct vfmig_edu_state *out)
 {
 	struct vfmig_edu_regs r = {};
+	u32 irq_status = 0;
 	void __iomem *bar;
+	u64 cmd = 0;
 
 	lockdep_assert_held(&vdev->state_mutex);
 	down_read(&vdev->core.memory_lock);
@@ -401,14 +423,19 @@ void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
 		r.dma_src = cpu_to_le64(readq(bar + EDU_DMA_SRC));
 		r.dma_dst = cpu_to_le64(readq(bar + EDU_DMA_DST));
 		r.dma_cnt = cpu_to_le64(readq(bar + EDU_DMA_CNT));
+		irq_status = ioread32(bar + EDU_IRQ_STATUS);
+		cmd = readq(bar + EDU_DMA_CMD) & ~(u64)EDU_DMA_RUN;
 	}
 	up_read(&vdev->core.memory_lock);
 	mutex_lock(&vdev->mem_lock);
 	if (bar) {
 		r.workload_seq = cpu_to_le64(vdev->wl_seq);
-		vdev->regs = r;
+		vdev->regs.regs = r;
+		vdev->regs.magic = cpu_to_le32(VFMIG_EDU_STATE_MAGIC);
+		vdev->regs.irq_status = cpu_to_le32(irq_status);
+		vdev->regs.dma_cmd = cpu_to_le64(cmd);
 	} else {
-		vdev->regs.workload_seq = cpu_to_le64(vdev->wl_seq);
+		vdev->regs.regs.workload_seq = cpu_to_le64(vdev->wl_seq);
 	}
 	if (out)
 		*out = vdev->regs;
@@ -459,24 +486,38 @@ static void vfmig_regs_write_hw(struct vfmig_device *vdev,
 	iowrite32(le32_to_cpu(r.status) & EDU_ST_IRQFACT, bar + EDU_STATUS);
 }
 
-/* Write the register shadow to the function. Caller holds state_mutex. */
+/*
+ * Write the register shadow to the function: the registers, then (edu.c)
+ * its DMA buffer, command register and interrupt status. Caller holds
+ * state_mutex; the device is stopped, its interrupts held back.
+ */
 void vfmig_regs_apply_to_hw(struct vfmig_device *vdev)
 {
+	struct vfmig_edu_state *st;
 	struct vfmig_edu_regs r;
 
 	lockdep_assert_held(&vdev->state_mutex);
+	st = kmalloc(sizeof(*st), GFP_KERNEL_ACCOUNT);
 	mutex_lock(&vdev->mem_lock);
-	r = vdev->regs;
+	r = vdev->regs.regs;
+	if (st)
+		*st = vdev->regs;
 	vdev->wl_seq = le64_to_cpu(r.workload_seq);
 	mutex_unlock(&vdev->mem_lock);
 	down_read(&vdev->core.memory_lock);
 	vfmig_regs_write_hw(vdev, &r);
 	up_read(&vdev->core.memory_lock);
+	if (st)
+		vfmig_edu_restore(vdev, st);
+	else
+		dev_warn(vfmig_dev(vdev), "no memory to restore the DMA buffer and interrupt status\n");
+	kfree(st);
 }
 
 /*
  * Put the function's registers back to their power-on values (liveness,
- * factorial, status, DMA registers 0; a pending interrupt acknowledged).
+ * factorial, status, DMA registers 0; a pending interrupt acknowledged) and
+ * stop holding its interrupts back.
  * @memory_locked: the caller holds core.memory_lock for writing.
  */
 void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked)
@@ -485,13 +526,14 @@ void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked)
 	void __iomem *bar;
 
 	if (!memory_locked)
-		down_read(&vdev->core.memory_lock);
+		down_write(&vdev->core.memory_lock);
 	vfmig_regs_write_hw(vdev, &zero);
 	bar = vfmig_bar0(vdev);
 	if (bar)
 		iowrite32(ioread32(bar + EDU_IRQ_STATUS), bar + EDU_IRQ_ACK);
+	vfmig_edu_irq_release_locked(vdev, false);
 	if (!memory_locked)
-		up_read(&vdev->core.memory_lock);
+		up_write(&vdev->core.memory_lock);
 }
 
 /*
@@ -504,7 +546,7 @@ void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked)
  */
 int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
 {
-	struct vfmig_edu_regs regs;
+	struct vfmig_edu_state *regs;
 	struct sha256_state sha;
 	unsigned long idx = 0, npages;
 	int ret = 0;
@@ -512,14 +554,18 @@ int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
 	u8 *buf;
 
 	lockdep_assert_held(&vdev->state_mutex);
-	vfmig_regs_sync_from_hw(vdev, &regs);
+	regs = kmalloc(sizeof(*regs), GFP_KERNEL);
+	buf = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
+	if (!regs || !buf) {
+		vfmig_state_mutex_unlock(vdev);
+		ret = -ENOMEM;
+		goto out;
+	}
+	vfmig_regs_sync_from_hw(vdev, regs);
 	vfmig_state_mutex_unlock(vdev);
 
-	buf = kmalloc(VFMIG_PAGE_SIZE, GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
 	sha256_init(&sha);
-	sha256_update(&sha, (const u8 *)&regs, sizeof(regs));
+	sha256_update(&sha, (const u8 *)regs, sizeof(*regs));
 	mutex_lock(&vdev->mem_lock);
 	gen = vdev->mem_gen;
 	npages = vdev->mem.npages;
@@ -544,9 +590,10 @@ int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
 		mutex_unlock(&vdev->mem_lock);
 		cond_resched();
 	}
+	if (!ret)
+		sha256_final(&sha, out);
+out:
 	kfree(buf);
-	if (ret)
-		return ret;
-	sha256_final(&sha, out);
-	return 0;
+	kfree(regs);
+	return ret;
 }

@@ -11,7 +11,7 @@
 
 #include "vfmig_stub.h"
 
-#define VFMIG_REC_BUF	(VFMIG_RHDR_SIZE + VFMIG_PAGE_SIZE)
+#define VFMIG_REC_BUF	(VFMIG_RHDR_SIZE + max(VFMIG_PAGE_SIZE, VFMIG_REGS_SIZE))
 
 u32 vfmig_crc32c(const void *p, size_t n)
 {
@@ -346,7 +346,7 @@ static int vfmig_parse_hdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 		return vfmig_parse_fail(vdev, p, "unsupported stream format");
 	p->format = le16_to_cpu(h->format);
 	if (le32_to_cpu(h->page_size) != VFMIG_PAGE_SIZE ||
-	    le32_to_cpu(h->regs_size) != VFMIG_REGS_SIZE ||
+	    !vfmig_regs_size_ok(le32_to_cpu(h->regs_size)) ||
 	    !mem_size || mem_size % VFMIG_PAGE_SIZE)
 		return vfmig_parse_fail(vdev, p, "page size, register block or memory size differs from this device's layout");
 	if (mem_size > (u64)VFMIG_MEM_MIB_MAX << 20)
@@ -387,7 +387,7 @@ static int vfmig_parse_rhdr(struct vfmig_device *vdev, struct vfmig_parser *p)
 			return vfmig_parse_fail(vdev, p, "data record outside device memory or not page aligned");
 		break;
 	case VFMIG_REC_REGS:
-		if (off || len != VFMIG_REGS_SIZE)
+		if (off || len != le32_to_cpu(p->hdr.regs_size))
 			return vfmig_parse_fail(vdev, p, "register record of the wrong size");
 		break;
 	case VFMIG_REC_END:
@@ -453,7 +453,7 @@ static int vfmig_parse_payload(struct vfmig_device *vdev,
 		p->records++;
 		break;
 	case VFMIG_REC_REGS:
-		memcpy(&p->regs, p->payload, VFMIG_REGS_SIZE);
+		vfmig_regs_load(&p->regs, p->payload, len);
 		p->regs_recv = true;
 		p->records++;
 		break;

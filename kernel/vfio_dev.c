@@ -35,7 +35,7 @@ static int vfmig_init_dev(struct vfio_device *core_vdev)
 	strscpy(vdev->features, "pre_copy p2p mmap", sizeof(vdev->features));
 	snprintf(vdev->allowed_memory, sizeof(vdev->allowed_memory), "%u",
 		 vfmig_mem_mib);
-	vdev->regs.magic = cpu_to_le32(VFMIG_EDU_REGS_MAGIC);
+	vfmig_regs_init(&vdev->regs);
 	vdev->dirty_rate = vfmig_dirty_rate_default;
 	vfmig_mem_init(&vdev->mem, 0);
 	mutex_lock(&vdev->state_mutex);

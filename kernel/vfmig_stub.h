@@ -28,7 +28,8 @@
 #define VFMIG_DRV_NAME		"vfmig_stub"
 #define VFMIG_EDU_VENDOR	0x1234	/* QEMU's edu device */
 #define VFMIG_EDU_DEVICE	0x11e8
-#define VFMIG_REGS_SIZE		((u32)sizeof(struct vfmig_edu_regs))
+#define VFMIG_REGS_SIZE		((u32)sizeof(struct vfmig_edu_state))	/* layout 2 */
+#define VFMIG_REGS1_SIZE	((u32)sizeof(struct vfmig_edu_regs))	/* layout 1 */
 #define VFMIG_HDR_SIZE		((u64)sizeof(struct vfmig_stream_hdr))
 #define VFMIG_RHDR_SIZE		((u64)sizeof(struct vfmig_rec_hdr))
 #define VFMIG_PAGE_REC		(VFMIG_RHDR_SIZE + VFMIG_PAGE_SIZE)
@@ -39,6 +40,25 @@
 #define VFMIG_BUF_SIZE_MAX	SZ_1G	/* bytes: largest migration buffer */
 #define VFMIG_MAX_SEGS		1024	/* outstanding SAVE_NEXT segments */
 #define VFMIG_DIGEST_CHUNK	256	/* pages hashed per mem_lock hold */
+
+/* edu BAR0 registers (QEMU's hw/misc/edu.c) */
+#define EDU_IDENT		0x00
+#define EDU_LIVENESS		0x04
+#define EDU_FACT		0x08
+#define EDU_STATUS		0x20
+#define EDU_IRQ_STATUS		0x24
+#define EDU_IRQ_RAISE		0x60
+#define EDU_IRQ_ACK		0x64
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_CNT		0x90
+#define EDU_DMA_CMD		0x98
+#define EDU_DMA_RUN		0x01
+#define EDU_DMA_TO_PCI		0x02	/* buffer -> bus address */
+#define EDU_ST_COMPUTING	0x01
+#define EDU_ST_IRQFACT		0x80
+#define EDU_BUF_ADDR		0x40000	/* the DMA buffer in edu's space */
+#define EDU_DMA_MASK		((1ULL << 28) - 1)	/* edu clamps bus addresses */
 
 /* Module parameters (main.c). */
 extern unsigned int vfmig_mem_mib;
@@ -80,7 +100,7 @@ struct vfmig_parser {
 	unsigned long *recv;		/* pages received */
 	unsigned long nrecv;
 	bool regs_recv;
-	struct vfmig_edu_regs regs;
+	struct vfmig_edu_state regs;	/* layout 1 streams: upgraded */
 };
 
 /* Producer of a saving stream (stream.c). */
@@ -107,7 +127,7 @@ struct vfmig_producer {
 	u64 records;			/* REGS + DATA + ZERO records generated */
 	u32 zero_crc;			/* CRC32C of a page of zeros */
 	u16 format;			/* 0 until latched (stream.c) */
-	struct vfmig_edu_regs regs;	/* snapshot taken at STOP_COPY */
+	struct vfmig_edu_state regs;	/* snapshot taken at STOP_COPY */
 };
 
 struct vfmig_seg_ent {
@@ -163,9 +183,18 @@ struct vfmig_device {
 	bool allowed_memory_set;	/* written: no longer follows params/memory */
 	u16 stream_format;		/* vfmig/stream_format, READ_ONCE; 0: 1 */
 
+	/*
+	 * Interrupts of the function held back while it is stopped (edu.c).
+	 * Protected by core.memory_lock held for writing.
+	 */
+	bool irq_held;
+	bool held_intx;			/* we set PCI_COMMAND_INTX_DISABLE */
+	bool held_msi;			/* we cleared the MSI enable bit */
+	u32 held_irq_status;		/* irq status already delivered */
+
 	struct mutex mem_lock;		/* protects mem, regs, dirty tracking, running */
 	struct vfmig_mem mem;
-	struct vfmig_edu_regs regs;	/* shadow of the register block */
+	struct vfmig_edu_state regs;	/* shadow of the register block */
 	unsigned long *dirty;		/* pages written after they were sent */
 	unsigned long ndirty;
 	unsigned long cursor;		/* pages below it were sent once */
@@ -221,14 +250,28 @@ int vfmig_state_resize(struct vfmig_device *vdev, u64 size);
 int vfmig_state_region_add(struct vfmig_device *vdev);
 void vfmig_state_region_resize(struct vfmig_device *vdev);
 void vfmig_regs_sync_from_hw(struct vfmig_device *vdev,
-			     struct vfmig_edu_regs *out);
+			     struct vfmig_edu_state *out);
 void vfmig_regs_apply_to_hw(struct vfmig_device *vdev);
 void vfmig_hw_quiesce(struct vfmig_device *vdev);
 void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked);
 void vfmig_state_clear_locked(struct vfmig_device *vdev);
 int vfmig_state_commit(struct vfmig_device *vdev, struct vfmig_mem *stage,
-		       const struct vfmig_edu_regs *regs, bool fail);
+		       const struct vfmig_edu_state *regs, bool fail);
+void vfmig_regs_init(struct vfmig_edu_state *st);
+bool vfmig_regs_size_ok(u32 size);
+void vfmig_regs_load(struct vfmig_edu_state *st, const void *src, u32 len);
+void __iomem *vfmig_bar0(struct vfmig_device *vdev);
+bool vfmig_edu_dma_wait(void __iomem *bar);
 int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32]);
+
+/* edu.c */
+void vfmig_edu_dma_quiesce(struct vfmig_device *vdev);
+void vfmig_edu_irq_hold(struct vfmig_device *vdev);
+void vfmig_edu_irq_release(struct vfmig_device *vdev);
+void vfmig_edu_irq_release_locked(struct vfmig_device *vdev, bool redeliver);
+void vfmig_edu_save(struct vfmig_device *vdev);
+void vfmig_edu_restore(struct vfmig_device *vdev,
+		       const struct vfmig_edu_state *st);
 
 /* dirty.c */
 void vfmig_dirty_mark_locked(struct vfmig_device *vdev, unsigned long idx);

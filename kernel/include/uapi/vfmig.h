@@ -97,8 +97,8 @@ struct vfmig_rec_end {
  * DATA records of vfmig_stub.ko cover whole pages: .offset is a multiple of
  * page_size and .len a non-zero multiple of it; a source built from this
  * header sends one page per DATA record. The register block of model
- * "vfmig-edu" is struct vfmig_edu_regs (regs_size 64), sent as one REGS
- * record at offset 0 during STOP_COPY.
+ * "vfmig-edu" is sent as one REGS record at offset 0 during STOP_COPY; its
+ * layout is named by regs_size (see "edu function state" below).
  *
  * VFMIG_SAVE_NEXT with length 0 hands out at most 1 MiB.
  *
@@ -128,6 +128,46 @@ struct vfmig_edu_regs {
 	__le64 workload_seq;	/* in-kernel workload: pages written so far */
 	__u8 reserved1[8];	/* zero */
 };				/* 64 bytes */
+
+/* ---- begin: edu function state (register block layouts) ---------------
+ *
+ * The stream header's regs_size names the layout of the register block:
+ *
+ *   64    layout 1: struct vfmig_edu_regs.
+ *   4224  layout 2: struct vfmig_edu_state: layout 1, then what the edu
+ *         function holds beyond its registers: the DMA command register,
+ *         the interrupt status, and its 4 KiB DMA buffer (edu address
+ *         0x40000, reachable only by DMA).
+ *
+ * vfmig_stub.ko saves layout 2 and loads both; a layout-1 stream (an older
+ * source) leaves what it lacks at the destination's power-on values: no
+ * interrupt pending, the command register and the buffer untouched. A
+ * driver that knows only layout 1 refuses a layout-2 stream at its header,
+ * before the source has stopped.
+ *
+ * A DMA in flight when the device stops runs to its end first, so
+ * dma_cmd never has the RUN bit (0x1). VFMIG_EDU_F_DMA_BUF says dma_buf
+ * holds the function's buffer: the driver reads it by DMA through a page
+ * of the user's own IOMMU mappings below edu's 28-bit DMA mask, so it is
+ * clear when the user has mapped none. The buffer's last byte is not
+ * moved (zero in the stream): QEMU's edu before 8.0 stops the VM on a DMA
+ * that ends at the buffer's end, so no DMA can reach that byte there.
+ */
+#define VFMIG_EDU_STATE_MAGIC	0x32554445u	/* "EDU2" */
+#define VFMIG_EDU_DMA_BUF_SIZE	4096u
+#define VFMIG_EDU_F_DMA_BUF	(1u << 0)
+
+struct vfmig_edu_state {
+	struct vfmig_edu_regs regs;	/* layout 1 */
+	__le32 magic;			/* VFMIG_EDU_STATE_MAGIC */
+	__le32 flags;			/* VFMIG_EDU_F_* */
+	__le32 irq_status;		/* BAR0 0x24: raised, not acknowledged */
+	__le32 reserved0;		/* zero */
+	__le64 dma_cmd;			/* BAR0 0x98 */
+	__u8 reserved1[40];		/* zero */
+	__u8 dma_buf[VFMIG_EDU_DMA_BUF_SIZE];	/* valid with F_DMA_BUF */
+};					/* 4224 bytes */
+/* ---- end: edu function state ------------------------------------------ */
 
 /* ------------------------------------------------------------------------
  * The migration buffer: the data fd of a saving or resuming session can be
