@@ -45,6 +45,7 @@ static const struct test_def tests[] = {
 	{ "details", vfm_t_details },
 	{ "memory", vfm_t_memory },
 	{ "quiesce", vfm_t_quiesce },
+	{ "edu", vfm_t_edu },
 	{ "unbind", vfm_t_unbind },
 };
 /* clang-format on */

@@ -61,5 +61,6 @@ void vfm_t_knobs(struct vfm_ctx *c);
 void vfm_t_details(struct vfm_ctx *c);
 void vfm_t_memory(struct vfm_ctx *c);
 void vfm_t_quiesce(struct vfm_ctx *c);
+void vfm_t_edu(struct vfm_ctx *c);
 
 #endif
