@@ -53,8 +53,10 @@ static void fill(uint8_t *p, size_t len, uint64_t seed)
 static void mark_dirty_locked(struct vfm_sim *s, uint64_t page);
 
 /* zero=N: page p stays zero when a hash of (seed, p) falls below N%; the
- * others get their own pattern. The zero pages are never touched, so a
- * sparse state costs memory only for its data. */
+ * others get their own pattern. A zero page is written too (a zeroed page
+ * of its own, as a dense fill gives every page): reading memory that was
+ * never written maps the shared zero page, and a first read of it inside
+ * the downtime (the digest) costs a fault per page. */
 static void fill_sparse(struct vfm_sim *s)
 {
 	for (uint64_t p = 0; p < s->pages; p++) {
@@ -63,11 +65,13 @@ static void fill_sparse(struct vfm_sim *s)
 		h ^= h >> 31;
 		h *= 0xbf58476d1ce4e5b9ull;
 		h ^= h >> 29;
-		if (h % 100 < s->zero_pct)
+		if (h % 100 < s->zero_pct) {
 			vfm_bit_set(s->zmap, p);
-		else
+			s->mem[p * VFMIG_PAGE_SIZE] = 0;
+		} else {
 			fill(s->mem + p * VFMIG_PAGE_SIZE, VFMIG_PAGE_SIZE,
 			     s->seed ^ (p + 1) * 0x2545f4914f6cdd1dull);
+		}
 	}
 }
 
@@ -381,6 +385,8 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 		fill_sparse(s);
 	else
 		fill(s->mem, s->size, s->seed);
+	/* the buffer's first touch now, not in a stop-and-copy's downtime */
+	memset(s->buf, 0, s->buf_size);
 	fill(s->regs, sizeof(s->regs), s->seed ^ 0x5a5a5a5a);
 	memset(s->regs, 0, 8); /* the write counter */
 	s->rng = s->seed | 1;
@@ -698,10 +704,15 @@ static int sim_prepare_resume(struct vfm_dev *d)
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
 			       0);
 
-		if (p == MAP_FAILED)
+		if (p == MAP_FAILED) {
 			ret = -ENOMEM;
-		else
+		} else {
+			/* MAP_POPULATE maps; a VM's host may still fault each
+			 * page on its first touch: touch them all now, not while
+			 * the state arrives (measured: 256 MiB, 1.0 s) */
+			memset(p, 0, s->size);
 			s->spare = p;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;

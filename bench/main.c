@@ -492,6 +492,9 @@ static void run_cell(const struct vb_opts *o, const char *secret,
 	vb_fmt_size(r->dirty, dr, sizeof(dr));
 	snprintf(dir, sizeof(dir), "%s/runs/%s-%s-%s-d%s-s%u-r%d", out,
 		 r->transport, r->datapath, sz, dr, r->streams, r->rep);
+	if (r->zero_pct || o->nformats > 1) /* --zero/--formats cells */
+		snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir),
+			 "-z%u-f%u", r->zero_pct, r->format);
 	vb_mkdir_p(dir);
 	vb_run_one(o, secret, dir, r);
 	if (!strcmp(r->datapath, "bounce") && r->ok &&
