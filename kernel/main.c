@@ -93,7 +93,15 @@ static void vfmig_remove(struct pci_dev *pdev)
  */
 static void vfmig_reset_done(struct pci_dev *pdev)
 {
-	vfmig_request_reset(vfmig_from_pdev(pdev));
+	struct vfmig_device *vdev = vfmig_from_pdev(pdev);
+
+	/*
+	 * The PCI core restored the function's config space: no interrupt is
+	 * held back any more (irq_held is protected by memory_lock, which a
+	 * vfio-initiated reset holds for writing here).
+	 */
+	vdev->irq_held = false;
+	vfmig_request_reset(vdev);
 }
 
 static const struct pci_error_handlers vfmig_err_handlers = {
