@@ -10,10 +10,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
+
+#include "model.h"
 
 #define VB_LIST_MAX 16
 #define VB_WHY 256
@@ -123,6 +126,8 @@ struct vb_results {
 	int nmem;
 	char started[32];
 	double wall_s;
+	struct vb_model model; /* fitted on the runs (project.c) */
+	bool have_model;
 };
 
 /* util.c */
@@ -192,6 +197,12 @@ void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe,
 double vb_peer_for(const struct vb_peers *pe, const char *transport,
 		   unsigned int streams);
 double vb_link_Bps(double gbps);
+
+/* project.c: the downtime model fitted on the runs, proj_downtime_ms on
+ * --link-gbps for each; the model as a line of text and as JSON. */
+void vb_project(const struct vb_opts *o, struct vb_results *res);
+void vb_model_line(FILE *f, const struct vb_results *res);
+struct json_object *vb_model_json(const struct vb_results *res);
 
 /* report.c */
 void vb_report_table(const struct vb_opts *o, const struct vb_results *res);

@@ -690,6 +690,7 @@ int main(int argc, char **argv)
 			if (!res.runs[i].skipped)
 				vb_derive(&o, &res.peers, &res.runs[i]);
 	}
+	vb_project(&o, &res);
 	memory_runs(&o, secret, o.out, &res);
 	res.wall_s = vb_now() - t0;
 	vb_report_table(&o, &res);

@@ -291,8 +291,9 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 		       f1(b[11], 32, g->ratio, 2), f1(b[12], 32, g->cpu_gib, 2),
 		       f1(b[13], 32, g->proj, 2), g->dominant);
 	}
-	printf("(times in ms, p50 over reps; downtime = stop + final + resume + commit; floor = final bytes / peer goodput; overhead = downtime - final bytes / the agent's bandwidth; GB/s = pre-copy throughput, x_peer its ratio to iperf3 (tcp) or ib_write_bw (rdma) at the same stream count; proj_ms = downtime on a %g Gb/s link, dominant = which side would dominate it)\n",
+	printf("(times in ms, p50 over reps; downtime = stop + final + resume + commit; floor = final bytes / peer goodput; overhead = downtime - final bytes / the agent's bandwidth; GB/s = pre-copy throughput, x_peer its ratio to iperf3 (tcp) or ib_write_bw (rdma) at the same stream count; proj_ms = the downtime model's projection onto a %g Gb/s link (below; not measured), dominant = which would dominate it: the link's time for the final bytes (transport) or the rest (device))\n",
 	       o->link_gbps);
+	vb_model_line(stdout, res);
 	if (res->nmem) {
 		printf("\nmemory (peak RSS from wait4; device state = sim memory + 32 MiB migration buffer, destination: + its shadow copy):\n");
 		for (int i = 0; i < res->nmem; i++) {
@@ -560,6 +561,7 @@ int vb_report_json(const struct vb_opts *o, const struct vb_results *res,
 		json_object_array_add(a, mem_json(&res->mem[i]));
 	json_object_object_add(j, "memory", a);
 	json_object_object_add(j, "targets", targets_json(o, res, &t));
+	json_object_object_add(j, "model", vb_model_json(res));
 	ret = vb_json_save(path, j);
 	json_object_put(j);
 	return ret;

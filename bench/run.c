@@ -5,6 +5,7 @@
  * and their peak RSS comes from wait4(). Then the numbers are read back.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,8 +433,7 @@ void vb_derive(const struct vb_opts *o, const struct vb_peers *pe,
 	       struct vb_run *r)
 {
 	double bw = r->bw_Bps > 0 ? r->bw_Bps : r->xfer_Bps;
-	double link = vb_link_Bps(o->link_gbps), dev_rate, t_link, fixed,
-	       dev_side;
+	double link = vb_link_Bps(o->link_gbps);
 
 	r->peer_Bps = vb_peer_for(pe, r->transport, r->streams);
 	r->peer_ratio = r->peer_Bps > 0 ? r->xfer_Bps / r->peer_Bps : 0;
@@ -449,19 +449,8 @@ void vb_derive(const struct vb_opts *o, const struct vb_peers *pe,
 					   r->xfer_cpu_s / ((double)r->bytes /
 							    1073741824.0) :
 					   -1;
-	/* On a link of --link-gbps: the final bytes go at the slower of the
-	 * link and this machine's agents (their measured rate); the rest of
-	 * the downtime (stop, resume, commit) stays what it was here. */
-	dev_rate = r->xfer_Bps > 0 ? r->xfer_Bps : bw;
-	fixed = r->final_ms >= 0 ? r->downtime_ms - r->final_ms :
-				   r->overhead_ms;
-	if (fixed < 0)
-		fixed = 0;
-	t_link = (double)r->final_bytes / link * 1e3;
-	dev_side = fixed;
-	if (dev_rate > 0 && dev_rate < link)
-		dev_side += (double)r->final_bytes / dev_rate * 1e3 - t_link;
-	r->proj_downtime_ms = t_link + dev_side;
-	snprintf(r->dominant, sizeof(r->dominant), "%s",
-		 t_link >= dev_side ? "transport" : "device");
+	/* proj_downtime_ms and dominant: the downtime model, fitted once
+	 * every run is in (vb_project()). */
+	r->proj_downtime_ms = NAN;
+	snprintf(r->dominant, sizeof(r->dominant), "-");
 }
