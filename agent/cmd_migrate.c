@@ -35,6 +35,7 @@ enum {
 	OPT_RESUME,
 	OPT_INTEGRITY,
 	OPT_ENCRYPT,
+	OPT_OVER_LIMIT,
 	OPT_HELP,
 };
 
@@ -61,6 +62,7 @@ static const struct option mig_opts[] = {
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "integrity", required_argument, NULL, OPT_INTEGRITY },
 	{ "encrypt", no_argument, NULL, OPT_ENCRYPT },
+	{ "if-over-limit", required_argument, NULL, OPT_OVER_LIMIT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -91,6 +93,9 @@ static void help_send(FILE *f)
 		"  --downtime-limit-ms MS  stop when the rest fits in MS (300)\n"
 		"  --max-iterations N      pre-copy iterations at most (30; 0: no limit)\n"
 		"  --max-precopy-s S       pre-copy time at most (120; 0: no limit)\n"
+		"  --if-over-limit switch|fail  at one of those limits with the rest\n"
+		"                          still over the downtime limit: switch anyway\n"
+		"                          (and say so) or fail, the source running (switch)\n"
 		"  --rate-limit MBPS       pre-copy bandwidth cap in MB/s (none)\n"
 		"  --transport NAME        data transport: tcp or rdma (tcp)\n"
 		"  --encrypt               tcp: seal the state with AES-256-GCM under a\n"
@@ -285,7 +290,18 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 				o->verify = false;
 			else if (c == OPT_ENCRYPT)
 				o->encrypt = true;
-			else if (c == OPT_INTEGRITY && !strcmp(optarg, "gmac"))
+			else if (c == OPT_OVER_LIMIT &&
+				 !strcmp(optarg, "switch"))
+				o->fail_over_limit = false;
+			else if (c == OPT_OVER_LIMIT && !strcmp(optarg, "fail"))
+				o->fail_over_limit = true;
+			else if (c == OPT_OVER_LIMIT) {
+				fprintf(stderr,
+					"vfmig %s: --if-over-limit takes 'switch' or 'fail', not '%s'.\n",
+					role, optarg);
+				return VFM_EXIT_USAGE;
+			} else if (c == OPT_INTEGRITY &&
+				   !strcmp(optarg, "gmac"))
 				o->integrity = true;
 			else if (c == OPT_INTEGRITY && !strcmp(optarg, "none"))
 				o->integrity = false;

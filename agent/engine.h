@@ -42,6 +42,7 @@ struct vfm_mig_opts {
 	bool verify; /* compare the state digests before the switch */
 	bool integrity; /* the stream MAC (vfm/kdf.h) */
 	bool encrypt; /* send: seal the data plane; recv: require it */
+	bool fail_over_limit; /* send: at a limit, fail rather than overshoot */
 	bool check; /* handshake only */
 	bool outcome; /* vfmig outcome: ask, do not migrate */
 	bool resume; /* vfmig outcome --resume */

@@ -24,6 +24,7 @@
 #define SRC_CHUNK (1u << 20) /* largest transport write */
 #define SRC_FIFO 8192 /* segments outstanding */
 #define SRC_FIXED_MS 15.0 /* state changes + commit round trip */
+#define SRC_RATE_WINDOW_MS 500.0 /* the rate of now: its window */
 
 struct src_seg {
 	struct vfm_dev_seg seg;
@@ -51,6 +52,8 @@ struct src {
 	unsigned int iterations;
 	uint64_t precopy_bytes;
 	double bw; /* bytes/s, last good estimate */
+	struct vfm_rate rate; /* the rate of now, from the credits */
+	double t_bucket; /* --rate-limit: when its bucket was empty */
 	bool stopped; /* STOP_COPY reached */
 	bool done_sent; /* DONE sent: the control connection decides */
 	bool xport_dead; /* the streams closed after DONE */
@@ -148,6 +151,9 @@ static int ctl_drain(struct src *s, bool *any)
 					 "The destination sent a bad credit.");
 				return -EPROTO;
 			}
+			if (!s->stopped)
+				vfm_rate_add(&s->rate, vfm_now_ms(),
+					     m.pos - s->credit, true);
 			s->credit = m.pos;
 			if (s->done_sent && s->credit == s->sent &&
 			    !s->t_loaded)
@@ -310,9 +316,18 @@ static int throttle(struct src *s)
 	double rate = s->e.o->rate_limit_mbps * 1e6;
 
 	while (rate > 0 && !s->stopped) {
-		double allowed = (vfm_now_ms() - s->t_precopy) / 1e3 * rate;
+		double allowed = (vfm_now_ms() - s->t_bucket) / 1e3 * rate;
 		int ret;
 
+		/* A bucket of a quarter second: time spent below the limit
+		 * (a slow device, a busy host) is not saved up for a burst
+		 * above it. */
+		if (allowed - (double)s->precopy_bytes > rate / 4) {
+			s->t_bucket += (allowed - (double)s->precopy_bytes -
+					rate / 4) /
+				       rate * 1e3;
+			allowed = (double)s->precopy_bytes + rate / 4;
+		}
 		if ((double)s->precopy_bytes <= allowed)
 			return 0;
 		ret = pump(s, 2);
@@ -334,6 +349,9 @@ static int post_segment(struct src *s, const struct vfm_dev_seg *seg)
 	f->pending = 0;
 	f->posted = false;
 	s->fifo_head++;
+	/* Nothing was in flight: the link was idle, which is no rate. */
+	if (!s->stopped && s->credit == s->sent)
+		vfm_rate_add(&s->rate, vfm_now_ms(), 0, false);
 	while (done < seg->len) {
 		uint64_t pos = seg->stream_pos + done;
 		uint64_t roff = pos % s->landing;
@@ -424,6 +442,7 @@ static int drain(struct src *s)
 
 static void log_iteration(struct src *s, uint64_t bytes, double ms,
 			  uint64_t init, uint64_t dirty, double est,
+			  double recent_bps, double plan_bps,
 			  const char *decision)
 {
 	struct vfm_json j;
@@ -434,6 +453,9 @@ static void log_iteration(struct src *s, uint64_t bytes, double ms,
 	vfm_json_f64(&j, "ms", ms);
 	vfm_json_f64(&j, "bandwidth_mbps",
 		     ms > 0 ? (double)bytes / ms / 1e3 : 0);
+	/* the last half second of busy transfer, and what the plan used */
+	vfm_json_f64(&j, "recent_bandwidth_mbps", recent_bps / 1e6);
+	vfm_json_f64(&j, "plan_bandwidth_mbps", plan_bps / 1e6);
 	vfm_json_u64(&j, "initial_bytes", init);
 	vfm_json_u64(&j, "dirty_bytes", dirty);
 	vfm_json_f64(&j, "estimated_downtime_ms", est > 1e15 ? -1 : est);
@@ -449,16 +471,18 @@ static int precopy(struct src *s)
 		.fixed_ms = SRC_FIXED_MS + (o->verify ? s->verify_est_ms : 0),
 		.max_iterations = o->max_iterations,
 		.max_precopy_s = o->max_precopy_s,
+		.fail_over_limit = o->fail_over_limit,
 	};
 	uint64_t init, dirty, total;
 	int ret;
 
-	s->t_precopy = vfm_now_ms();
+	s->t_precopy = s->t_bucket = vfm_now_ms();
+	vfm_rate_init(&s->rate, SRC_RATE_WINDOW_MS);
 	vfm_dev_data_size(s->e.dev, &total);
 	for (;;) {
 		struct vfm_precopy_status st;
 		enum vfm_decision d;
-		double t_it = vfm_now_ms(), ms;
+		double t_it = vfm_now_ms(), ms, recent, est;
 		uint64_t target, bytes = 0;
 
 		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
@@ -502,17 +526,35 @@ static int precopy(struct src *s)
 		ret = vfm_dev_precopy_info(s->e.dev, &init, &dirty);
 		if (ret)
 			return ret;
+		recent = vfm_rate_bps(&s->rate);
 		st = (struct vfm_precopy_status){
 			.iteration = s->iterations,
 			.elapsed_s = (vfm_now_ms() - s->t_precopy) / 1e3,
 			.initial_bytes = init,
 			.dirty_bytes = dirty,
-			.bandwidth_bps = s->bw,
+			.bandwidth_bps = vfm_rate_plan(s->bw, recent),
 		};
 		d = vfm_policy_decide(&pol, &st);
-		log_iteration(s, bytes, ms, init, dirty,
-			      vfm_policy_estimate_ms(&pol, &st),
-			      vfm_decision_name(d));
+		est = vfm_policy_estimate_ms(&pol, &st);
+		log_iteration(s, bytes, ms, init, dirty, est, recent,
+			      st.bandwidth_bps, vfm_decision_name(d));
+		if (d == VFM_FAIL_ITERATIONS || d == VFM_FAIL_TIME) {
+			snprintf(
+				s->e.why, sizeof(s->e.why),
+				"Pre-copy did not converge: after %u iteration%s (%.1f s) the rest, %.1f MiB at %.1f MB/s, would take about %.0f ms, over the downtime limit of %.0f ms; with --if-over-limit fail the source keeps running.",
+				s->iterations, s->iterations == 1 ? "" : "s",
+				st.elapsed_s,
+				(double)(init + dirty) / 1048576.0,
+				st.bandwidth_bps / 1e6, est > 1e15 ? -1 : est,
+				pol.downtime_limit_ms);
+			return -ETIME;
+		}
+		if (vfm_decision_over_limit(&pol, &st, d))
+			vfm_log_msg(
+				"over_limit", "warning",
+				"Switching at the %s limit with an expected downtime of %.0f ms, over the limit of %.0f ms (--if-over-limit fail would keep the source running instead).",
+				d == VFM_SWITCH_TIME ? "time" : "iteration",
+				est > 1e15 ? -1 : est, pol.downtime_limit_ms);
 		if (d != VFM_CONTINUE)
 			return 0;
 	}

@@ -259,6 +259,30 @@ tamper_onpath)
 	ok "a byte changed on the path is refused, sealed at its segment, in clear by the stream's checks"
 	;;
 
+over_limit)
+	# Dirtied faster than the (rate-limited) pre-copy can send: it cannot
+	# converge. By default it switches at --max-iterations and says it is
+	# over the limit; with --if-over-limit fail the source keeps running.
+	start_recv dst "sim:size=32M,seed=41"
+	run_send src "sim:size=32M,dirty=60M,seed=42" --rate-limit 10 --max-iterations 3
+	[ "$RC" = 0 ] || fail "switch: send exited $RC"
+	wait_pid "$RECV_PID" 30 || fail "switch: recv failed"
+	has_event "$T/src.log" over_limit || fail "switch: no over_limit warning"
+	[ "$(field "$T/src.log" iteration decision)" = max_iterations ] || fail "switch: not at max_iterations"
+	[ -n "$(field "$T/src.log" iteration recent_bandwidth_mbps)" ] || fail "no recent bandwidth in the iteration event"
+	PORT=$((PORT + 1))
+	start_recv dst2 "sim:size=32M,seed=43"
+	run_send src2 "sim:size=32M,dirty=60M,seed=44" --rate-limit 10 --max-iterations 3 --if-over-limit fail
+	[ "$RC" = 4 ] || fail "fail: send exited $RC, want 4"
+	wait_pid "$RECV_PID" 30
+	[ $? != 0 ] || fail "fail: recv exited 0"
+	[ "$(field "$T/src2.log" iteration decision)" = fail_max_iterations ] || fail "fail: wrong decision"
+	grep -q "did not converge" "$T/src2.out" || fail "fail: no sentence"
+	! has_event "$T/src2.log" phase_stop_copy || fail "fail: the source was stopped"
+	[ "$(field "$T/src2.log" source_resumed state)" = RUNNING ] || fail "fail: source not running"
+	ok "over the limit: switches and says so, or with --if-over-limit fail keeps the source running"
+	;;
+
 progress)
 	# Off a TTY the log carries a progress event at least once a second,
 	# with query-migrate's numbers.
