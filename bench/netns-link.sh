@@ -13,7 +13,9 @@
 #   netns-link.sh bench   [OPTS] -- VFMIG_BENCH [ARGS]
 #                                               make it, run vfmig-bench in the source
 #                                               namespace against the destination one
-#                                               once per --rate, summarize, remove it
+#                                               once per --rate, summarize, fit the
+#                                               downtime model across the rates
+#                                               (vfm-bench-model -> DIR/model), remove it
 # OPTS:
 #   --rate R[,R...]  tbf rate, tc syntax: 1gbit, 10gbit, 500mbit (1gbit). A list
 #                    (bench, run): the same command once per rate, in order, on
@@ -339,4 +341,14 @@ print("(iperf3 in MB/s: the mean of its runs before and after the matrix, 1 stre
       "floor = final bytes / iperf3 goodput; meas/fl = downtime / floor; fin/fl = the final "
       "transfer alone / floor; rep = streams x repetition)")
 PY
+# The downtime model across the rates: its error per cell and the projection.
+MODEL=$(dirname "$BENCH")/vfm-bench-model
+if [ -x "$MODEL" ]; then
+	jsons=()
+	for o in "${outs[@]}"; do [ ! -e "${o#*=}" ] || jsons+=("${o#*=}"); done
+	if [ "${#jsons[@]}" -gt 0 ]; then
+		echo
+		"$MODEL" --out "$OUT/model" "${jsons[@]}" || status=$?
+	fi
+fi
 exit "$status"
