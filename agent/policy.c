@@ -115,9 +115,7 @@ double vfm_rate_bps(const struct vfm_rate *r)
 
 double vfm_rate_plan(double iteration_bps, double recent_bps)
 {
-	if (iteration_bps <= 0)
-		return recent_bps > 0 ? recent_bps : 0;
-	if (recent_bps <= 0)
-		return iteration_bps;
-	return recent_bps < iteration_bps ? recent_bps : iteration_bps;
+	if (recent_bps > 0)
+		return recent_bps;
+	return iteration_bps > 0 ? iteration_bps : 0;
 }

@@ -6,8 +6,8 @@
  *
  * The downtime limit is a promise, so the estimate uses the rate the link
  * gives now, not an average over the past: vfm_rate measures the bytes the
- * destination acknowledged over the last second of busy transfer, and the
- * decision takes the lower of that and the last iteration's rate. When
+ * destination acknowledged over the last half second of busy transfer, and
+ * the decision plans with that. When
  * the limits on iterations or time are reached and the rest still does not
  * fit, the decision says so, with the downtime it expects, and with
  * fail_over_limit it gives up (the source keeps running) instead of
@@ -83,8 +83,12 @@ void vfm_rate_add(struct vfm_rate *r, double now_ms, uint64_t bytes, bool busy);
 /* Bytes/s over the last window of busy time; 0 while less than a tenth
  * of the window was observed. */
 double vfm_rate_bps(const struct vfm_rate *r);
-/* The rate to plan with: the lower of @iteration_bps and @recent_bps
- * (either may be 0 = unknown). */
+/* The rate to plan with: @recent_bps once known, else @iteration_bps
+ * (either may be 0 = unknown). The recent rate is the link's while it was
+ * busy, which is what the final transfer gets: an iteration's average also
+ * holds the past (a rate that has since dropped), the time the device had
+ * nothing to send and the pre-copy's --rate-limit, none of which the
+ * final transfer sees. */
 double vfm_rate_plan(double iteration_bps, double recent_bps);
 
 #endif

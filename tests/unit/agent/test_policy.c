@@ -128,7 +128,7 @@ static void test_rate_many_calls(void **state)
 	assert_true(vfm_rate_bps(&r) > 9.9e9 && vfm_rate_bps(&r) < 10.1e9);
 	assert_true(vfm_rate_plan(0, 0) == 0);
 	assert_true(vfm_rate_plan(5, 0) == 5 && vfm_rate_plan(0, 7) == 7);
-	assert_true(vfm_rate_plan(5, 7) == 5 && vfm_rate_plan(9, 7) == 7);
+	assert_true(vfm_rate_plan(5, 7) == 7 && vfm_rate_plan(9, 7) == 7);
 }
 
 /*
