@@ -245,7 +245,7 @@ static int conv_data(const struct vb_fit *f, const char *dir, int *pick,
 		     char *title, size_t len)
 {
 	char path[4200], name[64];
-	int best = -1, most = 0, n = 0;
+	int best = -1, most = 0, n = 0, empty = 0;
 	FILE *o;
 
 	for (int i = 0; i < f->nruns; i++)
@@ -264,19 +264,31 @@ static int conv_data(const struct vb_fit *f, const char *dir, int *pick,
 	snprintf(title, len, "%s", name);
 	for (int i = 0; i < f->nruns; i++) {
 		const struct vb_frun *r = &f->runs[i];
+		int last = r->niter;
 
 		if (!same_cfg(r, &f->runs[best]) || !r->niter)
 			continue;
+		/* Iterations that moved nothing (the policy waiting) are
+		 * counted in the title, not drawn: a log scale has no 0. */
+		while (last > 0 && !r->iter_bytes[last - 1] &&
+		       !r->iter_dirty[last - 1]) {
+			last--;
+			empty++;
+		}
 		fprintf(o, "# %s rep %d\n", r->label, r->rep);
-		for (int k = 0; k < r->niter; k++)
+		for (int k = 0; k < last; k++)
 			fprintf(o, "%d %.4f %.4f\n", k + 1,
 				r->iter_bytes[k] / 1048576,
 				r->iter_dirty[k] / 1048576);
 		/* The final phase: what was left went while stopped. */
-		fprintf(o, "%d %.4f NaN\n\n\n", r->niter + 1,
+		fprintf(o, "%d %.4f NaN\n\n\n", last + 1,
 			r->o.final_bytes / 1048576);
 		n++;
 	}
+	if (empty)
+		snprintf(title + strlen(title), len - strlen(title),
+			 "; %d empty iteration%s not drawn", empty,
+			 empty == 1 ? "" : "s");
 	*pick = best + 1;
 	fclose(o);
 	return n;
