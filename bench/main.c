@@ -709,7 +709,7 @@ int main(int argc, char **argv)
 		else if (vb_report_plots(&o, &res, o.out))
 			failed++;
 	}
-	printf("\noutputs: %s/{results.json,results.csv,downtime_vs_dirty.png,throughput_vs_streams.png}, per-run logs in %s/runs/\n",
+	printf("\noutputs: %s/{results.json,results.csv,downtime_vs_dirty.png,throughput_vs_streams.png,downtime_split.png}, per-run logs in %s/runs/\n",
 	       o.out, o.out);
 	free(res.runs);
 	free(def_out);

@@ -103,6 +103,50 @@ int vb_report_plots(const struct vb_opts *o, const struct vb_results *res,
 		fprintf(f, "\n");
 	}
 	fclose(f);
+	/* split.dat: per cell the cumulative p50 parts of the downtime, its
+	 * p50, min and max over the reps, the projection, and a label. */
+	snprintf(path, sizeof(path), "%s/split.dat", dir);
+	f = fopen(path, "we");
+	if (!f)
+		goto fail;
+	fprintf(f,
+		"# x stop +final +resume +commit downtime_p50 min max proj label\n");
+	for (int j = 0, x = 0; j < n; j++) {
+		const struct vb_group *g = &gs[j];
+		const struct vb_run *r = g->first;
+		double lo = INFINITY, hi = -INFINITY;
+		char sz[16], dr[16];
+
+		if (!g->nok || isnan(g->final))
+			continue;
+		for (int i = 0; i < res->nruns; i++) {
+			const struct vb_run *q = &res->runs[i];
+
+			if (q->ok && !strcmp(q->transport, r->transport) &&
+			    !strcmp(q->datapath, r->datapath) &&
+			    q->size == r->size && q->dirty == r->dirty &&
+			    q->streams == r->streams &&
+			    q->zero_pct == r->zero_pct &&
+			    q->format == r->format) {
+				lo = fmin(lo, q->downtime_ms);
+				hi = fmax(hi, q->downtime_ms);
+			}
+		}
+		vb_fmt_size(r->size, sz, sizeof(sz));
+		vb_fmt_size(r->dirty, dr, sizeof(dr));
+		fprintf(f, "%d", x++);
+		num(f, g->stop);
+		num(f, g->stop + g->final);
+		num(f, g->stop + g->final + g->resume);
+		num(f, g->stop + g->final + g->resume + g->commit);
+		num(f, g->downtime);
+		num(f, lo);
+		num(f, hi);
+		num(f, g->proj);
+		fprintf(f, " \"%s %s %s d%s x%u\"\n", r->transport, r->datapath,
+			sz, dr, r->streams);
+	}
+	fclose(f);
 	snprintf(path, sizeof(path), "%s/plots.gp", dir);
 	f = fopen(path, "we");
 	if (!f)
@@ -150,6 +194,18 @@ int vb_report_plots(const struct vb_opts *o, const struct vb_results *res,
 					dir, 5 + o->nsizes + z, z + 1, sz);
 	}
 	fprintf(f, "\n");
+	fprintf(f,
+		"set output '%s/downtime_split.png'\n"
+		"set title \"Where the downtime goes, per cell (p50 of each part over the reps)\\nwhisker: min-max over the reps; x: projection on %g Gb/s (not measured)\"\n"
+		"set xlabel ''\nset ylabel 'downtime (ms)'\nset yrange [0:*]\nset autoscale x\nset offsets 0.6, 0.6, 0, 0\n"
+		"set style fill solid 0.85 border -1\nset boxwidth 0.7\nset xtics rotate by -30 left\n"
+		"plot '%s/split.dat' using 1:5:xtic(10) with boxes lc rgb '#c0504d' title 'commit (incl. the destination digest)', "
+		"'' using 1:4 with boxes lc rgb '#f79646' title 'resume', "
+		"'' using 1:3 with boxes lc rgb '#4f81bd' title 'final transfer', "
+		"'' using 1:2 with boxes lc rgb '#9bbb59' title 'stop', "
+		"'' using 1:6:7:8 with yerrorbars lc rgb 'black' pt 7 ps 0.6 lw 1.5 title 'downtime p50, min-max', "
+		"'' using 1:9 with points lc rgb 'black' pt 2 ps 1.5 lw 2 title 'projection'\n",
+		dir, o->link_gbps, dir);
 	fclose(f);
 	free(gs);
 	gs = NULL;

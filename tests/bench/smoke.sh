@@ -57,7 +57,7 @@ rows=$(tail -n +2 "$OUT/results.csv" | grep -c '^tcp,mmap,67108864,' || true)
 [ "$rows" -eq 4 ] || fail "results.csv has $rows rows, not 4"
 
 # The plots are PNG files.
-for png in downtime_vs_dirty throughput_vs_streams; do
+for png in downtime_vs_dirty throughput_vs_streams downtime_split; do
 	f="$OUT/$png.png"
 	[ -s "$f" ] || fail "$f is missing"
 	[ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
