@@ -82,9 +82,10 @@ rc=$?
 wait "$recv_pid"
 set -e
 if [ "$rc" -ne 0 ]; then
-	# Every failed rule, as the destination stated it.
-	on "$src" "grep '\"passed\":false' $(q "$d/check.jsonl")" 2>/dev/null |
-		sed -n 's/.*"code":"\([^"]*\)".*"sentence":"\([^"]*\)".*/orchestrate:   refused: \1: \2/p' >&2 || true
+	# Every failed rule, as the destination stated it (vfmig log reads
+	# the JSON log: "... src   FAIL code [subject]: sentence").
+	on "$src" "$(q "$vfmig") log $(q "$d/check.jsonl")" 2>/dev/null |
+		sed -n 's/^.* FAIL \(.*\)$/orchestrate:   refused: \1/p' >&2 || true
 	say "pre-check failed (exit $rc): not migrating; both devices untouched"
 	exit "$rc"
 fi
