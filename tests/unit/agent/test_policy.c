@@ -267,6 +267,9 @@ static void test_trace_scan_within_limit(void **state)
 						drops[k] / 1e6, c / 10.0,
 						o.downtime_ms);
 			}
+	print_message(
+		"%u traces with the drop a window or more before the switch\n",
+		checked);
 	assert_true(checked > 100);
 }
 
