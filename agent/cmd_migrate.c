@@ -77,7 +77,8 @@ static const struct option mig_opts[] = {
 	"                        version=2.0.3 compatible=2.0.0-2.0.9\n"         \
 	"                        features=pre_copy/p2p/mmap param.NAME=V\n"      \
 	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"       \
-	"                        precopy=on|off\n"
+	"                        precopy=on|off zero=PCT (%% zero pages)\n"      \
+	"                        formats=1/2 (stream formats it loads)\n"
 
 static void help_send(FILE *f)
 {
