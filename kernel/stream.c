@@ -47,13 +47,17 @@ static u16 vfmig_knob_format(struct vfmig_device *vdev)
 /*
  * The stream's format, latched on first use (the header or a PRE_COPY
  * size query, whichever comes first) so that the numbers and the records
- * agree. Caller holds the file's lock.
+ * agree. The knob is one-shot: the stream takes it and sets it back to the
+ * default, so a client that never writes it (QEMU) gets format 1 even
+ * after an agent migrated the device. Caller holds the file's lock.
  */
 static u16 vfmig_prod_format(struct vfmig_device *vdev,
 			     struct vfmig_producer *prod)
 {
-	if (!prod->format)
+	if (!prod->format) {
 		prod->format = vfmig_knob_format(vdev);
+		WRITE_ONCE(vdev->stream_format, 0);
+	}
 	return prod->format;
 }
 

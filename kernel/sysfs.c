@@ -350,8 +350,8 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 static DEVICE_ATTR_ADMIN_RO(stats);
 
 /*
- * The format the next saving stream produces; a stream that has started
- * keeps the one it started with. The agent writes the format its handshake
+ * The format the next saving stream produces, once: that stream takes it
+ * and it reads 1 again. The agent writes the format its handshake
  * negotiated before PRE_COPY (or STOP_COPY).
  */
 static ssize_t stream_format_show(struct device *dev,
