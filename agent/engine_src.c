@@ -538,7 +538,8 @@ static int precopy(struct src *s)
 		est = vfm_policy_estimate_ms(&pol, &st);
 		log_iteration(s, bytes, ms, init, dirty, est, recent,
 			      st.bandwidth_bps, vfm_decision_name(d));
-		if (d == VFM_FAIL_ITERATIONS || d == VFM_FAIL_TIME) {
+		if (d == VFM_FAIL_ITERATIONS || d == VFM_FAIL_TIME ||
+		    d == VFM_FAIL_FIXED) {
 			snprintf(
 				s->e.why, sizeof(s->e.why),
 				"Pre-copy did not converge: after %u iteration%s (%.1f s) the rest, %.1f MiB at %.1f MB/s, would take about %.0f ms, over the downtime limit of %.0f ms; with --if-over-limit fail the source keeps running.",
@@ -549,7 +550,12 @@ static int precopy(struct src *s)
 				pol.downtime_limit_ms);
 			return -ETIME;
 		}
-		if (vfm_decision_over_limit(&pol, &st, d))
+		if (d == VFM_SWITCH_FIXED)
+			vfm_log_msg(
+				"over_limit", "warning",
+				"Nothing is left to send, but the fixed costs alone (state changes, round trips, the digest check) are about %.0f ms, over the limit of %.0f ms: switching now (--if-over-limit fail would keep the source running instead).",
+				est, pol.downtime_limit_ms);
+		else if (vfm_decision_over_limit(&pol, &st, d))
 			vfm_log_msg(
 				"over_limit", "warning",
 				"Switching at the %s limit with an expected downtime of %.0f ms, over the limit of %.0f ms (--if-over-limit fail would keep the source running instead).",

@@ -24,6 +24,8 @@ enum vfm_decision vfm_policy_decide(const struct vfm_policy *p,
 	 * says otherwise: its size says nothing about convergence. */
 	if (!st->initial_bytes && fits)
 		return VFM_SWITCH_CONVERGED;
+	if (!st->initial_bytes && !st->dirty_bytes)
+		return p->fail_over_limit ? VFM_FAIL_FIXED : VFM_SWITCH_FIXED;
 	if (p->max_iterations && st->iteration >= p->max_iterations)
 		return p->fail_over_limit && !fits ? VFM_FAIL_ITERATIONS :
 						     VFM_SWITCH_ITERATIONS;
@@ -54,6 +56,10 @@ const char *vfm_decision_name(enum vfm_decision d)
 		return "fail_max_iterations";
 	case VFM_FAIL_TIME:
 		return "fail_max_precopy_time";
+	case VFM_SWITCH_FIXED:
+		return "fixed_costs_over_limit";
+	case VFM_FAIL_FIXED:
+		return "fail_fixed_costs_over_limit";
 	default:
 		return "continue";
 	}

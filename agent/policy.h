@@ -43,6 +43,10 @@ enum vfm_decision {
 	VFM_SWITCH_TIME, /* pre-copy time limit reached */
 	VFM_FAIL_ITERATIONS, /* iteration limit, over the limit: give up */
 	VFM_FAIL_TIME, /* time limit, over the limit: give up */
+	/* Nothing left to send, and the fixed costs alone (state changes,
+	 * the digest check) are over the limit: iterating cannot help. */
+	VFM_SWITCH_FIXED,
+	VFM_FAIL_FIXED,
 };
 
 /* Estimated downtime in ms for the data left (+ fixed costs); a huge value

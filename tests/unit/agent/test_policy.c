@@ -89,6 +89,25 @@ static void test_limits(void **state)
 	}
 	assert_string_equal(vfm_decision_name(VFM_SWITCH_TIME),
 			    "max_precopy_time");
+	/* nothing left, but the fixed costs alone are over the limit:
+	 * iterating cannot help, so it switches (or gives up) at once */
+	{
+		struct vfm_policy heavy = pol;
+		struct vfm_precopy_status empty = { .iteration = 2,
+						    .bandwidth_bps = 1e9 };
+
+		heavy.fixed_ms = 335;
+		assert_int_equal(vfm_policy_decide(&heavy, &empty),
+				 VFM_SWITCH_FIXED);
+		assert_true(vfm_decision_over_limit(&heavy, &empty,
+						    VFM_SWITCH_FIXED));
+		heavy.fail_over_limit = true;
+		assert_int_equal(vfm_policy_decide(&heavy, &empty),
+				 VFM_FAIL_FIXED);
+		empty.dirty_bytes = 4096; /* something left: keep going */
+		assert_int_equal(vfm_policy_decide(&heavy, &empty),
+				 VFM_CONTINUE);
+	}
 }
 
 static void test_rate_window_and_idle(void **state)
