@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The tcp transport: N TCP streams driven by one io_uring per endpoint.
+ * The tcp transport: N TCP streams, each served by a worker thread with
+ * its own io_uring (VFM_TCP_THREADS caps the workers; streams are then
+ * dealt round robin, a worker serving its share on one ring).
  *
  * Source: every write becomes a 32-byte header {len, roff, imm, seq, crc}
  * and the payload, sent straight from the caller's registered range
@@ -27,22 +29,35 @@
  * ciphertext straight into the landing buffer, then the tag, and opens the
  * segment in place before its RECV completion exists: a segment that does
  * not verify fails the transport with -EBADMSG and is never delivered.
+ * Sealing and opening run on the stream's worker, outside its lock.
  *
- * Nothing runs behind the caller's back: all progress happens inside
- * write() and poll(), on the caller's thread. One object is used by one
- * thread at a time.
+ * Threads: the workers start once connect() or accept() has every stream.
+ * Only a worker touches its ring after that (submissions and completions;
+ * io_uring runs a request's task work on the thread that submitted it).
+ * write() queues the write under the worker's lock and wakes it through an
+ * eventfd whose read stays posted on the ring; the worker reaps, seals,
+ * opens and pushes completions into its own queue; poll() drains those
+ * queues (each stream's completions in order) and sleeps on a condition
+ * variable the workers signal. One object is still used by one caller
+ * thread at a time; destroy() stops the workers, each of which quiesces
+ * its ring before it exits.
  */
 #include <errno.h>
 #include <liburing.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfm/transport.h"
@@ -57,6 +72,7 @@
 #define TCP_MAX_BUFS 64
 #define TCP_TAG_LEN 16
 #define TCP_AEAD_DEPTH 8 /* sealed writes in flight per stream */
+#define TCP_WORKER_NAP_MS 200 /* a worker looks at its stop flag this often */
 
 enum tcp_send_mode {
 	TCP_SEND_PLAIN, /* IORING_OP_SEND, MSG_WAITALL */
@@ -75,13 +91,13 @@ enum tcp_ud_kind {
 	UD_WATCH,
 	UD_RX,
 	UD_CANCEL,
+	UD_WAKE,
 };
 
 struct tcp_reg {
 	bool used;
 	uint8_t *addr;
 	size_t len;
-	int first; /* first fixed-buffer index, -1 when none */
 };
 
 /* One posted write on the source. */
@@ -91,6 +107,7 @@ struct tcp_seg {
 	uint32_t len; /* the caller's bytes */
 	uint32_t wlen; /* payload bytes on the wire: len, + tag when sealed */
 	int buf_index; /* fixed buffer covering the payload, or -1 */
+	bool sealed; /* AEAD: buf is the sealed copy */
 	uint8_t *ct; /* sealed payload and tag (AEAD only) */
 	uint32_t ct_cap;
 	uint32_t done; /* header + payload bytes already sent */
@@ -100,6 +117,8 @@ struct tcp_seg {
 
 struct tcp_stream {
 	int fd;
+	unsigned int sh; /* the worker serving this stream */
+	_Atomic int tid; /* thread that last did this stream's work */
 	/* source */
 	struct tcp_seg *segs; /* ring of cfg.depth slots */
 	unsigned int head, count;
@@ -117,31 +136,59 @@ struct tcp_stream {
 	uint8_t rtag[TCP_TAG_LEN];
 };
 
+struct vfm_tcp;
+
+/* One worker: a thread, its ring and the streams it serves. */
+struct tcp_shard {
+	struct vfm_tcp *t;
+	unsigned int idx;
+	struct io_uring ring;
+	bool ring_ok, fixed_ok, have_zc;
+	unsigned int nbufs;
+	int first[TCP_MAX_REGS]; /* first fixed-buffer index per region */
+	unsigned int nstreams;
+	/* everything below and the shard's streams are under mu */
+	pthread_mutex_t mu;
+	pthread_t thr;
+	bool thr_ok;
+	bool stop;
+	bool woken; /* the eventfd holds a wake not yet read */
+	bool want_room; /* blocked on a full queue until poll drains it */
+	bool pushed; /* news for the caller since it was told */
+	int efd;
+	uint64_t efd_val;
+	int tid;
+	struct vfm_cqe *cq; /* completions not yet returned by poll */
+	unsigned int cq_head, cq_count, cq_cap;
+	unsigned int inflight; /* CQEs the kernel still owes us */
+	EVP_CIPHER_CTX *aead; /* NULL: payloads in clear */
+};
+
 struct vfm_tcp {
 	struct vfm_xport base;
 	struct vfm_xport_cfg cfg;
-	struct io_uring ring;
-	bool ring_ok, fixed_ok, have_zc;
-	bool is_src, is_dst, connected;
+	struct tcp_shard *sh;
+	unsigned int nsh, rr;
+	bool is_src, is_dst, connected, sealed;
 	enum tcp_send_mode smode;
 	enum tcp_recv_mode rmode;
 	uint32_t zc_min;
 	struct tcp_reg regs[TCP_MAX_REGS];
-	unsigned int nbufs;
 	struct tcp_stream *st;
 	int lfd;
 	struct vfm_tcp_info info;
 	uint8_t *land;
 	size_t land_len;
 	const struct tcp_reg *land_reg;
-	struct vfm_cqe *cq; /* completions not yet returned by poll */
-	unsigned int cq_head, cq_count, cq_cap;
-	unsigned int inflight; /* CQEs the kernel still owes us */
-	unsigned int eof_streams; /* destination streams closed cleanly */
-	EVP_CIPHER_CTX *aead; /* NULL: payloads in clear */
+	_Atomic unsigned int eof_streams; /* destination streams closed */
 	uint8_t key[32];
-	int err; /* sticky transport error */
-	int64_t last_progress;
+	_Atomic int err; /* sticky transport error */
+	_Atomic int64_t last_progress;
+	/* the caller sleeps in poll on cv until a worker bumps events */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t events;
+	bool sync_ok;
 };
 
 static inline struct vfm_tcp *to_tcp(struct vfm_xport *x)
@@ -157,32 +204,70 @@ static inline uint64_t ud_make(enum tcp_ud_kind k, unsigned int stream,
 
 static void set_err(struct vfm_tcp *t, int err)
 {
-	if (!t->err)
-		t->err = err;
+	int zero = 0;
+
+	atomic_compare_exchange_strong(&t->err, &zero, err);
+}
+
+static inline int get_err(struct vfm_tcp *t)
+{
+	return atomic_load(&t->err);
+}
+
+static inline struct tcp_shard *shard_of(struct vfm_tcp *t, unsigned int i)
+{
+	return &t->sh[t->st[i].sh];
+}
+
+static void progress(struct vfm_tcp *t)
+{
+	atomic_store(&t->last_progress, vfm_tcp_now_ms());
+}
+
+/* Tell a caller sleeping in poll that something changed. */
+static void notify(struct vfm_tcp *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->events++;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Wake the worker (under sh->mu). */
+static void wake(struct tcp_shard *sh)
+{
+	uint64_t one = 1;
+
+	if (sh->woken || sh->efd < 0)
+		return;
+	sh->woken = true;
+	if (write(sh->efd, &one, sizeof(one)) != sizeof(one))
+		sh->woken = false;
 }
 
 /* ------------------------------------------------------------------ */
-/* completion queue towards the caller */
+/* completion queue towards the caller, one per worker */
 
-static bool cq_full(const struct vfm_tcp *t)
+static bool cq_full(const struct tcp_shard *sh)
 {
-	return t->cq_count == t->cq_cap;
+	return sh->cq_count == sh->cq_cap;
 }
 
-static void cq_push(struct vfm_tcp *t, const struct vfm_cqe *c)
+static void cq_push(struct tcp_shard *sh, const struct vfm_cqe *c)
 {
-	t->cq[(t->cq_head + t->cq_count) % t->cq_cap] = *c;
-	t->cq_count++;
+	sh->cq[(sh->cq_head + sh->cq_count) % sh->cq_cap] = *c;
+	sh->cq_count++;
+	sh->pushed = true;
 }
 
-static int cq_drain(struct vfm_tcp *t, struct vfm_cqe *out, int max)
+static int cq_drain(struct tcp_shard *sh, struct vfm_cqe *out, int max)
 {
 	int n = 0;
 
-	while (n < max && t->cq_count) {
-		out[n++] = t->cq[t->cq_head];
-		t->cq_head = (t->cq_head + 1) % t->cq_cap;
-		t->cq_count--;
+	while (n < max && sh->cq_count) {
+		out[n++] = sh->cq[sh->cq_head];
+		sh->cq_head = (sh->cq_head + 1) % sh->cq_cap;
+		sh->cq_count--;
 	}
 	return n;
 }
@@ -191,42 +276,49 @@ static int cq_drain(struct vfm_tcp *t, struct vfm_cqe *out, int max)
 /* registered buffers */
 
 /* Fixed buffer index covering [p, p + len), or -1. */
-static int fixed_index(const struct vfm_tcp *t, const struct tcp_reg *r,
-		       const uint8_t *p, size_t len)
+static int fixed_index(const struct tcp_shard *sh, const struct vfm_tcp *t,
+		       const struct tcp_reg *r, const uint8_t *p, size_t len)
 {
 	size_t off, c0, c1;
+	int first;
 
-	if (!t->fixed_ok || !r || r->first < 0 || !len)
+	if (!sh->fixed_ok || !r || !len)
+		return -1;
+	first = sh->first[r - t->regs];
+	if (first < 0)
 		return -1;
 	off = (size_t)(p - r->addr);
 	c0 = off / TCP_CHUNK;
 	c1 = (off + len - 1) / TCP_CHUNK;
-	return c0 == c1 ? r->first + (int)c0 : -1;
+	return c0 == c1 ? first + (int)c0 : -1;
 }
 
 /*
- * (Re)register every live region with the ring, cut into 1 GiB buffers.
- * When the kernel refuses (RLIMIT_MEMLOCK, too many buffers), the data
- * path falls back to unregistered I/O: slower, never wrong.
+ * (Re)register every live region with a worker's ring, cut into 1 GiB
+ * buffers. When the kernel refuses (RLIMIT_MEMLOCK, too many buffers), the
+ * data path falls back to unregistered I/O: slower, never wrong.
  */
-static void fixed_refresh(struct vfm_tcp *t)
+static void fixed_refresh(struct tcp_shard *sh)
 {
+	struct vfm_tcp *t = sh->t;
 	struct iovec iov[TCP_MAX_BUFS];
 	unsigned int n = 0, i;
 	size_t off;
 
-	if (t->nbufs)
-		io_uring_unregister_buffers(&t->ring);
-	t->nbufs = 0;
+	if (!sh->ring_ok)
+		return;
+	if (sh->nbufs)
+		io_uring_unregister_buffers(&sh->ring);
+	sh->nbufs = 0;
 	for (i = 0; i < TCP_MAX_REGS; i++) {
 		struct tcp_reg *r = &t->regs[i];
 
-		r->first = -1;
-		if (!r->used || !t->fixed_ok || !r->len)
+		sh->first[i] = -1;
+		if (!r->used || !sh->fixed_ok || !r->len)
 			continue;
 		if (n + (r->len + TCP_CHUNK - 1) / TCP_CHUNK > TCP_MAX_BUFS)
 			continue;
-		r->first = (int)n;
+		sh->first[i] = (int)n;
 		for (off = 0; off < r->len; off += TCP_CHUNK) {
 			iov[n].iov_base = r->addr + off;
 			iov[n].iov_len = r->len - off < TCP_CHUNK ?
@@ -237,12 +329,21 @@ static void fixed_refresh(struct vfm_tcp *t)
 	}
 	if (!n)
 		return;
-	if (io_uring_register_buffers(&t->ring, iov, n)) {
+	if (io_uring_register_buffers(&sh->ring, iov, n)) {
 		for (i = 0; i < TCP_MAX_REGS; i++)
-			t->regs[i].first = -1;
+			sh->first[i] = -1;
 		return;
 	}
-	t->nbufs = n;
+	sh->nbufs = n;
+}
+
+static void fixed_refresh_all(struct vfm_tcp *t)
+{
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		pthread_mutex_lock(&t->sh[k].mu);
+		fixed_refresh(&t->sh[k]);
+		pthread_mutex_unlock(&t->sh[k].mu);
+	}
 }
 
 static int tcp_reg(struct vfm_xport *x, void *addr, size_t len,
@@ -257,10 +358,8 @@ static int tcp_reg(struct vfm_xport *x, void *addr, size_t len,
 		;
 	if (i == TCP_MAX_REGS)
 		return -ENOSPC;
-	t->regs[i] = (struct tcp_reg){
-		.used = true, .addr = addr, .len = len, .first = -1
-	};
-	fixed_refresh(t);
+	t->regs[i] = (struct tcp_reg){ .used = true, .addr = addr, .len = len };
+	fixed_refresh_all(t);
 	*mr = (struct vfm_mr){
 		.addr = addr, .len = len, .key = 0, .priv = &t->regs[i]
 	};
@@ -284,29 +383,34 @@ static void tcp_dereg(struct vfm_xport *x, struct vfm_mr *mr)
 
 	if (!r)
 		return;
+	for (unsigned int k = 0; k < t->nsh; k++)
+		pthread_mutex_lock(&t->sh[k].mu);
 	if (t->land_reg == r)
 		t->land_reg = NULL;
 	r->used = false;
-	fixed_refresh(t);
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		fixed_refresh(&t->sh[k]);
+		pthread_mutex_unlock(&t->sh[k].mu);
+	}
 	mr->priv = NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* SQE helpers */
 
-static struct io_uring_sqe *get_sqe(struct vfm_tcp *t)
+static struct io_uring_sqe *get_sqe(struct tcp_shard *sh)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sh->ring);
 
 	if (!sqe) {
-		io_uring_submit(&t->ring);
-		sqe = io_uring_get_sqe(&t->ring);
+		io_uring_submit(&sh->ring);
+		sqe = io_uring_get_sqe(&sh->ring);
 	}
 	return sqe;
 }
 
 /* ------------------------------------------------------------------ */
-/* AEAD (--encrypt) */
+/* AEAD (--encrypt), on the stream's worker with its own context */
 
 static void aead_nonce(uint8_t iv[12], unsigned int stream, uint64_t n)
 {
@@ -318,7 +422,7 @@ static void aead_nonce(uint8_t iv[12], unsigned int stream, uint64_t n)
 
 /* Seal @len bytes of @in into @out (ciphertext, then the tag), with the
  * segment header as associated data. */
-static int aead_seal(struct vfm_tcp *t, unsigned int stream, uint64_t n,
+static int aead_seal(EVP_CIPHER_CTX *c, unsigned int stream, uint64_t n,
 		     const uint8_t *hdr, const uint8_t *in, uint32_t len,
 		     uint8_t *out)
 {
@@ -326,31 +430,30 @@ static int aead_seal(struct vfm_tcp *t, unsigned int stream, uint64_t n,
 	int l;
 
 	aead_nonce(iv, stream, n);
-	if (EVP_EncryptInit_ex(t->aead, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_EncryptUpdate(t->aead, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
-	    (len && EVP_EncryptUpdate(t->aead, out, &l, in, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(t->aead, out + len, &l) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(t->aead, EVP_CTRL_GCM_GET_TAG, TCP_TAG_LEN,
+	if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
+	    (len && EVP_EncryptUpdate(c, out, &l, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(c, out + len, &l) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TCP_TAG_LEN,
 				out + len) != 1)
 		return -EIO;
 	return 0;
 }
 
 /* Open @len bytes at @p in place; -EBADMSG when the tag does not verify. */
-static int aead_open(struct vfm_tcp *t, unsigned int stream, uint64_t n,
+static int aead_open(EVP_CIPHER_CTX *c, unsigned int stream, uint64_t n,
 		     const uint8_t *hdr, uint8_t *p, uint32_t len, uint8_t *tag)
 {
 	uint8_t iv[12];
 	int l;
 
 	aead_nonce(iv, stream, n);
-	if (EVP_DecryptInit_ex(t->aead, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_DecryptUpdate(t->aead, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
-	    (len && EVP_DecryptUpdate(t->aead, p, &l, p, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(t->aead, EVP_CTRL_GCM_SET_TAG, TCP_TAG_LEN,
-				tag) != 1)
+	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_DecryptUpdate(c, NULL, &l, hdr, VFM_TCP_HDR_LEN) != 1 ||
+	    (len && EVP_DecryptUpdate(c, p, &l, p, (int)len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TCP_TAG_LEN, tag) != 1)
 		return -EIO;
-	if (EVP_DecryptFinal_ex(t->aead, p + len, &l) != 1) {
+	if (EVP_DecryptFinal_ex(c, p + len, &l) != 1) {
 		/* what was decrypted is not the sender's: do not leave it */
 		OPENSSL_cleanse(p, len);
 		return -EBADMSG;
@@ -360,41 +463,44 @@ static int aead_open(struct vfm_tcp *t, unsigned int stream, uint64_t n,
 
 static int aead_start(struct vfm_tcp *t, bool seal)
 {
-	if (!t->aead)
-		return 0;
-	if (seal ? EVP_EncryptInit_ex(t->aead, EVP_aes_256_gcm(), NULL, t->key,
-				      NULL) != 1 :
-		   EVP_DecryptInit_ex(t->aead, EVP_aes_256_gcm(), NULL, t->key,
-				      NULL) != 1)
-		return -EIO;
+	for (unsigned int k = 0; t->sealed && k < t->nsh; k++) {
+		EVP_CIPHER_CTX *c = t->sh[k].aead;
+
+		if (seal ? EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL,
+					      t->key, NULL) != 1 :
+			   EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL,
+					      t->key, NULL) != 1)
+			return -EIO;
+	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* source side */
+/* source side (on the worker, under sh->mu) */
 
-static void src_watch(struct vfm_tcp *t, unsigned int i)
+static void src_watch(struct tcp_shard *sh, unsigned int i)
 {
-	struct tcp_stream *s = &t->st[i];
-	struct io_uring_sqe *sqe = get_sqe(t);
+	struct tcp_stream *s = &sh->t->st[i];
+	struct io_uring_sqe *sqe = get_sqe(sh);
 
 	if (!sqe) {
-		set_err(t, -EBUSY);
+		set_err(sh->t, -EBUSY);
 		return;
 	}
 	io_uring_prep_recv(sqe, s->fd, &s->watch_byte, 1, 0);
 	io_uring_sqe_set_data64(sqe, ud_make(UD_WATCH, i, 0));
-	t->inflight++;
+	sh->inflight++;
 }
 
-static void prep_payload(struct vfm_tcp *t, struct io_uring_sqe *sqe,
+static void prep_payload(struct tcp_shard *sh, struct io_uring_sqe *sqe,
 			 const struct tcp_stream *s, const struct tcp_seg *g,
 			 uint32_t off)
 {
+	const struct vfm_tcp *t = sh->t;
 	const uint8_t *p = g->buf + off;
 	uint32_t n = g->wlen - off;
 
-	if (t->smode == TCP_SEND_ZC && t->have_zc && g->wlen >= t->zc_min) {
+	if (t->smode == TCP_SEND_ZC && sh->have_zc && g->wlen >= t->zc_min) {
 		if (g->buf_index >= 0)
 			io_uring_prep_send_zc_fixed(sqe, s->fd, p, n,
 						    MSG_WAITALL | MSG_NOSIGNAL,
@@ -411,34 +517,84 @@ static void prep_payload(struct vfm_tcp *t, struct io_uring_sqe *sqe,
 }
 
 /*
+ * AEAD: seal the queued writes of stream @i not sealed yet, in order, with
+ * the lock dropped around each seal (write() may queue more meanwhile; a
+ * queued slot is left alone by the caller until its completion).
+ */
+static void src_seal(struct tcp_shard *sh, unsigned int i)
+{
+	struct vfm_tcp *t = sh->t;
+	struct tcp_stream *s = &t->st[i];
+
+	while (t->sealed && !get_err(t)) {
+		uint32_t pending = s->seq - (uint32_t)s->nseal;
+		unsigned int slot;
+		struct tcp_seg *g;
+		int err;
+
+		if (!pending)
+			return;
+		slot = (s->head + s->count - pending) % t->cfg.depth;
+		g = &s->segs[slot];
+		if (g->ct_cap < g->len + TCP_TAG_LEN) {
+			uint8_t *ct = realloc(g->ct, g->len + TCP_TAG_LEN);
+
+			if (!ct) {
+				set_err(t, -ENOMEM);
+				return;
+			}
+			g->ct = ct;
+			g->ct_cap = g->len + TCP_TAG_LEN;
+		}
+		pthread_mutex_unlock(&sh->mu);
+		err = aead_seal(sh->aead, i, s->nseal, g->hdr, g->buf, g->len,
+				g->ct);
+		pthread_mutex_lock(&sh->mu);
+		if (err) {
+			set_err(t, err);
+			return;
+		}
+		s->nseal++;
+		g->buf = g->ct;
+		g->wlen = g->len + TCP_TAG_LEN;
+		g->buf_index = -1;
+		g->sealed = true;
+	}
+}
+
+/*
  * Send every unfinished queued write of stream @i as one linked chain,
  * unless a chain is still in flight. A chain never spans two submissions
  * (the kernel would not keep them ordered), so it is cut to the SQ space.
  * Short completions of plain writes do not stop a chain, so in that mode
- * a write's payload always ends its chain.
+ * a write's payload always ends its chain. Sealed mode: only the writes
+ * already sealed.
  */
-static void src_kick(struct vfm_tcp *t, unsigned int i)
+static void src_kick(struct tcp_shard *sh, unsigned int i)
 {
+	struct vfm_tcp *t = sh->t;
 	struct tcp_stream *s = &t->st[i];
 	struct io_uring_sqe *sqe, *last = NULL;
 	unsigned int k, space;
 
-	if (s->chain || !s->count || t->err)
+	if (s->chain || !s->count || get_err(t))
 		return;
-	space = io_uring_sq_space_left(&t->ring);
+	space = io_uring_sq_space_left(&sh->ring);
 	if (space < 2) {
-		io_uring_submit(&t->ring);
-		space = io_uring_sq_space_left(&t->ring);
+		io_uring_submit(&sh->ring);
+		space = io_uring_sq_space_left(&sh->ring);
 	}
 	for (k = 0; k < s->count && space >= 2; k++) {
 		unsigned int slot = (s->head + k) % t->cfg.depth;
 		struct tcp_seg *g = &s->segs[slot];
 		uint32_t off;
 
+		if (t->sealed && !g->sealed)
+			break;
 		if (g->done == VFM_TCP_HDR_LEN + g->wlen)
 			continue;
 		if (g->done < VFM_TCP_HDR_LEN) {
-			sqe = io_uring_get_sqe(&t->ring);
+			sqe = io_uring_get_sqe(&sh->ring);
 			io_uring_prep_send(sqe, s->fd, g->hdr + g->done,
 					   VFM_TCP_HDR_LEN - g->done,
 					   MSG_WAITALL | MSG_NOSIGNAL |
@@ -447,18 +603,18 @@ static void src_kick(struct vfm_tcp *t, unsigned int i)
 			sqe->flags |= IOSQE_IO_LINK;
 			last = sqe;
 			s->chain++;
-			t->inflight++;
+			sh->inflight++;
 			space--;
 		}
 		off = g->done > VFM_TCP_HDR_LEN ? g->done - VFM_TCP_HDR_LEN : 0;
 		if (g->wlen > off) {
-			sqe = io_uring_get_sqe(&t->ring);
-			prep_payload(t, sqe, s, g, off);
+			sqe = io_uring_get_sqe(&sh->ring);
+			prep_payload(sh, sqe, s, g, off);
 			io_uring_sqe_set_data64(sqe, ud_make(UD_PAY, i, slot));
 			sqe->flags |= IOSQE_IO_LINK;
 			last = sqe;
 			s->chain++;
-			t->inflight++;
+			sh->inflight++;
 			space--;
 			if (t->smode == TCP_SEND_WRITE_FIXED)
 				break;
@@ -469,11 +625,12 @@ static void src_kick(struct vfm_tcp *t, unsigned int i)
 }
 
 /* Hand finished writes, in order, to the caller as SEND completions. */
-static void src_retire(struct vfm_tcp *t, unsigned int i)
+static void src_retire(struct tcp_shard *sh, unsigned int i)
 {
+	struct vfm_tcp *t = sh->t;
 	struct tcp_stream *s = &t->st[i];
 
-	while (s->count && !cq_full(t)) {
+	while (s->count) {
 		struct tcp_seg *g = &s->segs[s->head];
 		struct vfm_cqe c = { .kind = VFM_CQE_SEND,
 				     .wr_id = g->wr_id,
@@ -482,23 +639,27 @@ static void src_retire(struct vfm_tcp *t, unsigned int i)
 
 		if (g->done != VFM_TCP_HDR_LEN + g->wlen || g->notifs)
 			break;
-		cq_push(t, &c);
+		if (cq_full(sh)) {
+			sh->want_room = true;
+			break;
+		}
+		cq_push(sh, &c);
 		s->head = (s->head + 1) % t->cfg.depth;
 		s->count--;
 	}
 }
 
-static void src_complete(struct vfm_tcp *t, const struct io_uring_cqe *cqe,
-			 enum tcp_ud_kind kind, unsigned int i,
-			 unsigned int slot)
+static void src_complete(struct tcp_shard *sh, const struct io_uring_cqe *cqe,
+			 unsigned int i, unsigned int slot)
 {
+	struct vfm_tcp *t = sh->t;
 	struct tcp_stream *s = &t->st[i];
 	struct tcp_seg *g = &s->segs[slot];
 	int res = cqe->res;
 
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		g->notifs--;
-		src_retire(t, i);
+		src_retire(sh, i);
 		return;
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
@@ -506,24 +667,25 @@ static void src_complete(struct vfm_tcp *t, const struct io_uring_cqe *cqe,
 	s->chain--;
 	if (res > 0) {
 		g->done += (uint32_t)res;
-		t->last_progress = vfm_tcp_now_ms();
+		progress(t);
 	} else if (res == 0) {
 		set_err(t, -EPIPE);
 	} else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
 		set_err(t, res);
 	}
-	(void)kind;
 	if (!s->chain) {
-		src_retire(t, i);
-		src_kick(t, i);
+		src_retire(sh, i);
+		src_kick(sh, i);
 	}
 }
 
-static void watch_complete(struct vfm_tcp *t, int res, unsigned int i)
+static void watch_complete(struct tcp_shard *sh, int res, unsigned int i)
 {
+	struct vfm_tcp *t = sh->t;
+
 	if (res == -EINTR || res == -EAGAIN) {
-		if (!t->err)
-			src_watch(t, i);
+		if (!get_err(t))
+			src_watch(sh, i);
 		return;
 	}
 	if (res == -ECANCELED)
@@ -533,16 +695,17 @@ static void watch_complete(struct vfm_tcp *t, int res, unsigned int i)
 }
 
 /* ------------------------------------------------------------------ */
-/* destination side */
+/* destination side (on the worker, under sh->mu) */
 
-static void dst_post(struct vfm_tcp *t, unsigned int i)
+static void dst_post(struct tcp_shard *sh, unsigned int i)
 {
+	struct vfm_tcp *t = sh->t;
 	struct tcp_stream *s = &t->st[i];
 	struct io_uring_sqe *sqe;
 
-	if (t->err || s->rx_busy || s->rx_blocked)
+	if (get_err(t) || s->rx_busy || s->rx_blocked)
 		return;
-	sqe = get_sqe(t);
+	sqe = get_sqe(sh);
 	if (!sqe) {
 		set_err(t, -EBUSY);
 		return;
@@ -562,7 +725,7 @@ static void dst_post(struct vfm_tcp *t, unsigned int i)
 		int idx = -1;
 
 		if (t->rmode == TCP_RECV_READ_FIXED)
-			idx = fixed_index(t, t->land_reg, p, n);
+			idx = fixed_index(sh, t, t->land_reg, p, n);
 		if (idx >= 0)
 			io_uring_prep_read_fixed(sqe, s->fd, p, n, 0, idx);
 		else
@@ -570,24 +733,25 @@ static void dst_post(struct vfm_tcp *t, unsigned int i)
 	}
 	io_uring_sqe_set_data64(sqe, ud_make(UD_RX, i, 0));
 	s->rx_busy = true;
-	t->inflight++;
+	sh->inflight++;
 }
 
 /* A whole write landed: tell the caller, or wait for room to. */
-static void dst_deliver(struct vfm_tcp *t, unsigned int i)
+static void dst_deliver(struct tcp_shard *sh, unsigned int i)
 {
-	struct tcp_stream *s = &t->st[i];
+	struct tcp_stream *s = &sh->t->st[i];
 	struct vfm_cqe c = { .kind = VFM_CQE_RECV,
 			     .roff = s->cur.roff,
 			     .len = s->cur.len,
 			     .stream = i,
 			     .imm = s->cur.imm };
 
-	if (cq_full(t)) {
+	if (cq_full(sh)) {
 		s->rx_blocked = true;
+		sh->want_room = true;
 		return;
 	}
-	cq_push(t, &c);
+	cq_push(sh, &c);
 	s->rx_blocked = false;
 	s->in_payload = false;
 	s->rseq++;
@@ -611,14 +775,15 @@ static int dst_header(struct vfm_tcp *t, struct tcp_stream *s)
 	return 0;
 }
 
-static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
+static void dst_complete(struct tcp_shard *sh, int res, unsigned int i)
 {
+	struct vfm_tcp *t = sh->t;
 	struct tcp_stream *s = &t->st[i];
 	int err;
 
 	s->rx_busy = false;
 	if (res == -EINTR || res == -EAGAIN) {
-		dst_post(t, i);
+		dst_post(sh, i);
 		return;
 	}
 	if (res < 0) {
@@ -633,11 +798,13 @@ static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
 		 * writes still in flight on the others land first.
 		 */
 		if (s->in_payload || s->rgot ||
-		    ++t->eof_streams == t->cfg.streams)
+		    atomic_fetch_add(&t->eof_streams, 1) + 1 == t->cfg.streams)
 			set_err(t, -ECONNRESET);
 		return;
 	}
-	t->last_progress = vfm_tcp_now_ms();
+	progress(t);
+	if (!s->in_payload && !s->rgot)
+		sh->pushed = true; /* now busy: poll's stall clock runs */
 	if (!s->in_payload) {
 		s->rgot += (uint32_t)res;
 		if (s->rgot < VFM_TCP_HDR_LEN)
@@ -651,28 +818,49 @@ static void dst_complete(struct vfm_tcp *t, int res, unsigned int i)
 		s->pgot += (uint32_t)res;
 	}
 	if (s->in_payload &&
-	    s->pgot == s->cur.len + (t->aead ? TCP_TAG_LEN : 0)) {
-		if (t->aead) {
-			err = aead_open(t, i, s->nseal, s->rhdr,
+	    s->pgot == s->cur.len + (t->sealed ? TCP_TAG_LEN : 0)) {
+		if (t->sealed) {
+			/* only this worker touches the stream's receive
+			 * state: open without holding up poll() */
+			pthread_mutex_unlock(&sh->mu);
+			err = aead_open(sh->aead, i, s->nseal, s->rhdr,
 					t->land + s->cur.roff, s->cur.len,
 					s->rtag);
+			pthread_mutex_lock(&sh->mu);
 			if (err) {
 				set_err(t, err);
 				return;
 			}
 			s->nseal++;
 		}
-		dst_deliver(t, i);
+		dst_deliver(sh, i);
 	}
 repost:
-	dst_post(t, i);
+	dst_post(sh, i);
 }
 
 /* ------------------------------------------------------------------ */
-/* the completion loop */
+/* the worker */
 
-static void handle_cqe(struct vfm_tcp *t, const struct io_uring_cqe *cqe)
+static void wake_post(struct tcp_shard *sh)
 {
+	struct io_uring_sqe *sqe;
+
+	if (sh->stop)
+		return;
+	sqe = get_sqe(sh);
+	if (!sqe) {
+		set_err(sh->t, -EBUSY);
+		return;
+	}
+	io_uring_prep_read(sqe, sh->efd, &sh->efd_val, sizeof(sh->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+	sh->inflight++;
+}
+
+static void handle_cqe(struct tcp_shard *sh, const struct io_uring_cqe *cqe)
+{
+	struct vfm_tcp *t = sh->t;
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 	enum tcp_ud_kind kind = (enum tcp_ud_kind)(ud >> 56);
 	unsigned int i = (unsigned int)(ud >> 32) & 0xffffff;
@@ -681,67 +869,224 @@ static void handle_cqe(struct vfm_tcp *t, const struct io_uring_cqe *cqe)
 	if (kind == UD_CANCEL || i >= t->cfg.streams)
 		return;
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		t->inflight--;
+		sh->inflight--;
+	if (kind == UD_WAKE) {
+		sh->woken = false;
+		wake_post(sh);
+		return;
+	}
+	atomic_store_explicit(&t->st[i].tid, sh->tid, memory_order_relaxed);
 	switch (kind) {
 	case UD_HDR:
 	case UD_PAY:
-		src_complete(t, cqe, kind, i, slot);
+		src_complete(sh, cqe, i, slot);
 		break;
 	case UD_WATCH:
-		watch_complete(t, cqe->res, i);
+		watch_complete(sh, cqe->res, i);
 		break;
 	case UD_RX:
-		dst_complete(t, cqe->res, i);
+		dst_complete(sh, cqe->res, i);
 		break;
 	default:
 		break;
 	}
 }
 
-static unsigned int reap(struct vfm_tcp *t)
+static unsigned int reap(struct tcp_shard *sh)
 {
 	struct io_uring_cqe *cqe;
-	unsigned int head, n = 0;
+	unsigned int n = 0;
 
-	io_uring_for_each_cqe(&t->ring, head, cqe)
-	{
-		handle_cqe(t, cqe);
+	/* one at a time: handling may drop the lock, never the ring */
+	while (io_uring_peek_cqe(&sh->ring, &cqe) == 0) {
+		struct io_uring_cqe c = *cqe;
+
+		io_uring_cqe_seen(&sh->ring, cqe);
+		handle_cqe(sh, &c);
 		n++;
 	}
-	io_uring_cq_advance(&t->ring, n);
 	return n;
 }
 
-/* Queued work that has not moved for cfg.timeout_ms is a stalled peer. */
-static bool busy(const struct vfm_tcp *t)
+/* Work that waited for the caller: queue room, new writes to seal/send. */
+static void shard_run(struct tcp_shard *sh)
 {
-	unsigned int i;
+	struct vfm_tcp *t = sh->t;
 
-	for (i = 0; i < t->cfg.streams; i++) {
-		const struct tcp_stream *s = &t->st[i];
+	sh->want_room = false;
+	for (unsigned int i = sh->idx; i < t->cfg.streams; i += t->nsh) {
+		struct tcp_stream *s = &t->st[i];
 
-		if (t->is_src && s->count)
-			return true;
-		if (t->is_dst && (s->rgot || s->in_payload) && !s->rx_blocked)
-			return true;
-	}
-	return false;
-}
-
-static void unblock(struct vfm_tcp *t)
-{
-	unsigned int i;
-
-	for (i = 0; i < t->cfg.streams; i++) {
-		if (t->is_dst && t->st[i].rx_blocked && !cq_full(t)) {
-			dst_deliver(t, i);
-			dst_post(t, i);
+		if (t->is_dst && s->rx_blocked) {
+			dst_deliver(sh, i);
+			dst_post(sh, i);
 		}
 		if (t->is_src) {
-			src_retire(t, i);
-			src_kick(t, i);
+			src_retire(sh, i);
+			src_seal(sh, i);
+			src_kick(sh, i);
 		}
 	}
+}
+
+/* Cancel everything in flight and wait (bounded) until the kernel is done
+ * with our buffers: the caller frees them right after destroy. */
+static void quiesce(struct tcp_shard *sh)
+{
+	struct vfm_tcp *t = sh->t;
+	struct io_uring_sqe *sqe;
+	unsigned int tries;
+
+	set_err(t, -ESHUTDOWN);
+	for (unsigned int i = sh->idx; i < t->cfg.streams; i += t->nsh)
+		if (t->st[i].fd >= 0)
+			shutdown(t->st[i].fd, SHUT_RDWR);
+	if (!sh->inflight)
+		return;
+	sqe = get_sqe(sh);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
+	}
+	for (tries = 0; sh->inflight && tries < 500; tries++) {
+		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+		reap(sh);
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct tcp_shard *sh = arg;
+	struct vfm_tcp *t = sh->t;
+
+	pthread_mutex_lock(&sh->mu);
+	sh->tid = (int)syscall(SYS_gettid);
+	wake_post(sh);
+	for (unsigned int i = sh->idx; i < t->cfg.streams; i += t->nsh) {
+		atomic_store(&t->st[i].tid, sh->tid);
+		if (t->is_src)
+			src_watch(sh, i);
+		else
+			dst_post(sh, i);
+	}
+	while (!sh->stop) {
+		struct __kernel_timespec ts = { .tv_nsec = TCP_WORKER_NAP_MS *
+							   1000000L };
+		struct io_uring_cqe *cqe;
+		int err = get_err(t), r;
+		bool tell;
+
+		shard_run(sh);
+		tell = sh->pushed || get_err(t) != err;
+		sh->pushed = false;
+		pthread_mutex_unlock(&sh->mu);
+		if (tell)
+			notify(t);
+		err = get_err(t);
+		r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts,
+						     NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN &&
+		    r != -EBUSY)
+			set_err(t, r);
+		pthread_mutex_lock(&sh->mu);
+		reap(sh);
+		tell = sh->pushed || get_err(t) != err;
+		sh->pushed = false;
+		if (tell) {
+			pthread_mutex_unlock(&sh->mu);
+			notify(t);
+			pthread_mutex_lock(&sh->mu);
+		}
+	}
+	quiesce(sh);
+	pthread_mutex_unlock(&sh->mu);
+	notify(t);
+	return NULL;
+}
+
+static int workers_start(struct vfm_tcp *t)
+{
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		struct tcp_shard *sh = &t->sh[k];
+		int err = pthread_create(&sh->thr, NULL, worker, sh);
+
+		if (err) {
+			set_err(t, -err);
+			return -err;
+		}
+		sh->thr_ok = true;
+	}
+	return 0;
+}
+
+static void workers_stop(struct vfm_tcp *t)
+{
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		struct tcp_shard *sh = &t->sh[k];
+
+		if (!sh->thr_ok)
+			continue;
+		pthread_mutex_lock(&sh->mu);
+		sh->stop = true;
+		sh->woken = false;
+		wake(sh);
+		pthread_mutex_unlock(&sh->mu);
+	}
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		if (t->sh[k].thr_ok)
+			pthread_join(t->sh[k].thr, NULL);
+		t->sh[k].thr_ok = false;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the caller's side: poll and write */
+
+/* Queued work that has not moved for cfg.timeout_ms is a stalled peer. */
+static bool busy(struct vfm_tcp *t)
+{
+	bool b = false;
+
+	for (unsigned int k = 0; k < t->nsh && !b; k++) {
+		struct tcp_shard *sh = &t->sh[k];
+
+		pthread_mutex_lock(&sh->mu);
+		for (unsigned int i = k; i < t->cfg.streams && !b;
+		     i += t->nsh) {
+			const struct tcp_stream *s = &t->st[i];
+
+			if (t->is_src && s->count)
+				b = true;
+			if (t->is_dst && (s->rgot || s->in_payload) &&
+			    !s->rx_blocked)
+				b = true;
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	return b;
+}
+
+/* Completions from every worker, each stream's in order. */
+static int drain(struct vfm_tcp *t, struct vfm_cqe *out, int max)
+{
+	int n = 0;
+
+	for (unsigned int j = 0; j < t->nsh && n < max; j++) {
+		struct tcp_shard *sh = &t->sh[(t->rr + j) % t->nsh];
+		int got;
+
+		pthread_mutex_lock(&sh->mu);
+		got = cq_drain(sh, out + n, max - n);
+		if (got && sh->want_room)
+			wake(sh);
+		pthread_mutex_unlock(&sh->mu);
+		n += got;
+	}
+	t->rr = (t->rr + 1) % t->nsh;
+	return n;
 }
 
 static int tcp_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
@@ -753,133 +1098,113 @@ static int tcp_poll(struct vfm_xport *x, struct vfm_cqe *out, int max,
 	if (!out || max <= 0)
 		return -EINVAL;
 	if (!t->connected)
-		return t->err ? t->err : -ENOTCONN;
+		return get_err(t) ? get_err(t) : -ENOTCONN;
 	for (;;) {
-		struct __kernel_timespec ts;
-		struct io_uring_cqe *cqe;
 		int64_t now, wait, stall = -1;
-		int n, r;
+		uint64_t ev;
+		bool b;
+		int n, err;
 
-		reap(t);
-		unblock(t);
-		n = cq_drain(t, out, max);
-		if (n) {
-			/* chains and recvs prepared while reaping go out
-			 * now, not at the caller's next poll */
-			if (io_uring_sq_ready(&t->ring))
-				io_uring_submit(&t->ring);
+		pthread_mutex_lock(&t->mu);
+		ev = t->events;
+		pthread_mutex_unlock(&t->mu);
+		/* an error seen before the drain: every completion queued
+		 * before it was set has been drained, so it is the last word */
+		err = get_err(t);
+		n = drain(t, out, max);
+		if (n)
 			return n;
-		}
-		if (t->err)
-			return t->err;
+		if (err)
+			return err;
+		if (get_err(t))
+			continue;
 		now = vfm_tcp_now_ms();
-		if (t->cfg.timeout_ms > 0 && busy(t)) {
-			stall = t->last_progress + t->cfg.timeout_ms - now;
+		b = busy(t);
+		if (t->cfg.timeout_ms > 0 && b) {
+			stall = atomic_load(&t->last_progress) +
+				t->cfg.timeout_ms - now;
 			if (stall <= 0) {
 				set_err(t, -ETIMEDOUT);
-				return t->err;
+				return get_err(t);
 			}
 		}
-		if (t->is_src && !busy(t)) {
-			/* Nothing queued: only a peer failure can happen. */
-			if (timeout_ms < 0) {
-				io_uring_submit(&t->ring);
-				return 0;
-			}
-		}
-		wait = deadline < 0 ? -1 : deadline - now;
-		if (wait == 0 || (deadline >= 0 && wait < 0)) {
-			/* enter the kernel even with nothing to submit: with
-			 * COOP_TASKRUN, completions wait for us there */
-			io_uring_submit_and_get_events(&t->ring);
-			if (reap(t))
-				continue;
+		/* A source with nothing queued: only a peer failure can
+		 * happen. */
+		if (t->is_src && !b && timeout_ms < 0)
 			return 0;
-		}
+		wait = deadline < 0 ? -1 : deadline - now;
+		if (deadline >= 0 && wait <= 0)
+			return 0;
 		if (stall >= 0 && (wait < 0 || stall < wait))
 			wait = stall;
-		if (wait < 0) {
-			r = io_uring_submit_and_wait(&t->ring, 1);
-		} else {
-			ts.tv_sec = wait / 1000;
-			ts.tv_nsec = (wait % 1000) * 1000000;
-			r = io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1,
-							     &ts, NULL);
+		pthread_mutex_lock(&t->mu);
+		if (t->events == ev) {
+			struct timespec ts;
+
+			if (wait < 0)
+				wait = 1000; /* and look again */
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 		}
-		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN &&
-		    r != -EBUSY)
-			set_err(t, r);
+		pthread_mutex_unlock(&t->mu);
 	}
 }
-
-/* ------------------------------------------------------------------ */
-/* posting writes */
 
 static int tcp_write(struct vfm_xport *x, unsigned int stream,
 		     const struct vfm_mr *mr, size_t loff, uint64_t roff,
 		     uint32_t len, uint64_t imm, uint64_t wr_id)
 {
 	struct vfm_tcp *t = to_tcp(x);
+	struct tcp_shard *sh;
 	struct tcp_stream *s;
 	struct tcp_seg *g;
 	struct vfm_tcp_hdr h;
-	bool was_busy;
 
 	if (!t->connected || !t->is_src)
 		return -ENOTCONN;
-	if (t->err)
-		return t->err;
+	if (get_err(t))
+		return get_err(t);
 	if (stream >= t->cfg.streams || !mr || loff > mr->len ||
 	    len > mr->len - loff)
 		return -EINVAL;
 	if (roff > t->info.landing_len || len > t->info.landing_len - roff)
 		return -EINVAL;
-	s = &t->st[stream];
-	if (s->count == t->cfg.depth || (t->aead && s->count >= TCP_AEAD_DEPTH))
-		return -EAGAIN;
-	if (t->aead && len > INT_MAX - TCP_TAG_LEN)
+	if (t->sealed && len > INT_MAX - TCP_TAG_LEN)
 		return -EINVAL;
-	was_busy = busy(t);
+	s = &t->st[stream];
+	sh = shard_of(t, stream);
+	pthread_mutex_lock(&sh->mu);
+	if (s->count == t->cfg.depth ||
+	    (t->sealed && s->count >= TCP_AEAD_DEPTH)) {
+		pthread_mutex_unlock(&sh->mu);
+		return -EAGAIN;
+	}
+	if (!s->count)
+		progress(t);
 	g = &s->segs[(s->head + s->count) % t->cfg.depth];
 	g->wr_id = wr_id;
 	g->buf = (const uint8_t *)mr->addr + loff;
 	g->len = len;
 	g->wlen = len;
-	g->buf_index = fixed_index(t, reg_of(t, mr), g->buf, len);
+	g->buf_index = fixed_index(sh, t, reg_of(t, mr), g->buf, len);
+	g->sealed = false;
 	g->done = 0;
 	g->notifs = 0;
 	h = (struct vfm_tcp_hdr){
 		.len = len, .roff = roff, .imm = imm, .seq = s->seq
 	};
 	vfm_tcp_hdr_encode(g->hdr, &h);
-	if (t->aead) {
-		int err;
-
-		if (g->ct_cap < len + TCP_TAG_LEN) {
-			uint8_t *ct = realloc(g->ct, len + TCP_TAG_LEN);
-
-			if (!ct)
-				return -ENOMEM;
-			g->ct = ct;
-			g->ct_cap = len + TCP_TAG_LEN;
-		}
-		err = aead_seal(t, stream, s->nseal, g->hdr, g->buf, len,
-				g->ct);
-		if (err)
-			return err;
-		s->nseal++;
-		g->buf = g->ct;
-		g->wlen = len + TCP_TAG_LEN;
-		g->buf_index = -1;
-	}
 	s->seq++;
 	s->count++;
-	if (!was_busy)
-		t->last_progress = vfm_tcp_now_ms();
-	if (!s->chain) {
-		src_kick(t, stream);
-		io_uring_submit(&t->ring);
-	}
+	if (!s->chain || t->sealed)
+		wake(sh);
+	pthread_mutex_unlock(&sh->mu);
 	return 0;
 }
 
@@ -940,11 +1265,9 @@ static int tcp_accept(struct vfm_xport *x, int timeout_ms)
 	for (i = 0; i < t->cfg.streams; i++)
 		t->st[i].fd = fds[i];
 	t->connected = true;
-	t->last_progress = vfm_tcp_now_ms();
-	for (i = 0; i < t->cfg.streams; i++)
-		dst_post(t, i);
-	io_uring_submit(&t->ring);
-	return t->err;
+	progress(t);
+	/* what the workers find from now on, poll() reports */
+	return workers_start(t);
 }
 
 static int tcp_connect(struct vfm_xport *x, const char *peer,
@@ -989,37 +1312,18 @@ static int tcp_connect(struct vfm_xport *x, const char *peer,
 	}
 	t->is_src = true;
 	t->connected = true;
-	for (i = 0; i < t->cfg.streams; i++)
-		src_watch(t, i);
-	io_uring_submit(&t->ring);
-	return t->err;
+	progress(t);
+	/* what the workers find from now on, poll() reports */
+	return workers_start(t);
 }
 
-/* Cancel everything in flight and wait (bounded) until the kernel is done
- * with our buffers: the caller frees them right after destroy. */
-static void quiesce(struct vfm_tcp *t)
+int vfm_tcp_stream_tid(struct vfm_xport *x, unsigned int stream)
 {
-	struct io_uring_sqe *sqe;
-	unsigned int i, tries;
+	struct vfm_tcp *t = to_tcp(x);
 
-	set_err(t, -ESHUTDOWN);
-	for (i = 0; i < t->cfg.streams; i++)
-		if (t->st[i].fd >= 0)
-			shutdown(t->st[i].fd, SHUT_RDWR);
-	if (!t->inflight)
-		return;
-	sqe = get_sqe(t);
-	if (sqe) {
-		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-		io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
-	}
-	for (tries = 0; t->inflight && tries < 500; tries++) {
-		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
-		struct io_uring_cqe *cqe;
-
-		io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
-		reap(t);
-	}
+	if (!x || x->ops != &vfm_xport_tcp_ops || stream >= t->cfg.streams)
+		return -EINVAL;
+	return atomic_load(&t->st[stream].tid);
 }
 
 static void tcp_destroy(struct vfm_xport *x)
@@ -1027,9 +1331,20 @@ static void tcp_destroy(struct vfm_xport *x)
 	struct vfm_tcp *t = to_tcp(x);
 	unsigned int i;
 
-	if (t->ring_ok) {
-		quiesce(t);
-		io_uring_queue_exit(&t->ring);
+	workers_stop(t);
+	for (unsigned int k = 0; t->sh && k < t->nsh; k++) {
+		struct tcp_shard *sh = &t->sh[k];
+
+		if (sh->ring_ok) {
+			/* never started: nothing of ours is in flight */
+			quiesce(sh);
+			io_uring_queue_exit(&sh->ring);
+		}
+		if (sh->efd >= 0)
+			close(sh->efd);
+		EVP_CIPHER_CTX_free(sh->aead);
+		free(sh->cq);
+		pthread_mutex_destroy(&sh->mu);
 	}
 	if (t->lfd >= 0)
 		close(t->lfd);
@@ -1040,10 +1355,13 @@ static void tcp_destroy(struct vfm_xport *x)
 			free(t->st[i].segs[k].ct);
 		free(t->st[i].segs);
 	}
-	EVP_CIPHER_CTX_free(t->aead);
+	if (t->sync_ok) {
+		pthread_cond_destroy(&t->cv);
+		pthread_mutex_destroy(&t->mu);
+	}
 	OPENSSL_cleanse(t->key, sizeof(t->key));
+	free(t->sh);
 	free(t->st);
-	free(t->cq);
 	free(t);
 }
 
@@ -1066,9 +1384,19 @@ static void pick_modes(struct vfm_tcp *t)
 		t->zc_min = (uint32_t)strtoul(z, NULL, 0);
 }
 
-static int ring_setup(struct vfm_tcp *t)
+/* Workers: one per stream, at most VFM_TCP_THREADS when set. */
+static unsigned int pick_workers(unsigned int streams)
 {
-	unsigned int want = t->cfg.streams * (2 * t->cfg.depth + 2);
+	const char *w = getenv("VFM_TCP_THREADS");
+	unsigned long n = w && *w ? strtoul(w, NULL, 0) : 0;
+
+	return n && n < streams ? (unsigned int)n : streams;
+}
+
+static int ring_setup(struct tcp_shard *sh)
+{
+	const struct vfm_tcp *t = sh->t;
+	unsigned int want = sh->nstreams * (2 * t->cfg.depth + 2) + 2;
 	unsigned int entries = 32;
 	struct io_uring_params p;
 	struct io_uring_probe *probe;
@@ -1079,39 +1407,67 @@ static int ring_setup(struct vfm_tcp *t)
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
 		  IORING_SETUP_TASKRUN_FLAG;
-	if (getenv("VFM_TCP_DEFER"))
-		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
-			  IORING_SETUP_DEFER_TASKRUN;
 	p.cq_entries = entries * 4;
-	err = io_uring_queue_init_params(entries, &t->ring, &p);
+	err = io_uring_queue_init_params(entries, &sh->ring, &p);
 	if (err == -EINVAL) {
 		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_CQSIZE;
 		p.cq_entries = entries * 4;
-		err = io_uring_queue_init_params(entries, &t->ring, &p);
+		err = io_uring_queue_init_params(entries, &sh->ring, &p);
 	}
 	if (err == -EPERM || err == -ENOSYS)
 		vfm_xport_hint_uring(err);
 	if (err)
 		return err;
-	t->ring_ok = true;
-	probe = io_uring_get_probe_ring(&t->ring);
+	sh->ring_ok = true;
+	probe = io_uring_get_probe_ring(&sh->ring);
 	if (!probe)
 		return -EOPNOTSUPP;
 	if (!io_uring_opcode_supported(probe, IORING_OP_SEND) ||
 	    !io_uring_opcode_supported(probe, IORING_OP_RECV) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_READ) ||
 	    !io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL))
 		err = -EOPNOTSUPP;
-	t->have_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	sh->have_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
 	io_uring_free_probe(probe);
-	t->fixed_ok = true;
+	sh->fixed_ok = true;
 	return err;
+}
+
+static int shard_init(struct vfm_tcp *t, unsigned int k)
+{
+	struct tcp_shard *sh = &t->sh[k];
+	int err;
+
+	sh->t = t;
+	sh->idx = k;
+	sh->efd = -1;
+	for (unsigned int i = 0; i < TCP_MAX_REGS; i++)
+		sh->first[i] = -1;
+	sh->nstreams = (t->cfg.streams - k + t->nsh - 1) / t->nsh;
+	err = pthread_mutex_init(&sh->mu, NULL);
+	if (err)
+		return -err;
+	sh->cq_cap = sh->nstreams * (t->cfg.depth + 1);
+	sh->cq = calloc(sh->cq_cap, sizeof(*sh->cq));
+	if (!sh->cq)
+		return -ENOMEM;
+	sh->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sh->efd < 0)
+		return -errno;
+	if (t->sealed) {
+		sh->aead = EVP_CIPHER_CTX_new();
+		if (!sh->aead)
+			return -ENOMEM;
+	}
+	return ring_setup(sh);
 }
 
 static int tcp_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 {
 	struct vfm_tcp *t;
-	unsigned int i;
+	pthread_condattr_t ca;
+	unsigned int i, k = 0;
 	int err;
 
 	if (!out || !cfg || !cfg->streams || cfg->streams > TCP_MAX_STREAMS ||
@@ -1125,12 +1481,13 @@ static int tcp_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 	if (!t->cfg.depth)
 		t->cfg.depth = 4;
 	t->lfd = -1;
-	t->cq_cap = t->cfg.streams * (t->cfg.depth + 1);
-	t->cq = calloc(t->cq_cap, sizeof(*t->cq));
+	t->nsh = pick_workers(t->cfg.streams);
 	t->st = calloc(t->cfg.streams, sizeof(*t->st));
-	err = (!t->cq || !t->st) ? -ENOMEM : 0;
+	t->sh = calloc(t->nsh, sizeof(*t->sh));
+	err = (!t->st || !t->sh) ? -ENOMEM : 0;
 	for (i = 0; !err && i < t->cfg.streams; i++) {
 		t->st[i].fd = -1;
+		t->st[i].sh = i % t->nsh;
 		t->st[i].segs = calloc(t->cfg.depth, sizeof(struct tcp_seg));
 		if (!t->st[i].segs)
 			err = -ENOMEM;
@@ -1138,13 +1495,28 @@ static int tcp_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 	if (!err && cfg->aead_key) {
 		memcpy(t->key, cfg->aead_key, sizeof(t->key));
 		t->cfg.aead_key = NULL;
-		t->aead = EVP_CIPHER_CTX_new();
-		if (!t->aead)
-			err = -ENOMEM;
+		t->sealed = true;
 	}
-	if (!err)
-		err = ring_setup(t);
+	if (!err) {
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		err = -pthread_cond_init(&t->cv, &ca);
+		pthread_condattr_destroy(&ca);
+		if (!err && pthread_mutex_init(&t->mu, NULL)) {
+			pthread_cond_destroy(&t->cv);
+			err = -ENOMEM;
+		}
+		t->sync_ok = !err;
+	}
+	/* shards not initialised have efd -1 and nothing to free */
+	for (k = 0; t->sh && k < t->nsh; k++)
+		t->sh[k].efd = -1;
+	for (k = 0; !err && k < t->nsh; k++)
+		err = shard_init(t, k);
 	if (err) {
+		/* shard_init sets up mu first; the rest have none */
+		for (unsigned int j = k; t->sh && j < t->nsh; j++)
+			pthread_mutex_init(&t->sh[j].mu, NULL);
 		tcp_destroy(&t->base);
 		return err;
 	}
