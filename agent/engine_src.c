@@ -404,8 +404,16 @@ static int next_segment(struct src *s, struct vfm_dev_seg *seg)
 	for (;;) {
 		uint64_t room = s->credit + s->landing - s->sent;
 		uint64_t max = room < SRC_SEG_MAX ? room : SRC_SEG_MAX;
+		double limit = s->e.o->rate_limit_mbps * 1e6 / 4;
 		int ret;
 
+		/* Under --rate-limit, segments of at most a quarter second of
+		 * the rate (64 KiB at least), so the limit is smooth, not a
+		 * burst of SRC_SEG_MAX at a time. */
+		if (limit > 0 && !s->stopped && room >= 65536)
+			max = limit < 65536	  ? 65536 :
+			      (double)max > limit ? (uint64_t)limit :
+						    max;
 		if (max < 65536 ||
 		    s->fifo_head - s->fifo_tail >= SRC_FIFO - 64) {
 			ret = pump(s, 1);
