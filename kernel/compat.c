@@ -188,7 +188,6 @@ static bool vfmig_str_ok(const char *s, size_t max)
  */
 int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 {
-	struct device *dev = vfmig_dev(vdev);
 	const char *s, *end;
 	bool has_memory = false;
 	struct vfmig_ver ver;
@@ -197,23 +196,23 @@ int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 	if (!vfmig_str_ok(h->model, sizeof(h->model)) ||
 	    !vfmig_str_ok(h->version, sizeof(h->version)) ||
 	    !vfmig_str_ok(h->params, sizeof(h->params))) {
-		dev_warn_ratelimited(dev, "migration stream refused: unterminated string in the stream header\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: unterminated string in the stream header\n");
 		return -EINVAL;
 	}
 	if (strcmp(h->model, vdev->model)) {
-		dev_warn_ratelimited(dev, "migration stream refused: model is not this device's model \"%s\"\n",
-				     vdev->model);
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: model is not this device's model \"%s\"\n",
+			      vdev->model);
 		return -EINVAL;
 	}
 	if (vfmig_ver_parse(h->version, h->version + strlen(h->version), &ver)) {
-		dev_warn_ratelimited(dev, "migration stream refused: source version is malformed\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: source version is malformed\n");
 		return -EINVAL;
 	}
 	in = vfmig_ranges_match(vdev->version_compatible, &ver);
 	if (in <= 0) {
-		dev_warn_ratelimited(dev, "migration stream refused: source version %u.%u.%u.%u is outside this device's version_compatible \"%s\"\n",
-				     ver.v[0], ver.v[1], ver.v[2], ver.v[3],
-				     vdev->version_compatible);
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: source version %u.%u.%u.%u is outside this device's version_compatible \"%s\"\n",
+			      ver.v[0], ver.v[1], ver.v[2], ver.v[3],
+			      vdev->version_compatible);
 		return -EINVAL;
 	}
 
@@ -229,32 +228,32 @@ int vfmig_check_hdr(struct vfmig_device *vdev, const struct vfmig_stream_hdr *h)
 		if (ls == le)
 			continue;
 		if (!eq) {
-			dev_warn_ratelimited(dev, "migration stream refused: malformed param line\n");
+			vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: malformed param line\n");
 			return -EINVAL;
 		}
 		if (eq - ls != 6 || memcmp(ls, "memory", 6)) {
-			dev_warn_ratelimited(dev, "migration stream refused: a param does not exist on this device (it knows \"memory\")\n");
+			vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: a param does not exist on this device (it knows \"memory\")\n");
 			return -EINVAL;
 		}
 		if (!vfmig_num(eq + 1, le, &mib) || mib > U64_MAX >> 20 ||
 		    mib << 20 != le64_to_cpu(h->mem_size)) {
-			dev_warn_ratelimited(dev, "migration stream refused: the memory param does not match the stream's memory size\n");
+			vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: the memory param does not match the stream's memory size\n");
 			return -EINVAL;
 		}
 		if (!vfmig_allowed(vdev->allowed_memory, eq + 1, le - eq - 1)) {
-			dev_warn_ratelimited(dev, "migration stream refused: memory=%llu is not in this device's allowed/memory \"%s\"\n",
-					     mib, vdev->allowed_memory);
+			vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: memory=%llu is not in this device's allowed/memory \"%s\"\n",
+				      mib, vdev->allowed_memory);
 			return -EINVAL;
 		}
 		if (mib > vfmig_max_mem_mib) {
-			dev_warn_ratelimited(dev, "migration stream refused: memory=%llu is above this driver's max_mem_mib %u\n",
-					     mib, vfmig_max_mem_mib);
+			vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: memory=%llu is above this driver's max_mem_mib %u\n",
+				      mib, vfmig_max_mem_mib);
 			return -EINVAL;
 		}
 		has_memory = true;
 	}
 	if (!has_memory) {
-		dev_warn_ratelimited(dev, "migration stream refused: the source has no memory param\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused: the source has no memory param\n");
 		return -EINVAL;
 	}
 	return 0;

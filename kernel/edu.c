@@ -36,7 +36,7 @@ void vfmig_edu_dma_quiesce(struct vfmig_device *vdev)
 	down_read(&vdev->core.memory_lock);
 	bar = vfmig_bar0(vdev);
 	if (bar && !vfmig_edu_dma_wait(bar))
-		dev_warn_ratelimited(vfmig_dev(vdev), "DMA still running when entering a P2P state\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_HW, "DMA still running when entering a P2P state\n");
 	up_read(&vdev->core.memory_lock);
 }
 
@@ -329,7 +329,7 @@ void vfmig_edu_save(struct vfmig_device *vdev)
 				  EDU_DMA_LEN, false);
 	vfmig_borrow_return(vdev, &b);
 	if (!ok)
-		dev_warn_ratelimited(vfmig_dev(vdev), "the DMA buffer could not be read\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_HW, "the DMA buffer could not be read\n");
 out:
 	mutex_lock(&vdev->mem_lock);
 	if (ok) {
@@ -407,5 +407,5 @@ void vfmig_edu_restore(struct vfmig_device *vdev,
 	if (have)
 		vfmig_borrow_return(vdev, &b);
 	if (!ok)
-		dev_warn_ratelimited(vfmig_dev(vdev), "the DMA buffer or command register could not be restored (no IOMMU mapping below 256 MiB to borrow)\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_HW, "the DMA buffer or command register could not be restored (no IOMMU mapping below 256 MiB to borrow)\n");
 }

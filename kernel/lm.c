@@ -4,6 +4,7 @@
  * (read/write, PRE_COPY info, and the mmap-able migration buffer).
  */
 #include <linux/anon_inodes.h>
+#include <linux/atomic.h>
 #include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
@@ -529,6 +530,42 @@ err:
 	return ERR_PTR(ret);
 }
 
+/* ------------------------------------------------------ transition trace */
+
+/*
+ * One counter for every function the module drives: the stamps of several
+ * devices' traces merge into one order (vfmig/mig_trace).
+ */
+static atomic64_t vfmig_trace_seq = ATOMIC64_INIT(0);
+
+/* The stamp of a state change that begins now. */
+u64 vfmig_trace_begin(void)
+{
+	return atomic64_inc_return(&vfmig_trace_seq);
+}
+
+/*
+ * Record a state change that began at @seq and is complete now. Callers
+ * hold state_mutex, so a device's entries are in the order of its changes.
+ */
+void vfmig_trace_add(struct vfmig_device *vdev, u64 seq,
+		     enum vfio_device_mig_state from,
+		     enum vfio_device_mig_state to, enum vfmig_trace_cause cause)
+{
+	struct vfmig_trace_ent *e;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	spin_lock(&vdev->trace_lock);
+	e = &vdev->trace[vdev->trace_n % VFMIG_TRACE_LEN];
+	e->seq = seq;
+	e->done = atomic64_inc_return(&vfmig_trace_seq);
+	e->from = from;
+	e->to = to;
+	e->cause = cause;
+	vdev->trace_n++;
+	spin_unlock(&vdev->trace_lock);
+}
+
 /* ---------------------------------------------------------- state machine */
 
 static struct file *vfmig_save_start_locked(struct vfmig_device *vdev,
@@ -699,6 +736,7 @@ struct file *vfmig_set_state(struct vfio_device *core_vdev,
 	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
 	enum vfio_device_mig_state next;
 	struct file *res = NULL;
+	u64 seq;
 	int ret;
 
 	mutex_lock(&vdev->state_mutex);
@@ -713,17 +751,23 @@ struct file *vfmig_set_state(struct vfio_device *core_vdev,
 			res = ERR_PTR(ret);
 			break;
 		}
+		seq = vfmig_trace_begin();
 		res = vfmig_step_locked(vdev, next);
 		if (IS_ERR(res)) {
 			if (PTR_ERR(res) == -EIO) {
 				dev_err(vfmig_dev(vdev), "migration step failed, device in ERROR: %pe\n",
 					res);
 				vfmig_disable_files_locked(vdev);
+				vfmig_trace_add(vdev, seq, vdev->mig_state,
+						VFIO_DEVICE_STATE_ERROR,
+						VFMIG_TRACE_ERROR);
 				vdev->mig_state = VFIO_DEVICE_STATE_ERROR;
 				vfmig_set_running_locked(vdev, false);
 			}
 			break;
 		}
+		vfmig_trace_add(vdev, seq, vdev->mig_state, next,
+				VFMIG_TRACE_ARC);
 		vdev->mig_state = next;
 		if (WARN_ON(res && new_state != vdev->mig_state)) {
 			fput(res);
@@ -773,11 +817,16 @@ int vfmig_get_data_size(struct vfio_device *core_vdev, unsigned long *len)
  */
 void vfmig_reset_locked(struct vfmig_device *vdev)
 {
+	u64 seq = vfmig_trace_begin();
+
 	lockdep_assert_held(&vdev->state_mutex);
 	vfmig_disable_files_locked(vdev);
 	vdev->fail_next = false;
 	vdev->fail_reserve = false;
 	vfmig_state_clear_locked(vdev);
+	if (vdev->mig_state != VFIO_DEVICE_STATE_RUNNING)
+		vfmig_trace_add(vdev, seq, vdev->mig_state,
+				VFIO_DEVICE_STATE_RUNNING, VFMIG_TRACE_RESET);
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
 }

@@ -6,6 +6,7 @@
 #include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/slab.h>
 #include <linux/version.h>
 #include <linux/vfio_pci_core.h>
 
@@ -38,6 +39,21 @@ struct vfmig_device *vfmig_from_pdev(struct pci_dev *pdev)
 	struct vfio_pci_core_device *core = pci_get_drvdata(pdev);
 
 	return container_of(core, struct vfmig_device, core);
+}
+
+void vfmig_warn_rl(struct vfmig_device *vdev, enum vfmig_warn_kind kind,
+		   const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (!__ratelimit(&vdev->warn_rs[kind]))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	dev_warn(vfmig_dev(vdev), "%pV", &vaf);
+	va_end(args);
 }
 
 static int vfmig_probe(struct pci_dev *pdev, const struct pci_device_id *id)
@@ -125,10 +141,23 @@ static struct pci_driver vfmig_pci_driver = {
 	.dev_groups = vfmig_dev_groups,
 };
 
+/*
+ * Parse a copy of ids=: strsep() cuts the string it walks, and the
+ * parameter stays readable as given (/sys/module/vfmig_stub/parameters/ids).
+ * Every function a dynamic id matches gets its own device in probe.
+ */
 static void vfmig_add_ids(void)
 {
-	char *p = ids, *id;
+	char *copy, *p, *id;
 
+	if (!ids[0])
+		return;
+	copy = kstrdup(ids, GFP_KERNEL);
+	if (!copy) {
+		pr_warn(VFMIG_DRV_NAME ": cannot parse ids=: out of memory\n");
+		return;
+	}
+	p = copy;
 	while ((id = strsep(&p, ","))) {
 		unsigned int vendor, device, subvendor = PCI_ANY_ID,
 			subdevice = PCI_ANY_ID, class = 0, class_mask = 0;
@@ -150,6 +179,7 @@ static void vfmig_add_ids(void)
 		else
 			pr_info(VFMIG_DRV_NAME ": added id %s\n", id);
 	}
+	kfree(copy);
 }
 
 static int __init vfmig_init(void)

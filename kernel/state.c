@@ -378,9 +378,9 @@ bool vfmig_edu_dma_wait(void __iomem *bar)
 static void vfmig_edu_wait_idle(struct vfmig_device *vdev, void __iomem *bar)
 {
 	if (!vfmig_fact_wait(bar))
-		dev_warn_ratelimited(vfmig_dev(vdev), "factorial still computing when stopped\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_HW, "factorial still computing when stopped\n");
 	if (!vfmig_edu_dma_wait(bar))
-		dev_warn_ratelimited(vfmig_dev(vdev), "DMA still running when stopped\n");
+		vfmig_warn_rl(vdev, VFMIG_WARN_HW, "DMA still running when stopped\n");
 }
 
 /* The device stops: quiesce the function itself. Caller holds state_mutex. */

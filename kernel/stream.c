@@ -326,8 +326,8 @@ void vfmig_parser_free(struct vfmig_parser *p)
 static int vfmig_parse_fail(struct vfmig_device *vdev, struct vfmig_parser *p,
 			    const char *why)
 {
-	dev_warn_ratelimited(vfmig_dev(vdev), "migration stream refused at byte %llu: %s\n",
-			     p->bytes, why);
+	vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "migration stream refused at byte %llu: %s\n",
+		      p->bytes, why);
 	p->st = VFMIG_P_ERR;
 	p->err = -EINVAL;
 	return p->err;
@@ -554,12 +554,12 @@ int vfmig_parser_complete(struct vfmig_device *vdev, struct vfmig_parser *p)
 	case VFMIG_P_DONE:
 		return 0;
 	case VFMIG_P_ERR:
-		dev_warn_ratelimited(vfmig_dev(vdev), "cannot leave RESUMING: the stream was refused (%pe)\n",
-				     ERR_PTR(p->err));
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "cannot leave RESUMING: the stream was refused (%pe)\n",
+			      ERR_PTR(p->err));
 		return p->err == -ENOMEM ? -ENOMEM : -EINVAL;
 	default:
-		dev_warn_ratelimited(vfmig_dev(vdev), "cannot leave RESUMING: the stream is incomplete after %llu bytes\n",
-				     p->bytes);
+		vfmig_warn_rl(vdev, VFMIG_WARN_STREAM, "cannot leave RESUMING: the stream is incomplete after %llu bytes\n",
+			      p->bytes);
 		return -EINVAL;
 	}
 }

@@ -26,6 +26,13 @@ static const char *const vfmig_state_names[] = {
 	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
 };
 
+static const char *vfmig_state_name(unsigned int s)
+{
+	if (s >= ARRAY_SIZE(vfmig_state_names) || !vfmig_state_names[s])
+		return "?";
+	return vfmig_state_names[s];
+}
+
 /* Copy a one-line value; -EINVAL if empty or too long. */
 static int vfmig_take_line(char *dst, size_t size, const char *buf,
 			   size_t count)
@@ -330,6 +337,54 @@ static ssize_t mig_state_show(struct device *dev,
 
 static DEVICE_ATTR_RO(mig_state);
 
+static const char *const vfmig_trace_causes[] = {
+	[VFMIG_TRACE_ARC] = "arc",
+	[VFMIG_TRACE_ERROR] = "error",
+	[VFMIG_TRACE_RESET] = "reset",
+	[VFMIG_TRACE_CLOSE] = "close",
+};
+
+static int vfmig_trace_line(char *buf, size_t size,
+			    const struct vfmig_trace_ent *e)
+{
+	return snprintf(buf, size, "%llu %s %s %llu %s\n", e->seq,
+			vfmig_state_name(e->from), vfmig_state_name(e->to),
+			e->done, e->cause < ARRAY_SIZE(vfmig_trace_causes) ?
+			vfmig_trace_causes[e->cause] : "?");
+}
+
+/*
+ * The device's last state changes, oldest first, one a line:
+ * "SEQ FROM TO DONE CAUSE" (ABI file). As many of the newest as fit a page.
+ */
+static ssize_t mig_trace_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_pdev(to_pci_dev(dev));
+	const struct vfmig_trace_ent *e;
+	u64 first, i;
+	size_t len = 0;
+	ssize_t n = 0;
+
+	spin_lock(&vdev->trace_lock);
+	first = vdev->trace_n;
+	while (first > 0 && vdev->trace_n - first < VFMIG_TRACE_LEN) {
+		e = &vdev->trace[(first - 1) % VFMIG_TRACE_LEN];
+		len += vfmig_trace_line(NULL, 0, e);
+		if (len >= PAGE_SIZE)
+			break;
+		first--;
+	}
+	for (i = first; i < vdev->trace_n; i++) {
+		e = &vdev->trace[i % VFMIG_TRACE_LEN];
+		n += vfmig_trace_line(buf + n, PAGE_SIZE - n, e);
+	}
+	spin_unlock(&vdev->trace_lock);
+	return n;
+}
+
+static DEVICE_ATTR_RO(mig_trace);
+
 static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
@@ -387,6 +442,7 @@ static struct attribute *vfmig_knob_attrs[] = {
 	&dev_attr_stream_format.attr,
 	&dev_attr_mem_size.attr,
 	&dev_attr_mig_state.attr,
+	&dev_attr_mig_trace.attr,
 	&dev_attr_stats.attr,
 	NULL,
 };

@@ -18,7 +18,7 @@ static const struct vfio_migration_ops vfmig_mig_ops = {
 static int vfmig_init_dev(struct vfio_device *core_vdev)
 {
 	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
-	int ret;
+	int ret, i;
 
 	ret = vfio_pci_core_init_dev(core_vdev);
 	if (ret)
@@ -26,7 +26,13 @@ static int vfmig_init_dev(struct vfio_device *core_vdev)
 
 	mutex_init(&vdev->state_mutex);
 	spin_lock_init(&vdev->reset_lock);
+	spin_lock_init(&vdev->trace_lock);
 	mutex_init(&vdev->mem_lock);
+	/* the rate of dev_warn_ratelimited(), but this function's own */
+	for (i = 0; i < VFMIG_WARN_NR; i++)
+		ratelimit_state_init(&vdev->warn_rs[i],
+				     DEFAULT_RATELIMIT_INTERVAL,
+				     DEFAULT_RATELIMIT_BURST);
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	strscpy(vdev->model, "vfmig-edu", sizeof(vdev->model));
 	strscpy(vdev->version, "2.0.3", sizeof(vdev->version));
@@ -108,6 +114,7 @@ static int vfmig_open_device(struct vfio_device *core_vdev)
 static void vfmig_close_device(struct vfio_device *core_vdev)
 {
 	struct vfmig_device *vdev = vfmig_from_vfio(core_vdev);
+	u64 seq = vfmig_trace_begin();
 
 	mutex_lock(&vdev->state_mutex);
 	vfmig_disable_files_locked(vdev);
@@ -120,6 +127,9 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 	vfmig_regs_reset_hw(vdev, false);
 	vfmig_regs_sync_from_hw(vdev, NULL);
 	vdev->opened = false;
+	if (vdev->mig_state != VFIO_DEVICE_STATE_RUNNING)
+		vfmig_trace_add(vdev, seq, vdev->mig_state,
+				VFIO_DEVICE_STATE_RUNNING, VFMIG_TRACE_CLOSE);
 	vdev->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	vfmig_update_running_locked(vdev);
 	vfmig_state_mutex_unlock(vdev);

@@ -15,6 +15,7 @@
 #include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/ratelimit.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -40,6 +41,7 @@
 #define VFMIG_BUF_SIZE_MAX	SZ_1G	/* bytes: largest migration buffer */
 #define VFMIG_MAX_SEGS		1024	/* outstanding SAVE_NEXT segments */
 #define VFMIG_DIGEST_CHUNK	256	/* pages hashed per mem_lock hold */
+#define VFMIG_TRACE_LEN		64	/* transitions kept per device */
 
 /* edu BAR0 registers (QEMU's hw/misc/edu.c) */
 #define EDU_IDENT		0x00
@@ -138,6 +140,30 @@ struct vfmig_seg_ent {
 
 struct vfmig_device;
 
+/* Kinds of rate-limited warnings (vfmig_warn_rl()). */
+enum vfmig_warn_kind {
+	VFMIG_WARN_STREAM,		/* a resuming stream refused */
+	VFMIG_WARN_HW,			/* the function did not do as told */
+	VFMIG_WARN_NR,
+};
+
+/* Why a device's migration state changed (vfmig/mig_trace). */
+enum vfmig_trace_cause {
+	VFMIG_TRACE_ARC,		/* an FSM arc completed */
+	VFMIG_TRACE_ERROR,		/* an FSM arc failed: ERROR */
+	VFMIG_TRACE_RESET,		/* VFIO_DEVICE_RESET or a PCI reset */
+	VFMIG_TRACE_CLOSE,		/* the last user closed the device */
+};
+
+/* One state change; seq and done from the module-wide vfmig_trace_seq. */
+struct vfmig_trace_ent {
+	u64 seq;			/* taken when the change began */
+	u64 done;			/* taken when it was complete */
+	u8 from;			/* enum vfio_device_mig_state */
+	u8 to;
+	u8 cause;			/* enum vfmig_trace_cause */
+};
+
 /* A data fd: saving (PRE_COPY*, STOP_COPY) or resuming. */
 struct vfmig_file {
 	struct file *filp;
@@ -211,6 +237,14 @@ struct vfmig_device {
 	u64 wl_rng;
 
 	struct kobject *mig_kobj;	/* <pci dev>/migration */
+
+	/* this function's own limits of the driver's warnings, per kind */
+	struct ratelimit_state warn_rs[VFMIG_WARN_NR];
+
+	/* the last VFMIG_TRACE_LEN state changes, a ring (vfmig/mig_trace) */
+	spinlock_t trace_lock;		/* protects trace, trace_n */
+	struct vfmig_trace_ent trace[VFMIG_TRACE_LEN];
+	u64 trace_n;			/* entries ever recorded */
 };
 
 static inline struct vfmig_device *vfmig_from_vfio(struct vfio_device *vdev)
@@ -224,6 +258,15 @@ static inline struct device *vfmig_dev(struct vfmig_device *vdev)
 }
 
 struct vfmig_device *vfmig_from_pdev(struct pci_dev *pdev);
+
+/*
+ * A warning about one function, rate-limited per function and kind: a
+ * flood of refused streams on one function never hides another function's
+ * warnings, nor the same function's warnings about its hardware (main.c).
+ */
+__printf(3, 4)
+void vfmig_warn_rl(struct vfmig_device *vdev, enum vfmig_warn_kind kind,
+		   const char *fmt, ...);
 
 /* vfio_dev.c */
 extern const struct vfio_device_ops vfmig_vfio_ops;
@@ -239,6 +282,10 @@ void vfmig_state_mutex_unlock(struct vfmig_device *vdev);
 void vfmig_disable_files_locked(struct vfmig_device *vdev);
 void vfmig_update_running_locked(struct vfmig_device *vdev);
 void vfmig_request_reset(struct vfmig_device *vdev);
+u64 vfmig_trace_begin(void);
+void vfmig_trace_add(struct vfmig_device *vdev, u64 seq,
+		     enum vfio_device_mig_state from,
+		     enum vfio_device_mig_state to, enum vfmig_trace_cause cause);
 
 /* state.c */
 int vfmig_mem_init(struct vfmig_mem *mem, u64 size);
