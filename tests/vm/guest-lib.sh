@@ -6,7 +6,8 @@
 #                       is missing in VFM_*_REASON and exports the results
 #   vfm_load_vfio       vfio, vfio_iommu_type1, vfio_pci_core
 #   vfm_load_stub       insmod "$VFM_KO" (the module built on the host)
-#   vfm_find_edu        VFM_EDU_A/B (BDFs) of the two edu devices
+#   vfm_find_edu        VFM_EDU_A/B (BDFs) of the first two edu devices,
+#                       VFM_EDU_C/D of the next two (left unbound)
 #   vfm_bind BDF DRV    unbind BDF from its driver, bind it to DRV
 #   vfm_bind_edu        both edu devices to the stub's PCI driver
 #   vfm_setup_net       lo and eth0 (10.0.2.15/24, QEMU user-net defaults)
@@ -19,6 +20,8 @@
 #   VFM_HAVE_STUB VFM_STUB_REASON      1 when the stub is loaded and both
 #                                      edu devices are bound to it
 #   VFM_EDU_A VFM_EDU_B VFM_EDU_A_GROUP VFM_EDU_B_GROUP
+#   VFM_EDU_C VFM_EDU_D VFM_EDU_C_GROUP VFM_EDU_D_GROUP  functions 3 and 4,
+#                                      bound by the suites that use them
 #   VFM_HAVE_NET VFM_GUEST_IP (10.0.2.15) VFM_NETDEV (eth0)
 #   VFM_HAVE_RXE VFM_RXE_REASON VFM_RXE (rxe0)
 # The same assignments are written to /run/vfm-env for later shells.
@@ -82,7 +85,8 @@ vfm_load_stub() {
 
 vfm_find_edu() {
 	local d
-	VFM_EDU_A='' VFM_EDU_B=''
+	# in BDF order: A and B are the first two functions, as with two
+	VFM_EDU_A='' VFM_EDU_B='' VFM_EDU_C='' VFM_EDU_D=''
 	for d in /sys/bus/pci/devices/*; do
 		if [ "$(cat "$d/vendor")" != 0x1234 ] || [ "$(cat "$d/device")" != 0x11e8 ]; then
 			continue
@@ -91,10 +95,18 @@ vfm_find_edu() {
 			VFM_EDU_A=${d##*/}
 		elif [ -z "$VFM_EDU_B" ]; then
 			VFM_EDU_B=${d##*/}
+		elif [ -z "$VFM_EDU_C" ]; then
+			VFM_EDU_C=${d##*/}
+		elif [ -z "$VFM_EDU_D" ]; then
+			VFM_EDU_D=${d##*/}
 		fi
 	done
 	VFM_EDU_A_GROUP=$(vfm_group_of "$VFM_EDU_A")
 	VFM_EDU_B_GROUP=$(vfm_group_of "$VFM_EDU_B")
+	# shellcheck disable=SC2034 # exported by vfm_prepare
+	VFM_EDU_C_GROUP=$(vfm_group_of "$VFM_EDU_C")
+	# shellcheck disable=SC2034
+	VFM_EDU_D_GROUP=$(vfm_group_of "$VFM_EDU_D")
 	[ -n "$VFM_EDU_A" ] && [ -n "$VFM_EDU_B" ]
 }
 
@@ -116,6 +128,13 @@ vfm_driver_of() {
 vfm_unbind() {
 	local dev=/sys/bus/pci/devices/$1
 	[ -e "$dev/driver" ] && echo "$1" >"$dev/driver/unbind"
+	return 0
+}
+
+# vfm_release BDF: unbind BDF and clear its driver_override (as at boot).
+vfm_release() {
+	vfm_unbind "$1"
+	echo >"/sys/bus/pci/devices/$1/driver_override" 2>/dev/null
 	return 0
 }
 
@@ -194,7 +213,8 @@ vfm_setup_rxe() {
 
 vfm_env_vars="VFM_ROOT VFM_BUILD VFM_OUT VFM_KO VFM_STUB_MOD VFM_STUB_DRV
 VFM_HAVE_VFIO VFM_VFIO_REASON VFM_HAVE_STUB VFM_STUB_REASON VFM_EDU_A VFM_EDU_B
-VFM_EDU_A_GROUP VFM_EDU_B_GROUP VFM_HAVE_NET VFM_NETDEV VFM_GUEST_IP VFM_HAVE_RXE
+VFM_EDU_A_GROUP VFM_EDU_B_GROUP VFM_EDU_C VFM_EDU_D VFM_EDU_C_GROUP VFM_EDU_D_GROUP
+VFM_HAVE_NET VFM_NETDEV VFM_GUEST_IP VFM_HAVE_RXE
 VFM_RXE_REASON VFM_RXE"
 
 vfm_prepare() {
@@ -219,10 +239,11 @@ vfm_prepare() {
 }
 
 vfm_env_summary() {
-	printf 'vfio=%s stub=%s edu=%s(group %s),%s(group %s) rxe=%s' \
+	printf 'vfio=%s stub=%s edu=%s(group %s),%s(group %s) also %s,%s rxe=%s' \
 		"${VFM_HAVE_VFIO:-0}" "${VFM_HAVE_STUB:-0}${VFM_STUB_DRV:+:$VFM_STUB_DRV}" \
 		"${VFM_EDU_A:-none}" "${VFM_EDU_A_GROUP:-?}" "${VFM_EDU_B:-none}" \
-		"${VFM_EDU_B_GROUP:-?}" "${VFM_HAVE_RXE:-0}"
+		"${VFM_EDU_B_GROUP:-?}" "${VFM_EDU_C:-none}" "${VFM_EDU_D:-none}" \
+		"${VFM_HAVE_RXE:-0}"
 }
 
 # Result lines for suites (see README.md).

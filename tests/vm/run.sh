@@ -234,6 +234,9 @@ if [ "$mode" = script ]; then
 fi
 
 # ---- boot -------------------------------------------------------------------
+# Four edu functions, each alone in an IOMMU group, in BDF order: the first
+# two are the guest's A (source) and B (destination); 48-device-set binds
+# the other two for a set of devices migrated together.
 cmdline="console=ttyS0 rdinit=/init intel_iommu=on no_timer_check panic=-1 mitigations=off loglevel=4"
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 cmd=("$qemu" -nodefaults -no-user-config -display none -no-reboot
@@ -242,7 +245,7 @@ cmd=("$qemu" -nodefaults -no-user-config -display none -no-reboot
 	-kernel "$vmlinuz" -initrd "$initrd" -append "$cmdline"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$out,mount_tag=vfmout,security_model=none"
-	-device edu -device edu
+	-device edu -device edu -device edu -device edu
 	-netdev user,id=n0 -device virtio-net-pci,netdev=n0
 	-monitor none)
 if [ "$mode" = shell ]; then

@@ -1,6 +1,6 @@
 #!/bin/bash
-# The guest environment itself: IOMMU, the two edu devices, vfio, eth0 and
-# rxe0. Everything after this suite relies on it.
+# The guest environment itself: IOMMU, the edu devices (A and B bound, two
+# more unbound), vfio, eth0 and rxe0. Everything after this suite relies on it.
 # shellcheck source=tests/vm/guest-lib.sh
 . "$VFM_ROOT/tests/vm/guest-lib.sh"
 
@@ -27,6 +27,16 @@ if [ -n "$VFM_EDU_A_GROUP" ] && [ -n "$VFM_EDU_B_GROUP" ] &&
 else
 	vfm_not_ok edu-own-groups "groups '$VFM_EDU_A_GROUP' and '$VFM_EDU_B_GROUP'"
 	vfm_skip edu-group-viable "no separate groups"
+fi
+
+# functions 3 and 4 (48-device-set), each in a group of its own too
+groups=$(for g in "$VFM_EDU_A_GROUP" "$VFM_EDU_B_GROUP" "$VFM_EDU_C_GROUP" "$VFM_EDU_D_GROUP"; do
+	[ -n "$g" ] && echo "$g"
+done | sort -u | wc -l)
+if [ -n "$VFM_EDU_C" ] && [ -n "$VFM_EDU_D" ] && [ "$groups" = 4 ]; then
+	vfm_ok four-edu-functions
+else
+	vfm_not_ok four-edu-functions "expected four 1234:11e8 functions in four groups, found '$VFM_EDU_A' '$VFM_EDU_B' '$VFM_EDU_C' '$VFM_EDU_D' in $groups groups"
 fi
 
 if [ "$VFM_HAVE_VFIO" = 1 ]; then

@@ -1,6 +1,7 @@
 #!/bin/bash
 # vfmig_stub's ids= parameter adds dynamic ids, which the PCI core matches
-# against every unbound function: probe must refuse one that is not edu.
+# against every unbound function: probe must refuse one that is not edu; a
+# list of ids is added whole and the parameter reads back as given.
 # Reloads the module with ids= naming an unbound non-edu function of the
 # guest, then reloads it as before and re-binds both edu devices.
 # vfm-timeout: 120
@@ -35,10 +36,17 @@ rmmod "$VFM_STUB_MOD" || {
 	exit 1
 }
 dmesg -C
+# a second id that matches no function here: the list is parsed whole
 # shellcheck disable=SC2086 # VFM_KO_PARAMS is a list of parameters
-if insmod "$VFM_KO" ${VFM_KO_PARAMS:-} "ids=$id" 2>/tmp/vfm-ids.err; then
+if insmod "$VFM_KO" ${VFM_KO_PARAMS:-} "ids=$id,1234:fffe" 2>/tmp/vfm-ids.err; then
 	drv=$(vfm_driver_of "$victim")
 	log=$(dmesg)
+	got=$(cat "/sys/module/$VFM_STUB_MOD/parameters/ids" 2>/dev/null)
+	if [ "$got" = "$id,1234:fffe" ] && grep -q "added id 1234:fffe" <<<"$log"; then
+		vfm_ok probe/ids-list-reads-back
+	else
+		vfm_not_ok probe/ids-list-reads-back "parameters/ids reads '$got', want '$id,1234:fffe' (and both ids added)"
+	fi
 	if [ -n "$drv" ]; then
 		vfm_not_ok "$name" "$victim ($id) was bound to '$drv'"
 	elif ! grep -q "added id $id" <<<"$log"; then
@@ -52,7 +60,7 @@ if insmod "$VFM_KO" ${VFM_KO_PARAMS:-} "ids=$id" 2>/tmp/vfm-ids.err; then
 	vfm_unbind "$victim"
 	rmmod "$VFM_STUB_MOD"
 else
-	vfm_not_ok "$name" "insmod ids=$id failed: $(cat /tmp/vfm-ids.err)"
+	vfm_not_ok "$name" "insmod ids=$id,1234:fffe failed: $(cat /tmp/vfm-ids.err)"
 fi
 
 # As the suites after this one expect it: loaded without ids=, edu bound.
