@@ -78,7 +78,12 @@ static const struct option mig_opts[] = {
 	"                        features=pre_copy/p2p/mmap param.NAME=V\n"      \
 	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"       \
 	"                        precopy=on|off zero=PCT (%% zero pages)\n"      \
-	"                        formats=1/2 (stream formats it loads)\n"
+	"                        formats=1/2 (stream formats it loads)\n"       \
+	"--device repeated (up to 8): a device set, one VM's devices moved in\n"  \
+	"one switchover, paired in order with the destination's devices; every\n" \
+	"device must offer the P2P states (feature p2p). The set stops\n"         \
+	"together: all to PRE_COPY_P2P before any to STOP_COPY; and starts\n"      \
+	"together: all in RUNNING_P2P before any runs.\n"
 
 static void help_send(FILE *f)
 {
@@ -217,7 +222,15 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 		name = mig_opts[c - OPT_DEVICE].name;
 		switch (c) {
 		case OPT_DEVICE:
-			o->device = optarg;
+			if (o->ndevices == VFM_SET_MAX) {
+				fprintf(stderr,
+					"vfmig %s: a set holds at most %d devices.\n",
+					role, VFM_SET_MAX);
+				return VFM_EXIT_USAGE;
+			}
+			o->devices[o->ndevices++] = optarg;
+			if (!o->device)
+				o->device = optarg;
 			break;
 		case OPT_TO:
 			o->addr = optarg;
