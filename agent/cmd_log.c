@@ -200,8 +200,8 @@ static bool view(FILE *f, struct json_object *o, bool all)
 		    pre, str(o, "peer", "?"), num(o, "protocol", 0),
 		    str(o, "transport", "?"), num(o, "streams", 0));
 		if (has(o, "devices"))
-			out(f, "%s   a set of %.0f devices, paired in order", pre,
-			    num(o, "devices", 0));
+			out(f, "%s   a set of %.0f devices, paired in order",
+			    pre, num(o, "devices", 0));
 		descriptor(f, pre, "source", o, "source_descriptor");
 		descriptor(f, pre, "destination", o, "destination_descriptor");
 	} else if (!strcmp(e, "handshake_rule")) {
@@ -216,7 +216,8 @@ static bool view(FILE *f, struct json_object *o, bool all)
 		    flag(o, "passed") ? "PASS" : "FAIL", str(o, "code", "?"),
 		    subj[0] ? " " : "", subj, str(o, "sentence", ""));
 	} else if (!strcmp(e, "set_step")) {
-		out(f, "%s set: all %.0f devices in %s (step %.0f of %.0f, %.1f ms)",
+		out(f,
+		    "%s set: all %.0f devices in %s (step %.0f of %.0f, %.1f ms)",
 		    pre, num(o, "devices", 0), str(o, "state", "?"),
 		    num(o, "step", 0), num(o, "steps", 0),
 		    num(o, "step_ms", 0));

@@ -151,9 +151,10 @@ static int set_each(struct vfm_set *s, uint32_t to)
 {
 	int first = 0;
 
-	vfm_log_msg("set_mixed", "warning",
-		    "The device set was left in mixed states by a failed change; each of its %u devices goes to %s on its own.",
-		    s->n, vfm_dev_state_name(to));
+	vfm_log_msg(
+		"set_mixed", "warning",
+		"The device set was left in mixed states by a failed change; each of its %u devices goes to %s on its own.",
+		s->n, vfm_dev_state_name(to));
 	for (unsigned int i = 0; i < s->n; i++) {
 		int ret = vfm_dev_set_state(s->m[i].d, to);
 
@@ -405,8 +406,7 @@ static int set_save_release(struct vfm_dev *d, const struct vfm_dev_seg *seg)
 }
 
 /* @n payload bytes for member @i: into its buffer, loaded there. */
-static int feed(struct vfm_set *s, unsigned int i, const uint8_t *p,
-		uint64_t n)
+static int feed(struct vfm_set *s, unsigned int i, const uint8_t *p, uint64_t n)
 {
 	struct member *m = &s->m[i];
 
@@ -423,11 +423,11 @@ static int feed(struct vfm_set *s, unsigned int i, const uint8_t *p,
 		}
 		ret = vfm_dev_load_commit(m->d, off, c);
 		if (ret) {
-			vfm_log_msg("set_load_failed", "error",
-				    "Device %u of the set (%s) refused its data at byte %llu: %s.",
-				    i + 1, m->d->spec,
-				    (unsigned long long)m->pos,
-				    strerror(-ret));
+			vfm_log_msg(
+				"set_load_failed", "error",
+				"Device %u of the set (%s) refused its data at byte %llu: %s.",
+				i + 1, m->d->spec, (unsigned long long)m->pos,
+				strerror(-ret));
 			return ret;
 		}
 		m->pos += c;
@@ -450,9 +450,10 @@ static int frame_parse(struct vfm_set *s)
 	if (magic != VFM_SET_MAGIC || crc != vfm_crc32c(0, s->fh, 12) ||
 	    ix >= s->n || (fl & ~VFM_SET_FRAME_END) || s->m[ix].eof ||
 	    (fl && len) || (!fl && !len)) {
-		vfm_log_msg("set_frame_bad", "error",
-			    "The device set's stream has a corrupt frame header at byte %llu (device %u, flags %u, %u bytes).",
-			    (unsigned long long)s->spos, ix + 1u, fl, len);
+		vfm_log_msg(
+			"set_frame_bad", "error",
+			"The device set's stream has a corrupt frame header at byte %llu (device %u, flags %u, %u bytes).",
+			(unsigned long long)s->spos, ix + 1u, fl, len);
 		return -EBADMSG;
 	}
 	if (fl) {
@@ -513,10 +514,11 @@ static int set_state_checked(struct vfm_dev *d, uint32_t to)
 		for (unsigned int i = 0; i < s->n; i++) {
 			if (s->m[i].eof && s->cur < 0 && !s->fh_have)
 				continue;
-			vfm_log_msg("set_incomplete", "error",
-				    "The stream of device %u of the set (%s) ended early (%llu bytes, no end frame).",
-				    i + 1, s->m[i].d->spec,
-				    (unsigned long long)s->m[i].pos);
+			vfm_log_msg(
+				"set_incomplete", "error",
+				"The stream of device %u of the set (%s) ended early (%llu bytes, no end frame).",
+				i + 1, s->m[i].d->spec,
+				(unsigned long long)s->m[i].pos);
 			if (to == VFIO_DEVICE_STATE_STOP)
 				return -EIO;
 			break;
@@ -660,8 +662,8 @@ int vfm_dev_set_new(struct vfm_dev **members, unsigned int n, bool p2p,
 	s->p2p = p2p;
 	s->cur = -1;
 	if (getenv("VFMIG_TEST_CORRUPT_DEVICE"))
-		s->corrupt = (unsigned int)atoi(
-			getenv("VFMIG_TEST_CORRUPT_DEVICE"));
+		s->corrupt =
+			(unsigned int)atoi(getenv("VFMIG_TEST_CORRUPT_DEVICE"));
 	for (unsigned int i = 0; i < n; i++)
 		s->m[i].d = members[i];
 	vfm_dev_get_state(members[0], &st);
@@ -689,11 +691,12 @@ void vfm_dev_set_json(struct vfm_dev *d, struct vfm_json *j)
 
 		vfm_dev_get_state(m->d, &st);
 		vfm_json_quote(q, sizeof(q), &qn, m->d->spec);
-		w = snprintf(out + n, sizeof(out) - n,
-			     "%s{\"index\":%u,\"spec\":%s,\"bytes\":%llu,\"state_change_ms\":%.3f,\"state\":\"%s\",\"state_digest\":\"%s\"}",
-			     i ? "," : "", i + 1, qn ? q : "\"\"",
-			     (unsigned long long)m->pos, m->state_ms,
-			     vfm_dev_state_name(st), m->digest);
+		w = snprintf(
+			out + n, sizeof(out) - n,
+			"%s{\"index\":%u,\"spec\":%s,\"bytes\":%llu,\"state_change_ms\":%.3f,\"state\":\"%s\",\"state_digest\":\"%s\"}",
+			i ? "," : "", i + 1, qn ? q : "\"\"",
+			(unsigned long long)m->pos, m->state_ms,
+			vfm_dev_state_name(st), m->digest);
 		if (w < 0 || (size_t)w >= sizeof(out) - n - 2)
 			break;
 		n += (size_t)w;

@@ -14,14 +14,19 @@ static const struct {
 	uint32_t steps[VFM_QS_STEPS_MAX];
 } table[] = {
 	/* The source stops: no new peer DMA anywhere before any stops. */
-	{ S(PRE_COPY), S(STOP_COPY), { P2P_STEP | S(PRE_COPY_P2P), S(STOP_COPY) } },
-	{ S(RUNNING), S(STOP_COPY), { P2P_STEP | S(RUNNING_P2P), S(STOP_COPY) } },
+	{ S(PRE_COPY),
+	  S(STOP_COPY),
+	  { P2P_STEP | S(PRE_COPY_P2P), S(STOP_COPY) } },
+	{ S(RUNNING),
+	  S(STOP_COPY),
+	  { P2P_STEP | S(RUNNING_P2P), S(STOP_COPY) } },
 	{ S(PRE_COPY), S(STOP), { P2P_STEP | S(PRE_COPY_P2P), S(STOP) } },
 	{ S(RUNNING), S(STOP), { P2P_STEP | S(RUNNING_P2P), S(STOP) } },
 	/* The destination starts: every device answers before any runs. */
 	{ S(STOP), S(RUNNING), { P2P_STEP | S(RUNNING_P2P), S(RUNNING) } },
 	/* The source resumes after it stopped: the same, through STOP. */
-	{ S(STOP_COPY), S(RUNNING),
+	{ S(STOP_COPY),
+	  S(RUNNING),
 	  { S(STOP), P2P_STEP | S(RUNNING_P2P), S(RUNNING) } },
 	{ S(PRE_COPY_P2P), S(RUNNING), { S(RUNNING_P2P), S(RUNNING) } },
 	{ S(RUNNING_P2P), S(RUNNING), { S(RUNNING) } },

@@ -335,8 +335,9 @@ void vfm_compat_eval_set(const struct vfm_desc *const *src, unsigned int nsrc,
 	}
 	if (!refused && nsrc == ndst)
 		add(v, VFM_COMPAT_SET_MEMBERS_ACCEPTED, "",
-		    "the other %u device%s of the set %s accepted too", nmembers,
-		    nmembers == 1 ? "" : "s", nmembers == 1 ? "is" : "are");
+		    "the other %u device%s of the set %s accepted too",
+		    nmembers, nmembers == 1 ? "" : "s",
+		    nmembers == 1 ? "is" : "are");
 	else if (refused)
 		add(v, VFM_COMPAT_SET_MEMBER_REFUSED, "",
 		    "%u other device%s of the set %s refused (the first: device %u; see its rules), so the whole set is refused and no device stops",

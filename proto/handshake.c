@@ -307,8 +307,8 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 		return vfm_err_set(err, -EINVAL, "bad protocol range %u-%u",
 				   cfg->proto_min, cfg->proto_max);
 	if (cfg->ndesc > VFM_SET_MAX)
-		return vfm_err_set(err, -E2BIG,
-				   "a set of more than %d devices", VFM_SET_MAX);
+		return vfm_err_set(err, -E2BIG, "a set of more than %d devices",
+				   VFM_SET_MAX);
 	for (unsigned int i = 0; i < (cfg->ndesc ? cfg->ndesc : 1); i++)
 		if (!cfg->desc || vfm_desc_check(&cfg->desc[i], err))
 			return vfm_err_set(

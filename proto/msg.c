@@ -453,10 +453,9 @@ static int verdict_body_get(struct walk *w, struct vfm_verdict *v,
 			if (!ret)
 				ret = vfm_tlv_get_u8(&t, &accept, err);
 			if (!ret && accept > 1)
-				ret = vfm_err_set(
-					err, -EBADMSG,
-					"%s accept %u is not 0 or 1", w->name,
-					accept);
+				ret = vfm_err_set(err, -EBADMSG,
+						  "%s accept %u is not 0 or 1",
+						  w->name, accept);
 			break;
 		case VFM_VERDICT_RULE:
 			if (v->nresults == VFM_VERDICT_RESULTS_MAX) {
