@@ -130,6 +130,23 @@ static void descriptor(FILE *f, const char *pre, const char *who,
 	    params);
 }
 
+static void summary_devices(FILE *f, const char *pre, struct json_object *o)
+{
+	struct json_object *a;
+
+	if (!json_object_object_get_ex(o, "devices", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *d = json_object_array_get_idx(a, i);
+
+		out(f, "%s   device %.0f %s: %.1f MiB, %s, digest %s", pre,
+		    num(d, "index", 0), str(d, "spec", "?"),
+		    mib(num(d, "bytes", 0)), str(d, "state", "?"),
+		    str(d, "state_digest", "?"));
+	}
+}
+
 static void summary(FILE *f, const char *pre, struct json_object *o)
 {
 	const char *res = str(o, "result", "?");
@@ -161,6 +178,7 @@ static void summary(FILE *f, const char *pre, struct json_object *o)
 		    has(o, "state_digest") ? ", digest " : "",
 		    str(o, "state_digest", ""));
 	}
+	summary_devices(f, pre, o);
 }
 
 /* Print one log line's human form; false if the event has none (and
@@ -181,14 +199,28 @@ static bool view(FILE *f, struct json_object *o, bool all)
 		    "%s handshake with %s: protocol %.0f, transport %s x%.0f",
 		    pre, str(o, "peer", "?"), num(o, "protocol", 0),
 		    str(o, "transport", "?"), num(o, "streams", 0));
+		if (has(o, "devices"))
+			out(f, "%s   a set of %.0f devices, paired in order",
+			    pre, num(o, "devices", 0));
 		descriptor(f, pre, "source", o, "source_descriptor");
 		descriptor(f, pre, "destination", o, "destination_descriptor");
 	} else if (!strcmp(e, "handshake_rule")) {
 		const char *subj = str(o, "subject", "");
 
-		out(f, "%s   %s %s%s%s: %s", pre,
+		char dev[24] = "";
+
+		if (has(o, "device_index"))
+			snprintf(dev, sizeof(dev), "[device %.0f] ",
+				 num(o, "device_index", 0));
+		out(f, "%s   %s%s %s%s%s: %s", pre, dev,
 		    flag(o, "passed") ? "PASS" : "FAIL", str(o, "code", "?"),
 		    subj[0] ? " " : "", subj, str(o, "sentence", ""));
+	} else if (!strcmp(e, "set_step")) {
+		out(f,
+		    "%s set: all %.0f devices in %s (step %.0f of %.0f, %.1f ms)",
+		    pre, num(o, "devices", 0), str(o, "state", "?"),
+		    num(o, "step", 0), num(o, "steps", 0),
+		    num(o, "step_ms", 0));
 	} else if (!strcmp(e, "verdict")) {
 		out(f, "%s verdict: %s (%.0f failed)", pre,
 		    flag(o, "accept") ? "ACCEPT" : "REFUSE",

@@ -67,18 +67,23 @@ static const struct option mig_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-#define DEVICE_HELP                                                              \
-	"Devices (SPEC):\n"                                                      \
-	"  vfio:<PCI address>    a function bound to a VFIO migration driver,\n" \
-	"                        e.g. vfio:0000:00:04.0 (vfmig_stub.ko)\n"       \
-	"  sim:k=v,...           an in-process device with the driver's\n"       \
-	"                        semantics: size=64M dirty=0 (bytes/s dirtied\n" \
-	"                        while running) seed=N model=vfmig-edu\n"        \
-	"                        version=2.0.3 compatible=2.0.0-2.0.9\n"         \
-	"                        features=pre_copy/p2p/mmap param.NAME=V\n"      \
-	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"       \
-	"                        precopy=on|off zero=PCT (%% zero pages)\n"      \
-	"                        formats=1/2 (stream formats it loads)\n"
+#define DEVICE_HELP                                                               \
+	"Devices (SPEC):\n"                                                       \
+	"  vfio:<PCI address>    a function bound to a VFIO migration driver,\n"  \
+	"                        e.g. vfio:0000:00:04.0 (vfmig_stub.ko)\n"        \
+	"  sim:k=v,...           an in-process device with the driver's\n"        \
+	"                        semantics: size=64M dirty=0 (bytes/s dirtied\n"  \
+	"                        while running) seed=N model=vfmig-edu\n"         \
+	"                        version=2.0.3 compatible=2.0.0-2.0.9\n"          \
+	"                        features=pre_copy/p2p/mmap param.NAME=V\n"       \
+	"                        allowed.NAME=V1/V2 buf=32M mmap=on|off\n"        \
+	"                        precopy=on|off zero=PCT (%% zero pages)\n"       \
+	"                        formats=1/2 (stream formats it loads)\n"         \
+	"--device repeated (up to 8): a device set, one VM's devices moved in\n"  \
+	"one switchover, paired in order with the destination's devices; every\n" \
+	"device must offer the P2P states (feature p2p). The set stops\n"         \
+	"together: all to PRE_COPY_P2P before any to STOP_COPY; and starts\n"     \
+	"together: all in RUNNING_P2P before any runs.\n"
 
 static void help_send(FILE *f)
 {
@@ -217,7 +222,15 @@ static int parse(int argc, char **argv, struct vfm_mig_opts *o,
 		name = mig_opts[c - OPT_DEVICE].name;
 		switch (c) {
 		case OPT_DEVICE:
-			o->device = optarg;
+			if (o->ndevices == VFM_SET_MAX) {
+				fprintf(stderr,
+					"vfmig %s: a set holds at most %d devices.\n",
+					role, VFM_SET_MAX);
+				return VFM_EXIT_USAGE;
+			}
+			o->devices[o->ndevices++] = optarg;
+			if (!o->device)
+				o->device = optarg;
 			break;
 		case OPT_TO:
 			o->addr = optarg;

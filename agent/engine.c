@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dev_set.h"
 #include "engine.h"
 #include "verdict_fmt.h"
 #include "vfm/switchover.h"
@@ -115,22 +116,101 @@ int vfm_eng_cancelled(void)
 	return cancel_sig;
 }
 
+static bool has_feature(const struct vfm_desc *d, const char *f)
+{
+	for (unsigned int i = 0; i < d->nfeatures; i++)
+		if (!strcmp(d->features[i], f))
+			return true;
+	return false;
+}
+
+/* Open and describe the device, or every device of a set (dev_set.h). */
 int vfm_eng_open_device(struct vfm_eng *e)
 {
+	struct vfm_dev *m[VFM_SET_MAX] = { 0 };
+	unsigned int n = e->o->ndevices ? e->o->ndevices : 1;
 	char why[256] = "";
-	int ret = vfm_dev_open(e->o->device, &e->dev, why, sizeof(why));
+	bool p2p = true;
+	int ret = 0;
 
-	if (ret) {
-		snprintf(e->why, sizeof(e->why), "%s", why);
-		return ret;
+	e->descs = calloc(n, sizeof(*e->descs));
+	if (!e->descs) {
+		snprintf(e->why, sizeof(e->why), "Out of memory.");
+		return -ENOMEM;
 	}
-	vfm_desc_init(&e->desc);
-	ret = vfm_dev_describe(e->dev, &e->desc, why, sizeof(why));
-	if (ret) {
-		snprintf(e->why, sizeof(e->why),
-			 "The device %s has no usable descriptor: %s",
-			 e->o->device, why);
-		return ret;
+	e->ndev = n;
+	for (unsigned int i = 0; !ret && i < n; i++) {
+		const char *spec = e->o->ndevices ? e->o->devices[i] :
+						    e->o->device;
+
+		ret = vfm_dev_open(spec, &m[i], why, sizeof(why));
+		if (ret) {
+			if (n > 1)
+				snprintf(e->why, sizeof(e->why),
+					 "Device %u of the set: %s", i + 1,
+					 why);
+			else
+				snprintf(e->why, sizeof(e->why), "%s", why);
+			break;
+		}
+		vfm_desc_init(&e->descs[i]);
+		ret = vfm_dev_describe(m[i], &e->descs[i], why, sizeof(why));
+		if (ret)
+			snprintf(e->why, sizeof(e->why),
+				 "The device %s has no usable descriptor: %s",
+				 spec, why);
+		p2p = p2p && has_feature(&e->descs[i], "p2p");
+	}
+	if (!ret && n > 1) {
+		/* Without P2P everywhere the handshake refuses the set
+		 * (rule set_p2p), before anything stops. */
+		ret = vfm_dev_set_new(m, n, p2p, &e->dev);
+		if (ret)
+			snprintf(e->why, sizeof(e->why),
+				 "Cannot build the device set: %s.",
+				 strerror(-ret));
+		else
+			memset(m, 0, sizeof(m));
+	} else if (!ret) {
+		e->dev = m[0];
+		m[0] = NULL;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		vfm_dev_close(m[i]);
+	if (!ret)
+		e->desc = e->descs[0];
+	return ret;
+}
+
+void vfm_eng_close_device(struct vfm_eng *e)
+{
+	vfm_dev_close(e->dev);
+	e->dev = NULL;
+	free(e->descs);
+	e->descs = NULL;
+}
+
+int vfm_eng_stream_formats(struct vfm_eng *e)
+{
+	for (unsigned int i = 0; i < vfm_dev_set_count(e->dev); i++) {
+		const struct vfm_desc *src, *dst;
+		const struct vfm_verdict *v;
+		unsigned int f;
+		int ret = vfm_hs_member(e->hs, i, &src, &dst, &v);
+
+		if (ret)
+			return ret;
+		f = vfm_stream_format_pick(src, dst);
+		ret = vfm_dev_set_stream_format(vfm_dev_set_member(e->dev, i),
+						f);
+		if (ret) {
+			snprintf(
+				e->why, sizeof(e->why),
+				"The device %s cannot use the negotiated stream format %u: %s.",
+				vfm_dev_set_member(e->dev, i)->spec, f,
+				strerror(-ret));
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -236,6 +316,7 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 	const struct vfm_desc *src, *dst;
 	struct vfm_json *j = malloc(sizeof(*j));
 	char *sj, *dj, line[512];
+	unsigned int failed = vfm_verdict_failures(v);
 
 	if (!j)
 		return;
@@ -254,25 +335,48 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 	vfm_json_u64(j, "features", vfm_hs_features(e->hs));
 	vfm_json_str(j, "transport", off->transport);
 	vfm_json_u64(j, "streams", off->streams);
+	if (off->nmore)
+		vfm_json_u64(j, "devices", off->nmore + 1);
 	vfm_json_raw(j, "source_descriptor", sj ? sj : "null");
 	vfm_json_raw(j, "destination_descriptor", dj ? dj : "null");
 	vfm_log_emit("handshake", j);
-	for (unsigned int i = 0; i < v->nresults; i++) {
-		const struct vfm_rule_result *r = &v->r[i];
-		const char *name = vfm_compat_code_name(r->code);
+	for (unsigned int k = 0; k < vfm_hs_set_size(e->hs); k++) {
+		const struct vfm_desc *ms, *md;
+		const struct vfm_verdict *mv;
 
-		vfm_json_init(j);
-		vfm_json_str(j, "code", name ? name : "unknown");
-		vfm_json_u64(j, "code_num", r->code);
-		vfm_json_bool(j, "passed", r->passed);
-		vfm_json_str(j, "subject", r->subject);
-		vfm_json_str(j, "sentence", r->sentence);
-		vfm_log_emit("handshake_rule", j);
-		vfm_log_human("  %s", vfm_rule_line(r, line, sizeof(line)));
+		if (vfm_hs_member(e->hs, k, &ms, &md, &mv))
+			break;
+		if (vfm_hs_set_size(e->hs) > 1)
+			vfm_log_human(" device %u of %u: %s -> %s", k + 1,
+				      vfm_hs_set_size(e->hs), ms->model,
+				      md->model);
+		for (unsigned int i = 0; i < mv->nresults; i++) {
+			const struct vfm_rule_result *r = &mv->r[i];
+			const char *name = vfm_compat_code_name(r->code);
+
+			vfm_json_init(j);
+			vfm_json_str(j, "code", name ? name : "unknown");
+			vfm_json_u64(j, "code_num", r->code);
+			vfm_json_bool(j, "passed", r->passed);
+			vfm_json_str(j, "subject", r->subject);
+			vfm_json_str(j, "sentence", r->sentence);
+			if (vfm_hs_set_size(e->hs) > 1)
+				vfm_json_u64(j, "device_index", k + 1);
+			vfm_log_emit("handshake_rule", j);
+			vfm_log_human("  %s",
+				      vfm_rule_line(r, line, sizeof(line)));
+		}
+	}
+	for (unsigned int k = 1; k < vfm_hs_set_size(e->hs); k++) {
+		const struct vfm_desc *ms, *md;
+		const struct vfm_verdict *mv;
+
+		if (!vfm_hs_member(e->hs, k, &ms, &md, &mv))
+			failed += vfm_verdict_failures(mv);
 	}
 	vfm_json_init(j);
 	vfm_json_bool(j, "accept", v->accept);
-	vfm_json_u64(j, "failed", vfm_verdict_failures(v));
+	vfm_json_u64(j, "failed", failed);
 	{
 		char notes[4096];
 		size_t n = 0;
@@ -298,8 +402,8 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 	}
 	vfm_log_emit("verdict", j);
 	vfm_log_human("verdict: %s (%u failed rule%s)",
-		      v->accept ? "ACCEPT" : "REFUSE", vfm_verdict_failures(v),
-		      vfm_verdict_failures(v) == 1 ? "" : "s");
+		      v->accept ? "ACCEPT" : "REFUSE", failed,
+		      failed == 1 ? "" : "s");
 	free(sj);
 	free(dj);
 	free(j);
@@ -465,4 +569,5 @@ void vfm_eng_json_device(struct vfm_eng *e, struct vfm_json *j, bool digest)
 	vfm_json_str(j, "state", vfm_dev_state_name(st));
 	if (digest && !vfm_dev_digest(e->dev, hex))
 		vfm_json_str(j, "state_digest", hex);
+	vfm_dev_set_json(e->dev, j);
 }

@@ -22,7 +22,9 @@
 #define VFM_DATA_CIPHER "aes-256-gcm"
 
 struct vfm_mig_opts {
-	const char *device; /* SPEC */
+	const char *device; /* SPEC: the first of devices[] */
+	const char *devices[VFM_SET_MAX]; /* --device, repeated: a set */
+	unsigned int ndevices;
 	const char *addr; /* send/check: --to; recv: --listen */
 	const char *secret_file;
 	const char *transport; /* "tcp" */
@@ -55,7 +57,11 @@ struct vfm_eng {
 	struct vfm_mig_opts *o;
 	const char *role; /* "source" / "destination" */
 	struct vfm_dev *dev;
-	struct vfm_desc desc; /* this side's device */
+	struct vfm_desc desc; /* this side's device (a set's first) */
+	/* A device set (dev_set.h): every device's descriptor, in order;
+	 * ndev 1 for a single device (descs[0] == desc). */
+	struct vfm_desc *descs;
+	unsigned int ndev;
 	struct vfm_conn conn;
 	struct vfm_hs *hs;
 	const struct vfm_xport_ops *xops;
@@ -102,5 +108,10 @@ void vfm_eng_signals_install(void);
 int vfm_eng_cancelled(void);
 /* "state": "RUNNING", "state_digest": ... into @j. */
 void vfm_eng_json_device(struct vfm_eng *e, struct vfm_json *j, bool digest);
+/* The stream format each device produces or loads, as its pair's verdict
+ * settled (vfm/compat.h, "stream"); @why on failure. */
+int vfm_eng_stream_formats(struct vfm_eng *e);
+/* Close the device (a set: every member) and free the descriptors. */
+void vfm_eng_close_device(struct vfm_eng *e);
 
 #endif

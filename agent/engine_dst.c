@@ -814,7 +814,8 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	}
 	cfg.secret = o->secret;
 	cfg.secret_len = o->secret_len;
-	cfg.desc = &e->desc;
+	cfg.desc = e->descs;
+	cfg.ndesc = e->ndev;
 	if (o->migration_id[0]) {
 		uuid_t u;
 
@@ -928,7 +929,7 @@ out:
 	vfm_eng_xport_teardown(e);
 	vfm_conn_close(&e->conn);
 	vfm_hs_free(e->hs);
-	vfm_dev_close(e->dev);
+	vfm_eng_close_device(e);
 	free(d);
 	return code;
 }

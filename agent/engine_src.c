@@ -16,6 +16,7 @@
 #include <uuid/uuid.h>
 
 #include "cmd.h"
+#include "dev_set.h"
 #include "engine.h"
 #include "policy.h"
 #include "vfm/switchover.h"
@@ -715,16 +716,9 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 		return ret;
 	}
 	/* The stream format the verdict settled (vfm/compat.h, "stream"). */
-	ret = vfm_dev_set_stream_format(
-		e->dev,
-		vfm_stream_format_pick(&e->desc, vfm_hs_peer_desc(e->hs)));
-	if (ret) {
-		snprintf(
-			e->why, sizeof(e->why),
-			"The device cannot produce the negotiated stream format: %s.",
-			strerror(-ret));
+	ret = vfm_eng_stream_formats(e);
+	if (ret)
 		return ret;
-	}
 	/* The device's saving session: PRE_COPY (nothing before ACCEPT). A
 	 * device without PRE_COPY is stopped and copied. */
 	ret = vfm_dev_set_state(e->dev, VFIO_DEVICE_STATE_PRE_COPY);
@@ -797,6 +791,7 @@ static void summary(struct src *s)
 	vfm_json_u64(j, "final_bytes", s->sent - s->precopy_bytes);
 	vfm_json_u64(j, "iterations", s->iterations);
 	vfm_json_f64(j, "bandwidth_mbps", s->bw / 1e6);
+	vfm_dev_set_json(e->dev, j);
 	/* Where the downtime went, on this clock: stop (STOP_COPY and the
 	 * PHASE message), the final transfer (until the last credit), the
 	 * destination's resume (its report) and the commit (the rest: the
@@ -855,7 +850,8 @@ static int src_handshake(struct vfm_eng *e)
 		.secret = e->o->secret,
 		.secret_len = e->o->secret_len,
 		.features = VFM_PFEAT_TCP | VFM_PFEAT_PRE_COPY | VFM_PFEAT_MMAP,
-		.desc = &e->desc,
+		.desc = e->descs,
+		.ndesc = e->ndev,
 		.req = req,
 		.nreq = e->desc.nfeatures,
 		.transport = e->o->transport,
@@ -1162,12 +1158,12 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 		char hex[VFM_DIGEST_HEX] = "";
 		double t = vfm_now_ms();
 
-		vfm_eng_json_device(e, &j, false);
 		if (!vfm_dev_digest(e->dev, hex)) {
 			s->verify_est_ms = vfm_now_ms() - t;
 			vfm_json_str(&j, "state_digest", hex);
 			vfm_json_f64(&j, "digest_ms", s->verify_est_ms);
 		}
+		vfm_eng_json_device(e, &j, false);
 	}
 	vfm_log_emit("start", &j);
 	ret = vfm_conn_connect(&e->conn, o->addr, vfm_eng_timeout_ms(e));
@@ -1253,7 +1249,7 @@ out:
 	vfm_conn_close(&e->conn);
 	vfm_hs_free(e->hs);
 	vfm_smac_free(&e->smac);
-	vfm_dev_close(e->dev);
+	vfm_eng_close_device(e);
 	free(s->fifo);
 	free(s);
 	return code;
@@ -1305,7 +1301,7 @@ int vfm_engine_outcome(struct vfm_mig_opts *o)
 		fprintf(stderr,
 			"vfmig outcome: the destination %s did not answer within %.0f s: keep the source fenced.\n",
 			o->addr, o->outcome_s);
-	vfm_dev_close(s->e.dev);
+	vfm_eng_close_device(&s->e);
 	free(s);
 	return code;
 }

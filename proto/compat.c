@@ -24,6 +24,12 @@ static const char *const code_names[] = {
 	[VFM_COMPAT_FEATURE_UNSUPPORTED] = "feature_unsupported",
 	[VFM_COMPAT_STREAM_FORMAT_COMMON] = "stream_format_common",
 	[VFM_COMPAT_STREAM_FORMAT_NONE] = "stream_format_none",
+	[VFM_COMPAT_SET_SIZE_MATCH] = "set_size_match",
+	[VFM_COMPAT_SET_SIZE_MISMATCH] = "set_size_mismatch",
+	[VFM_COMPAT_SET_P2P] = "set_p2p",
+	[VFM_COMPAT_SET_P2P_MISSING] = "set_p2p_missing",
+	[VFM_COMPAT_SET_MEMBERS_ACCEPTED] = "set_members_accepted",
+	[VFM_COMPAT_SET_MEMBER_REFUSED] = "set_member_refused",
 };
 
 const char *vfm_compat_code_name(uint16_t code)
@@ -50,6 +56,9 @@ bool vfm_compat_code_passes(uint16_t code)
 	case VFM_COMPAT_PARAM_DESTINATION_ONLY_OFF:
 	case VFM_COMPAT_FEATURE_SUPPORTED:
 	case VFM_COMPAT_STREAM_FORMAT_COMMON:
+	case VFM_COMPAT_SET_SIZE_MATCH:
+	case VFM_COMPAT_SET_P2P:
+	case VFM_COMPAT_SET_MEMBERS_ACCEPTED:
 		return true;
 	}
 	return false;
@@ -270,6 +279,70 @@ int vfm_compat_eval(const struct vfm_desc *src, const struct vfm_desc *dst,
 	for (unsigned int i = 0; i < n; i++)
 		req[i] = src->features[i];
 	return vfm_compat_eval_req(src, dst, req, n, v);
+}
+
+static bool has_p2p(const struct vfm_desc *d)
+{
+	for (unsigned int i = 0; i < d->nfeatures && i < VFM_DESC_FEATURES_MAX;
+	     i++)
+		if (!strcmp(d->features[i], "p2p"))
+			return true;
+	return false;
+}
+
+/* The first device of @d (@n devices) without the P2P states, 0 if none. */
+static unsigned int lacks_p2p(const struct vfm_desc *const *d, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!has_p2p(d[i]))
+			return i + 1;
+	return 0;
+}
+
+void vfm_compat_eval_set(const struct vfm_desc *const *src, unsigned int nsrc,
+			 const struct vfm_desc *const *dst, unsigned int ndst,
+			 const bool *member_accept, unsigned int nmembers,
+			 struct vfm_verdict *v)
+{
+	unsigned int s, d, refused = 0, first = 0;
+
+	if (nsrc <= 1 && ndst <= 1)
+		return;
+	if (nsrc == ndst)
+		add(v, VFM_COMPAT_SET_SIZE_MATCH, "",
+		    "both sides migrate a set of %u devices, paired in order",
+		    nsrc);
+	else
+		add(v, VFM_COMPAT_SET_SIZE_MISMATCH, "",
+		    "the source migrates %u device%s, the destination receives %u: each source device needs one destination device, paired in order",
+		    nsrc, nsrc == 1 ? "" : "s", ndst);
+	s = lacks_p2p(src, nsrc);
+	d = lacks_p2p(dst, ndst);
+	if (!s && !d)
+		add(v, VFM_COMPAT_SET_P2P, "",
+		    "every device offers the P2P states: the set is quiesced (no new peer-to-peer DMA) before any device stops, and every destination device is in RUNNING_P2P before any runs");
+	else
+		add(v, VFM_COMPAT_SET_P2P_MISSING, "",
+		    "device %u of the %s (%s) lacks the P2P states: in a set of several devices one device could DMA into a peer already stopped and saved, so every device must offer them (QEMU refuses such a set too)",
+		    s ? s : d, s ? "source" : "destination",
+		    s ? src[s - 1]->model : dst[d - 1]->model);
+	for (unsigned int i = 0; i < nmembers; i++) {
+		if (!member_accept[i]) {
+			refused++;
+			if (!first)
+				first = i + 2;
+		}
+	}
+	if (!refused && nsrc == ndst)
+		add(v, VFM_COMPAT_SET_MEMBERS_ACCEPTED, "",
+		    "the other %u device%s of the set %s accepted too",
+		    nmembers, nmembers == 1 ? "" : "s",
+		    nmembers == 1 ? "is" : "are");
+	else if (refused)
+		add(v, VFM_COMPAT_SET_MEMBER_REFUSED, "",
+		    "%u other device%s of the set %s refused (the first: device %u; see its rules), so the whole set is refused and no device stops",
+		    refused, refused == 1 ? "" : "s",
+		    refused == 1 ? "is" : "are", first);
 }
 
 unsigned int vfm_verdict_failures(const struct vfm_verdict *v)

@@ -28,7 +28,9 @@ struct vfm_hs {
 	size_t secret_len;
 	uint64_t features_offered;
 	uint16_t proto_min, proto_max;
-	struct vfm_desc desc; /* this side's device */
+	struct vfm_desc desc; /* this side's device (the set's first) */
+	unsigned int nmore; /* a device set: this side's devices 2..n */
+	struct vfm_desc more[VFM_SET_MAX - 1];
 
 	struct vfm_hello mine, peer;
 	uint16_t version;
@@ -304,10 +306,14 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 	    (!cfg->proto_min && cfg->proto_max))
 		return vfm_err_set(err, -EINVAL, "bad protocol range %u-%u",
 				   cfg->proto_min, cfg->proto_max);
-	if (!cfg->desc || vfm_desc_check(cfg->desc, err))
-		return vfm_err_set(
-			err, -EINVAL,
-			"the handshake needs this side's complete device descriptor");
+	if (cfg->ndesc > VFM_SET_MAX)
+		return vfm_err_set(err, -E2BIG, "a set of more than %d devices",
+				   VFM_SET_MAX);
+	for (unsigned int i = 0; i < (cfg->ndesc ? cfg->ndesc : 1); i++)
+		if (!cfg->desc || vfm_desc_check(&cfg->desc[i], err))
+			return vfm_err_set(
+				err, -EINVAL,
+				"the handshake needs this side's complete device descriptor");
 	if (cfg->nreq > VFM_DESC_FEATURES_MAX)
 		return vfm_err_set(err, -E2BIG,
 				   "more than %d required features",
@@ -334,6 +340,9 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 	hs->proto_max = cfg->proto_max ? cfg->proto_max : VFM_PROTO_MAX;
 	hs->features_offered = cfg->features;
 	hs->desc = *cfg->desc;
+	hs->nmore = cfg->ndesc > 1 ? cfg->ndesc - 1 : 0;
+	for (unsigned int i = 0; i < hs->nmore; i++)
+		hs->more[i] = cfg->desc[i + 1];
 
 	hs->mine.role = (uint8_t)cfg->role;
 	hs->mine.proto_min = hs->proto_min;
@@ -351,6 +360,9 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 		struct vfm_offer *o = &hs->offer;
 
 		o->desc = *cfg->desc;
+		o->nmore = hs->nmore;
+		for (unsigned int i = 0; i < hs->nmore; i++)
+			o->more[i] = hs->more[i];
 		if (cfg->req) {
 			for (unsigned int i = 0; i < cfg->nreq; i++)
 				snprintf(o->req[i], sizeof(o->req[0]), "%s",
@@ -491,6 +503,36 @@ static int finish(struct vfm_hs *hs)
 	return 0;
 }
 
+/* A device set: each further pair's own verdict, then the set's rules in
+ * the first device's verdict (vfm_compat_eval_set). */
+static int eval_set(struct vfm_hs *hs)
+{
+	const struct vfm_desc *src[VFM_SET_MAX], *dst[VFM_SET_MAX];
+	struct vfm_verdict_msg *vm = &hs->verdict;
+	unsigned int nsrc = hs->offer.nmore + 1, ndst = hs->nmore + 1;
+	bool members[VFM_SET_MAX - 1];
+
+	src[0] = &hs->offer.desc;
+	dst[0] = &hs->desc;
+	for (unsigned int i = 1; i < nsrc; i++)
+		src[i] = &hs->offer.more[i - 1];
+	for (unsigned int i = 1; i < ndst; i++)
+		dst[i] = &hs->more[i - 1];
+	vm->nmore = (nsrc < ndst ? nsrc : ndst) - 1;
+	for (unsigned int i = 0; i < vm->nmore; i++) {
+		int ret = vfm_compat_eval(src[i + 1], dst[i + 1],
+					  &vm->more[i].verdict);
+
+		if (ret)
+			return ret;
+		vm->more[i].desc = *dst[i + 1];
+		members[i] = vm->more[i].verdict.accept;
+	}
+	vfm_compat_eval_set(src, nsrc, dst, ndst, members, vm->nmore,
+			    &vm->verdict);
+	return 0;
+}
+
 static int on_offer(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 {
 	const char *req[VFM_DESC_FEATURES_MAX];
@@ -509,6 +551,8 @@ static int on_offer(struct vfm_hs *hs, const struct vfm_msg *m, size_t len)
 		req[i] = hs->offer.req[i];
 	ret = vfm_compat_eval_req(&hs->offer.desc, &hs->desc, req,
 				  hs->offer.nreq, &hs->verdict.verdict);
+	if (!ret)
+		ret = eval_set(hs);
 	if (ret)
 		return fail(hs, ret, VFM_ABORT_INTERNAL,
 			    "evaluating compatibility failed");
@@ -696,6 +740,34 @@ const struct vfm_offer *vfm_hs_offer(const struct vfm_hs *hs)
 const struct vfm_verdict *vfm_hs_verdict(const struct vfm_hs *hs)
 {
 	return hs->state == VFM_HS_DONE ? &hs->verdict.verdict : NULL;
+}
+
+unsigned int vfm_hs_set_size(const struct vfm_hs *hs)
+{
+	return hs->nmore + 1;
+}
+
+int vfm_hs_member(const struct vfm_hs *hs, unsigned int i,
+		  const struct vfm_desc **src, const struct vfm_desc **dst,
+		  const struct vfm_verdict **v)
+{
+	const struct vfm_verdict_msg *vm = &hs->verdict;
+	bool source = hs->role == VFM_ROLE_SOURCE;
+
+	if (hs->state != VFM_HS_DONE || i > vm->nmore)
+		return -ENOENT;
+	if (!i) {
+		*src = source ? &hs->desc : &hs->offer.desc;
+		*dst = &vm->desc;
+		*v = &vm->verdict;
+		return 0;
+	}
+	if (i > (source ? hs->nmore : hs->offer.nmore))
+		return -ENOENT;
+	*src = source ? &hs->more[i - 1] : &hs->offer.more[i - 1];
+	*dst = &vm->more[i - 1].desc;
+	*v = &vm->more[i - 1].verdict;
+	return 0;
 }
 
 const struct vfm_desc *vfm_hs_peer_desc(const struct vfm_hs *hs)

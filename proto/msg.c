@@ -234,6 +234,8 @@ int vfm_offer_put(struct vfm_msgb *b, const struct vfm_offer *o)
 	vfm_msg_put_str(b, M | VFM_OFFER_TRANSPORT, o->transport);
 	if (o->cipher[0])
 		vfm_msg_put_str(b, M | VFM_OFFER_CIPHER, o->cipher);
+	for (unsigned int i = 0; i < o->nmore && i < VFM_SET_MAX - 1; i++)
+		vfm_desc_put(b, M | VFM_OFFER_MEMBER, &o->more[i]);
 	return vfm_msg_put_u32(b, M | VFM_OFFER_STREAMS, o->streams);
 }
 
@@ -313,6 +315,17 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 					err, -EBADMSG,
 					"OFFER names an empty cipher");
 			break;
+		case VFM_OFFER_MEMBER:
+			if (o->nmore == VFM_SET_MAX - 1) {
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"OFFER names more than %d devices",
+					VFM_SET_MAX);
+				break;
+			}
+			ret = vfm_desc_get(&t, &o->more[o->nmore], err);
+			o->nmore += !ret;
+			break;
 		default:
 			ret = other(&w, &t, true, err);
 		}
@@ -327,9 +340,9 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 }
 
 /* ---- VERDICT ---- */
-int vfm_verdict_put(struct vfm_msgb *b, const struct vfm_verdict_msg *vm)
+static int verdict_body_put(struct vfm_msgb *b, const struct vfm_verdict *v,
+			    const struct vfm_desc *desc)
 {
-	const struct vfm_verdict *v = &vm->verdict;
 	size_t mark;
 
 	vfm_msg_put_u8(b, M | VFM_VERDICT_ACCEPT, v->accept);
@@ -348,7 +361,20 @@ int vfm_verdict_put(struct vfm_msgb *b, const struct vfm_verdict_msg *vm)
 	for (unsigned int i = 0; i < v->nnotes && i < VFM_VERDICT_NOTES_MAX;
 	     i++)
 		vfm_msg_put_str(b, M | VFM_VERDICT_NOTE, v->notes[i]);
-	return vfm_desc_put(b, M | VFM_VERDICT_DESC, &vm->desc);
+	return vfm_desc_put(b, M | VFM_VERDICT_DESC, desc);
+}
+
+int vfm_verdict_put(struct vfm_msgb *b, const struct vfm_verdict_msg *vm)
+{
+	size_t mark;
+	int ret = verdict_body_put(b, &vm->verdict, &vm->desc);
+
+	for (unsigned int i = 0; i < vm->nmore && i < VFM_SET_MAX - 1; i++) {
+		vfm_msg_nest_begin(b, M | VFM_VERDICT_MEMBER, &mark);
+		verdict_body_put(b, &vm->more[i].verdict, &vm->more[i].desc);
+		ret = vfm_msg_nest_end(b, mark);
+	}
+	return ret;
 }
 
 static int verdict_put(struct vfm_msgb *b, const void *x)
@@ -411,35 +437,32 @@ static int rule_get(const struct vfm_tlv *nt, struct vfm_rule_result *r,
 	return ret;
 }
 
-int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
-		       struct vfm_err *err)
+/* The TLVs of one verdict (the message's, or a member's nested one). */
+static int verdict_body_get(struct walk *w, struct vfm_verdict *v,
+			    struct vfm_desc *desc, struct vfm_verdict_msg *vm,
+			    struct vfm_err *err)
 {
-	struct vfm_verdict *v = &vm->verdict;
-	struct walk w;
 	struct vfm_tlv t;
 	uint8_t accept = 0;
 	int ret;
 
-	memset(vm, 0, sizeof(*vm));
-	ret = walk_start(&w, m, VFM_MSG_VERDICT, "VERDICT", err);
-	while (!ret && (ret = vfm_tlv_next(&w.it, &t, err)) > 0) {
+	while ((ret = vfm_tlv_next(&w->it, &t, err)) > 0) {
 		switch (t.type) {
 		case VFM_VERDICT_ACCEPT:
-			ret = once(&w, &t, err);
+			ret = once(w, &t, err);
 			if (!ret)
 				ret = vfm_tlv_get_u8(&t, &accept, err);
 			if (!ret && accept > 1)
-				ret = vfm_err_set(
-					err, -EBADMSG,
-					"VERDICT accept %u is not 0 or 1",
-					accept);
+				ret = vfm_err_set(err, -EBADMSG,
+						  "%s accept %u is not 0 or 1",
+						  w->name, accept);
 			break;
 		case VFM_VERDICT_RULE:
 			if (v->nresults == VFM_VERDICT_RESULTS_MAX) {
-				ret = vfm_err_set(
-					err, -EBADMSG,
-					"VERDICT has more than %d rules",
-					VFM_VERDICT_RESULTS_MAX);
+				ret = vfm_err_set(err, -EBADMSG,
+						  "%s has more than %d rules",
+						  w->name,
+						  VFM_VERDICT_RESULTS_MAX);
 				break;
 			}
 			ret = rule_get(&t, &v->r[v->nresults], err);
@@ -447,10 +470,10 @@ int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
 			break;
 		case VFM_VERDICT_NOTE:
 			if (v->nnotes == VFM_VERDICT_NOTES_MAX) {
-				ret = vfm_err_set(
-					err, -EBADMSG,
-					"VERDICT has more than %d notes",
-					VFM_VERDICT_NOTES_MAX);
+				ret = vfm_err_set(err, -EBADMSG,
+						  "%s has more than %d notes",
+						  w->name,
+						  VFM_VERDICT_NOTES_MAX);
 				break;
 			}
 			ret = vfm_tlv_get_str(&t, v->notes[v->nnotes],
@@ -458,27 +481,67 @@ int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
 			v->nnotes += !ret;
 			break;
 		case VFM_VERDICT_DESC:
-			ret = once(&w, &t, err);
+			ret = once(w, &t, err);
 			if (!ret)
-				ret = vfm_desc_get(&t, &vm->desc, err);
+				ret = vfm_desc_get(&t, desc, err);
+			break;
+		case VFM_VERDICT_MEMBER:
+			if (!vm) {
+				ret = vfm_err_set(err, -EBADMSG,
+						  "%s nests a device set",
+						  w->name);
+				break;
+			}
+			if (vm->nmore == VFM_SET_MAX - 1) {
+				ret = vfm_err_set(
+					err, -EBADMSG,
+					"VERDICT names more than %d devices",
+					VFM_SET_MAX);
+				break;
+			}
+			{
+				struct vfm_verdict_member *mb =
+					&vm->more[vm->nmore];
+				struct walk mw = { .name = "VERDICT member" };
+
+				vfm_tlv_iter_nested(&mw.it, &t);
+				ret = verdict_body_get(&mw, &mb->verdict,
+						       &mb->desc, NULL, err);
+				vm->nmore += !ret;
+			}
 			break;
 		default:
-			ret = other(&w, &t, true, err);
+			ret = other(w, &t, vm != NULL, err);
 		}
+		if (ret)
+			return ret;
 	}
 	if (!ret)
-		ret = need(&w, VFM_VERDICT_ACCEPT, "decision", err);
+		ret = need(w, VFM_VERDICT_ACCEPT, "decision", err);
 	if (!ret)
-		ret = need(&w, VFM_VERDICT_DESC, "destination descriptor", err);
+		ret = need(w, VFM_VERDICT_DESC, "destination descriptor", err);
 	if (ret)
 		return ret;
 	v->accept = accept;
 	if (v->accept != !vfm_verdict_failures(v))
 		return vfm_err_set(err, -EBADMSG,
-				   "VERDICT says %s but lists %u failed rules",
-				   v->accept ? "accept" : "refuse",
+				   "%s says %s but lists %u failed rules",
+				   w->name, v->accept ? "accept" : "refuse",
 				   vfm_verdict_failures(v));
 	return 0;
+}
+
+int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
+		       struct vfm_err *err)
+{
+	struct walk w;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	ret = walk_start(&w, m, VFM_MSG_VERDICT, "VERDICT", err);
+	if (ret)
+		return ret;
+	return verdict_body_get(&w, &vm->verdict, &vm->desc, vm, err);
 }
 
 /* ---- ABORT ---- */

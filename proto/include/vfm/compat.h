@@ -20,6 +20,15 @@
  *               (vfm_stream_format_pick). A source that states none produces
  *               format 1, which every destination loads.
  *
+ * A device set (several devices in one migration, paired in order) adds
+ * three rules to the first device's verdict (vfm_compat_eval_set); each
+ * other device has its own verdict with the rules above:
+ *   set-size    both sides name the same number of devices
+ *   set-p2p     every device on both sides offers the P2P states ("p2p"
+ *               feature), so no device is stopped while a peer can still
+ *               DMA into it (QEMU refuses a multi-device migration otherwise)
+ *   set-members every other device's verdict accepts
+ *
  * The verdict lists every rule evaluated, passed and failed, in that order
  * of rules. Codes are STABLE: they travel on the wire and appear in logs and
  * JSON; never renumber or rename one, only add.
@@ -46,10 +55,18 @@ enum vfm_compat_code {
 	VFM_COMPAT_FEATURE_UNSUPPORTED = 11,
 	VFM_COMPAT_STREAM_FORMAT_COMMON = 12,
 	VFM_COMPAT_STREAM_FORMAT_NONE = 13,
+	VFM_COMPAT_SET_SIZE_MATCH = 14,
+	VFM_COMPAT_SET_SIZE_MISMATCH = 15,
+	VFM_COMPAT_SET_P2P = 16,
+	VFM_COMPAT_SET_P2P_MISSING = 17,
+	VFM_COMPAT_SET_MEMBERS_ACCEPTED = 18,
+	VFM_COMPAT_SET_MEMBER_REFUSED = 19,
 };
 
+#define VFM_SET_MAX 8 /* devices in one migration */
+
 #define VFM_VERDICT_RESULTS_MAX \
-	(3 + 2 * VFM_DESC_PARAMS_MAX + VFM_DESC_FEATURES_MAX)
+	(6 + 2 * VFM_DESC_PARAMS_MAX + VFM_DESC_FEATURES_MAX)
 #define VFM_VERDICT_NOTES_MAX VFM_DESC_PARAMS_MAX
 #define VFM_SENTENCE_MAX 256 /* including the NUL */
 
@@ -82,6 +99,17 @@ int vfm_compat_eval(const struct vfm_desc *src, const struct vfm_desc *dst,
 int vfm_compat_eval_req(const struct vfm_desc *src, const struct vfm_desc *dst,
 			const char *const *req, unsigned int nreq,
 			struct vfm_verdict *v);
+
+/*
+ * The set rules, appended to @v (the first device's verdict, already
+ * evaluated): @src (@nsrc devices) and @dst (@ndst) in set order;
+ * @member_accept[i]: whether device i + 2 was accepted, for the @nmembers
+ * paired devices after the first. Only when a side names several devices.
+ */
+void vfm_compat_eval_set(const struct vfm_desc *const *src, unsigned int nsrc,
+			 const struct vfm_desc *const *dst, unsigned int ndst,
+			 const bool *member_accept, unsigned int nmembers,
+			 struct vfm_verdict *v);
 
 /* Count of failed results. */
 unsigned int vfm_verdict_failures(const struct vfm_verdict *v);

@@ -65,8 +65,10 @@ struct vfm_hs_cfg {
 	uint8_t migration_id[VFM_MIGRATION_ID_LEN];
 	uint16_t proto_min, proto_max; /* both 0: VFM_PROTO_MIN..MAX */
 	uint64_t features; /* VFM_PFEAT_* bits offered */
-	/* Source: its device; destination: its own device. Copied. */
+	/* Source: its device; destination: its own device. Copied. A device
+	 * set: @ndesc descriptors in set order (0 means 1). */
 	const struct vfm_desc *desc;
+	unsigned int ndesc;
 	/* Source only: features the destination must support, the transport
 	 * and stream count it proposes. */
 	const char *const *req;
@@ -111,6 +113,14 @@ const struct vfm_offer *vfm_hs_offer(const struct vfm_hs *hs);
 /* Both sides once DONE: the verdict and the destination's descriptor. */
 const struct vfm_verdict *vfm_hs_verdict(const struct vfm_hs *hs);
 const struct vfm_desc *vfm_hs_peer_desc(const struct vfm_hs *hs);
+/* This side's number of devices (1 unless a set). */
+unsigned int vfm_hs_set_size(const struct vfm_hs *hs);
+/* Once DONE: device @i of the set (0 = the first) as the verdict paired
+ * it: the source's and the destination's descriptors and its verdict (the
+ * first device's carries the set rules). -ENOENT past the paired devices. */
+int vfm_hs_member(const struct vfm_hs *hs, unsigned int i,
+		  const struct vfm_desc **src, const struct vfm_desc **dst,
+		  const struct vfm_verdict **v);
 
 /*
  * For the agent's control messages after the handshake (DONE only): seal a

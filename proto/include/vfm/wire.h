@@ -85,12 +85,19 @@ enum vfm_offer_tlv {
 	/* str, only with --encrypt: the data plane's AEAD ("aes-256-gcm").
 	 * Mandatory, so a destination that cannot decrypt refuses the OFFER. */
 	VFM_OFFER_CIPHER = 5,
+	/* nested descriptor, 0..VFM_SET_MAX-1: the set's devices 2..n in set
+	 * order. Mandatory, so a destination that knows only single devices
+	 * refuses a set in the handshake. */
+	VFM_OFFER_MEMBER = 6,
 };
 enum vfm_verdict_tlv {
 	VFM_VERDICT_ACCEPT = 1, /* u8 0/1 */
 	VFM_VERDICT_RULE = 2, /* nested, 0..n, in rule order */
 	VFM_VERDICT_NOTE = 3, /* str, 0..n */
 	VFM_VERDICT_DESC = 4, /* nested: the destination's descriptor */
+	/* nested, 0..VFM_SET_MAX-1: the verdict of the set's device 2..n, in
+	 * order, with the types above (ACCEPT, RULE, NOTE, DESC) */
+	VFM_VERDICT_MEMBER = 5,
 };
 enum vfm_rule_tlv {
 	VFM_RULE_CODE = 1, /* u16 enum vfm_compat_code */
@@ -237,11 +244,20 @@ struct vfm_offer {
 	char transport[VFM_TRANSPORT_NAME_MAX + 1];
 	uint32_t streams;
 	char cipher[VFM_TRANSPORT_NAME_MAX + 1]; /* "" = none */
+	unsigned int nmore; /* a device set: devices 2..nmore+1 */
+	struct vfm_desc more[VFM_SET_MAX - 1];
+};
+
+struct vfm_verdict_member {
+	struct vfm_verdict verdict;
+	struct vfm_desc desc; /* the destination's */
 };
 
 struct vfm_verdict_msg {
-	struct vfm_verdict verdict;
+	struct vfm_verdict verdict; /* the first device's, with the set rules */
 	struct vfm_desc desc; /* the destination's */
+	unsigned int nmore; /* a device set: devices 2..nmore+1 */
+	struct vfm_verdict_member more[VFM_SET_MAX - 1];
 };
 
 struct vfm_abort {

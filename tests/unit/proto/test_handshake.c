@@ -553,6 +553,185 @@ static void test_seal_after_handshake(void **state)
 	free_pair(p);
 }
 
+/* A device set: one handshake pairs every device in order. */
+static struct pair *set_pair(struct vfm_desc *s, unsigned int ns,
+			     struct vfm_desc *d, unsigned int nd)
+{
+	struct vfm_hs_cfg sc, dc;
+	struct pair *p;
+
+	cfg_for(&sc, VFM_ROLE_SOURCE);
+	cfg_for(&dc, VFM_ROLE_DESTINATION);
+	sc.desc = s;
+	sc.ndesc = ns;
+	dc.desc = d;
+	dc.ndesc = nd;
+	p = new_pair(&sc, &dc);
+	run(p);
+	assert_true(vfm_hs_done(p->s));
+	assert_true(vfm_hs_done(p->d));
+	return p;
+}
+
+/* The code of the last rule of @v with code >= @from, 0 if none. */
+static bool has_rule(const struct vfm_verdict *v, uint16_t code)
+{
+	for (unsigned int i = 0; i < v->nresults; i++)
+		if (v->r[i].code == code)
+			return true;
+	return false;
+}
+
+static void test_set_accept(void **state)
+{
+	static struct vfm_desc s[3], d[3];
+	struct pair *p;
+	struct vfm_err e;
+
+	for (int i = 0; i < 3; i++) {
+		pt_desc_edu(&s[i], "2.0.3");
+		pt_desc_edu(&d[i], "2.0.4");
+		pt_must(vfm_desc_set_param(&s[i], "memory", i ? "16" : "32",
+					   &e),
+			&e);
+	}
+	p = set_pair(s, 3, d, 3);
+	assert_int_equal(vfm_hs_set_size(p->s), 3);
+	assert_int_equal(vfm_hs_set_size(p->d), 3);
+	assert_int_equal(vfm_hs_offer(p->d)->nmore, 2);
+	for (unsigned int i = 0; i < 3; i++) {
+		const struct vfm_desc *a, *b, *a2, *b2;
+		const struct vfm_verdict *v, *v2;
+
+		assert_int_equal(vfm_hs_member(p->s, i, &a, &b, &v), 0);
+		assert_int_equal(vfm_hs_member(p->d, i, &a2, &b2, &v2), 0);
+		/* both sides see the same pairs and verdicts, in order */
+		assert_memory_equal(a, &s[i], sizeof(*a));
+		assert_memory_equal(a2, &s[i], sizeof(*a));
+		assert_memory_equal(b, &d[i], sizeof(*b));
+		assert_memory_equal(b2, &d[i], sizeof(*b));
+		assert_memory_equal(v, v2, sizeof(*v));
+		assert_true(v->accept);
+		assert_int_equal(has_rule(v, VFM_COMPAT_SET_P2P), i == 0);
+	}
+	{
+		const struct vfm_desc *a, *b;
+		const struct vfm_verdict *v;
+
+		assert_int_equal(vfm_hs_member(p->s, 3, &a, &b, &v), -ENOENT);
+		v = vfm_hs_verdict(p->s);
+		assert_true(has_rule(v, VFM_COMPAT_SET_SIZE_MATCH));
+		assert_true(has_rule(v, VFM_COMPAT_SET_MEMBERS_ACCEPTED));
+	}
+	free_pair(p);
+}
+
+/* One bad pair refuses the set: verdicts for every pair, the reason in
+ * the first device's verdict too. */
+static void test_set_refused(void **state)
+{
+	static struct vfm_desc s[3], d[3];
+	const struct vfm_desc *a, *b;
+	const struct vfm_verdict *v, *m;
+	struct pair *p;
+	struct vfm_err e;
+
+	for (int i = 0; i < 3; i++) {
+		pt_desc_edu(&s[i], "2.0.3");
+		pt_desc_edu(&d[i], "2.0.4");
+	}
+	pt_must(vfm_desc_set_compatible(&d[2], "2.1.0-2.1.9", &e), &e);
+	p = set_pair(s, 3, d, 3);
+	v = vfm_hs_verdict(p->s);
+	assert_false(v->accept);
+	assert_int_equal(vfm_verdict_failures(v), 1);
+	assert_int_equal(v->r[v->nresults - 1].code,
+			 VFM_COMPAT_SET_MEMBER_REFUSED);
+	assert_non_null(strstr(v->r[v->nresults - 1].sentence, "device 3"));
+	assert_int_equal(vfm_hs_member(p->s, 1, &a, &b, &m), 0);
+	assert_true(m->accept);
+	assert_int_equal(vfm_hs_member(p->s, 2, &a, &b, &m), 0);
+	assert_false(m->accept);
+	assert_int_equal(m->r[1].code, VFM_COMPAT_VERSION_INCOMPATIBLE);
+	free_pair(p);
+
+	/* Sizes differ: 2 source devices, 3 at the destination. */
+	pt_must(vfm_desc_set_compatible(&d[2], "2.0.0-2.0.9", &e), &e);
+	p = set_pair(s, 2, d, 3);
+	v = vfm_hs_verdict(p->s);
+	assert_false(v->accept);
+	assert_true(has_rule(v, VFM_COMPAT_SET_SIZE_MISMATCH));
+	assert_int_equal(vfm_hs_member(p->s, 2, &a, &b, &m), -ENOENT);
+	free_pair(p);
+	/* ... and a single device against a set. */
+	p = set_pair(s, 1, d, 2);
+	assert_false(vfm_hs_verdict(p->s)->accept);
+	assert_true(
+		has_rule(vfm_hs_verdict(p->s), VFM_COMPAT_SET_SIZE_MISMATCH));
+	free_pair(p);
+
+	/* A device without the P2P states cannot be part of a set. */
+	pt_desc_edu(&d[1], "2.0.4");
+	vfm_desc_init(&d[1]);
+	pt_must(vfm_desc_set_model(&d[1], "vfmig-edu", &e), &e);
+	pt_must(vfm_desc_set_version(&d[1], "2.0.4", &e), &e);
+	pt_must(vfm_desc_set_compatible(&d[1], "2.0.0-2.0.9", &e), &e);
+	pt_must(vfm_desc_add_features(&d[1], "pre_copy p2p mmap", &e), &e);
+	pt_must(vfm_desc_set_param(&d[1], "memory", "64", &e), &e);
+	pt_must(vfm_desc_set_allowed(&d[1], "memory", "16,32,64,128,256", &e),
+		&e);
+	vfm_desc_init(&s[1]);
+	pt_must(vfm_desc_set_model(&s[1], "vfmig-edu", &e), &e);
+	pt_must(vfm_desc_set_version(&s[1], "2.0.3", &e), &e);
+	pt_must(vfm_desc_set_compatible(&s[1], "2.0.0-2.0.9", &e), &e);
+	pt_must(vfm_desc_add_features(&s[1], "pre_copy mmap", &e), &e);
+	pt_must(vfm_desc_set_param(&s[1], "memory", "64", &e), &e);
+	p = set_pair(s, 2, d, 2);
+	v = vfm_hs_verdict(p->s);
+	assert_false(v->accept);
+	assert_true(has_rule(v, VFM_COMPAT_SET_P2P_MISSING));
+	free_pair(p);
+}
+
+/* The set's size, order and every member are in the authenticated
+ * transcript: any changed byte of a set's OFFER fails the handshake. */
+static void test_set_tampering(void **state)
+{
+	static struct vfm_desc s[2], d[2];
+	struct vfm_hs_cfg dc;
+	struct pair *ref;
+	unsigned long refused = 0;
+
+	for (int i = 0; i < 2; i++) {
+		pt_desc_edu(&s[i], i ? "2.0.5" : "2.0.3");
+		pt_desc_edu(&d[i], "2.0.4");
+	}
+	ref = set_pair(s, 2, d, 2);
+	cfg_for(&dc, VFM_ROLE_DESTINATION);
+	dc.desc = d;
+	dc.ndesc = 2;
+	/* frame 4 is the source's OFFER */
+	assert_int_equal(ref->frame[4][4], VFM_MSG_OFFER);
+	for (size_t pos = 0; pos < ref->len[4]; pos++) {
+		static uint8_t bad[VFM_WIRE_FRAME_MAX];
+		struct vfm_hs *h;
+		struct vfm_err e;
+
+		assert_int_equal(vfm_hs_new(&h, &dc, &e), 0);
+		vfm_hs_start(h);
+		for (int i = 0; i < 4; i += 2)
+			vfm_hs_recv(h, ref->frame[i], ref->len[i]);
+		memcpy(bad, ref->frame[4], ref->len[4]);
+		bad[pos] ^= 0x20;
+		assert_true(vfm_hs_recv(h, bad, ref->len[4]) < 0);
+		assert_true(vfm_hs_failed(h));
+		refused++;
+		vfm_hs_free(h);
+	}
+	print_message("tampered set OFFERs refused: %lu\n", refused);
+	free_pair(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +746,9 @@ int main(void)
 		cmocka_unit_test(test_golden_transcript),
 		cmocka_unit_test(test_stream_format),
 		cmocka_unit_test(test_seal_after_handshake),
+		cmocka_unit_test(test_set_accept),
+		cmocka_unit_test(test_set_refused),
+		cmocka_unit_test(test_set_tampering),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
