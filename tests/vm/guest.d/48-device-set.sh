@@ -497,22 +497,29 @@ except (OSError, ValueError) as e:
     sys.exit(0)
 
 
-def by_index(j):
+def members(j, specs):
+    """The set's members in pair order: by spec when the JSON names
+    them, else by index (whatever base it counts from)."""
     devs = j.get("devices")
     if not isinstance(devs, list):
         return None
-    return {int(e.get("index", i)): e for i, e in enumerate(devs)}
+    devs = sorted((e for e in devs if isinstance(e, dict)), key=lambda e: e.get("index", 0))
+    by_spec = {e.get("spec"): e for e in devs}
+    if all(sp in by_spec for sp in specs):
+        return [by_spec[sp] for sp in specs]
+    return devs
 
 
-sd, dd = by_index(s), by_index(d)
+sd, dd = members(s, sspec), members(d, dspec)
 if sd is None or dd is None:
     print(f"not ok device-set/{name}/digests - no devices[] in the stats JSON: {sorted(s)} / {sorted(d)}")
     sys.exit(0)
 for i in range(2):
-    a, b = sd.get(i, {}), dd.get(i, {})
+    a = sd[i] if i < len(sd) else {}
+    b = dd[i] if i < len(dd) else {}
     sdig, ddig = a.get("state_digest"), b.get("state_digest")
     why = []
-    if a.get("spec", sspec[i]) != sspec[i] or b.get("spec", dspec[i]) != dspec[i]:
+    if a.get("spec") != sspec[i] or b.get("spec", dspec[i]) != dspec[i]:
         why.append(f"specs {a.get('spec')} -> {b.get('spec')}, want {sspec[i]} -> {dspec[i]}")
     if not sdig or sdig != ddig:
         why.append(f"source {sdig} destination {ddig}")
@@ -521,8 +528,8 @@ for i in range(2):
     for k in ("verified", "digest_match"):
         if k in a and not a[k]:
             why.append(f"{k} false")
-    print(f"ok device-set/{name}/digest/{i}" if not why else
-          f"not ok device-set/{name}/digest/{i} - {'; '.join(why)}")
+    print(f"ok device-set/{name}/digest/{i + 1}" if not why else
+          f"not ok device-set/{name}/digest/{i + 1} - {'; '.join(why)}")
 PY
 }
 
@@ -577,27 +584,26 @@ else
 	trc quiet "device-set/$name/sources-never-left-running" "$mark" "$A" "$B"
 	st="$(cat "$(knob "$A" mig_state)") $(cat "$(knob "$B" mig_state)")"
 	vfm_check "device-set/$name/sources-running" test "$st" = "RUNNING RUNNING"
-	# the agent's digests of each source at its start and at its end
+	# the agent's digests of the sources at its start and at its end: of
+	# the set (a hash over every member's digest) and, where logged more
+	# than once, of each member
 	python3 - "$work/$name-src.log" "$work/$name-src.json" "$name" "vfio:$A" "vfio:$B" <<'PY'
 import json, sys
 log, sj, name, specs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 seen = {i: [] for i in range(len(specs))}
+start = end = None
 
 
 def take(o):
     devs = o.get("devices")
     if isinstance(devs, list):
+        devs = sorted((e for e in devs if isinstance(e, dict)), key=lambda e: e.get("index", 0))
         for i, e in enumerate(devs):
-            if isinstance(e, dict):
-                take_one(int(e.get("index", i)), e.get("spec"), e)
-    elif "state_digest" in o:
-        idx = o.get("index", o.get("device_index"))
-        spec = o.get("spec", o.get("device"))
-        if idx is not None or spec in specs:
-            take_one(idx if idx is not None else specs.index(spec), spec, o)
+            take_one(i, e.get("spec"), e)
 
 
 def take_one(i, spec, e):
+    """A member's digests, by spec when named, else by position."""
     if spec in specs:
         i = specs.index(spec)
     for k in ("start_state_digest", "initial_state_digest", "state_digest"):
@@ -608,20 +614,29 @@ def take_one(i, spec, e):
 try:
     for line in open(log):
         try:
-            take(json.loads(line))
+            o = json.loads(line)
         except ValueError:
-            pass
-    take(json.load(open(sj)))
-except OSError:
+            continue
+        if o.get("event") == "start" and start is None and o.get("state_digest"):
+            start = o["state_digest"]
+        if o.get("event") == "summary" and o.get("state_digest"):
+            end = o["state_digest"]
+        take(o)
+    j = json.load(open(sj))
+    end = j.get("state_digest") or end
+    take(j)
+except (OSError, ValueError):
     pass
+if start and end:
+    print(f"ok device-set/{name}/sources-digest-unchanged" if start == end else
+          f"not ok device-set/{name}/sources-digest-unchanged - start {start} end {end}")
 for i, spec in enumerate(specs):
     d = seen[i]
-    if len(d) < 2:
-        print(f"skip device-set/{name}/source-digest-unchanged/{i} - the agent's log and stats hold {len(d)} digest(s) of {spec}")
-    elif len(set(d)) == 1:
-        print(f"ok device-set/{name}/source-digest-unchanged/{i}")
-    else:
-        print(f"not ok device-set/{name}/source-digest-unchanged/{i} - {d}")
+    if len(d) >= 2:
+        print(f"ok device-set/{name}/source-digest-unchanged/{i + 1}" if len(set(d)) == 1 else
+              f"not ok device-set/{name}/source-digest-unchanged/{i + 1} - {d}")
+    elif not (start and end):
+        print(f"skip device-set/{name}/source-digest-unchanged/{i + 1} - the agent's log and stats hold {len(d)} digest(s) of {spec} and no start and end digest of the set")
 PY
 fi
 exit 0
