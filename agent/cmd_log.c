@@ -130,6 +130,16 @@ static void descriptor(FILE *f, const char *pre, const char *who,
 	    params);
 }
 
+static size_t set_size(struct json_object *o)
+{
+	struct json_object *a;
+
+	if (!json_object_object_get_ex(o, "devices", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return 1;
+	return json_object_array_length(a);
+}
+
 static void summary_devices(FILE *f, const char *pre, struct json_object *o)
 {
 	struct json_object *a;
@@ -140,10 +150,15 @@ static void summary_devices(FILE *f, const char *pre, struct json_object *o)
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *d = json_object_array_get_idx(a, i);
 
-		out(f, "%s   device %.0f %s: %.1f MiB, %s, digest %s", pre,
-		    num(d, "index", 0), str(d, "spec", "?"),
-		    mib(num(d, "bytes", 0)), str(d, "state", "?"),
-		    str(d, "state_digest", "?"));
+		const char *dg = str(d, "state_digest", "");
+		double b = num(d, "bytes", 0);
+		char bytes[32] = "";
+
+		if (b > 0)
+			snprintf(bytes, sizeof(bytes), "%.1f MiB, ", mib(b));
+		out(f, "%s   device %.0f %s: %s%s%s%s", pre, num(d, "index", 0),
+		    str(d, "spec", "?"), bytes, str(d, "state", "?"),
+		    dg[0] ? ", digest " : "", dg);
 	}
 }
 
@@ -225,6 +240,16 @@ static bool view(FILE *f, struct json_object *o, bool all)
 		out(f, "%s verdict: %s (%.0f failed)", pre,
 		    flag(o, "accept") ? "ACCEPT" : "REFUSE",
 		    num(o, "failed", 0));
+	} else if (!strcmp(e, "start") && set_size(o) > 1 && has(o, "listen")) {
+		out(f, "%s listening on %s for a set of %zu devices", pre,
+		    str(o, "listen", "?"), set_size(o));
+		summary_devices(f, pre, o);
+	} else if (!strcmp(e, "start") && set_size(o) > 1) {
+		out(f, "%s %s a set of %zu devices to %s, %s x%.0f", pre,
+		    flag(o, "check_only") ? "checking" : "migrating",
+		    set_size(o), str(o, "to", "?"), str(o, "transport", "?"),
+		    num(o, "streams", 0));
+		summary_devices(f, pre, o);
 	} else if (!strcmp(e, "start") && has(o, "listen")) {
 		out(f, "%s listening on %s for %s (%s)", pre,
 		    str(o, "listen", "?"), str(o, "device", "?"),

@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "dev_sim.h"
+#include "dev_set.h"
 #include "engine.h"
 #include "listener.h"
 #include "vfm/switchover.h"
@@ -407,6 +408,8 @@ static int prepare(struct dst *d)
 		"RESUMING; %u %s stream%s connected, landing ring %llu bytes (%s).",
 		d->streams, e->xops->name, d->streams == 1 ? "" : "s",
 		(unsigned long long)d->landing,
+		vfm_dev_is_set(e->dev) ?
+			"the set's ring, each frame copied into its device's buffer" :
 		e->dev->fb_buf ? "loaded with write()" :
 				 "the device's mapped buffer");
 	return 0;

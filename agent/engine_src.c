@@ -740,6 +740,8 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 	vfm_log_msg(
 		"phase_precopy", "info",
 		"The source device entered PRE_COPY; data through %s (%zu-byte buffer).",
+		vfm_dev_is_set(e->dev) ?
+			"the set's ring (each device's data copied in behind a frame header)" :
 		e->dev->fb_buf ? "read() and a 1 MiB bounce buffer" :
 				 "the device's mapped buffer",
 		size);
