@@ -6,12 +6,19 @@
 # (--sourcetree/--dkmstree/--installtree, --no-depmod), so the machine's
 # /var/lib/dkms and /lib/modules are not touched. This host cannot load
 # modules; the test checks what DKMS built: the module's name and vermagic.
+# It keeps a copy of the module DKMS installed (decompressed) in
+# BUILD_DIR/dkms-out/vfmig_stub.ko, with vfmig_stub.info (kernel, vermagic,
+# srcversion, build ID) beside it: the guest suite tests/vm/guest.d/26-dkms-module.sh
+# loads that file. A copy from an earlier run is removed first.
 #
 #   test_dkms.sh BUILD_DIR VERSION
 set -euo pipefail
 here=$(dirname "$0")
 . "$here/lib.sh"
 build=$1 ver=$2
+out=$build/dkms-out
+# never leave an earlier run's module for the guest suite
+rm -rf "$out"
 
 need dkms dkms
 kver=""
@@ -62,7 +69,34 @@ vermagic=$(modinfo -F vermagic "$ko")
 [ "$name" = vfmig_stub ] || fail "module name is '$name'"
 case $vermagic in "$kver "*) ;; *) fail "vermagic '$vermagic' is not for $kver" ;; esac
 echo "modinfo: name $name, vermagic $vermagic"
+
+# The installed module for the guest suite, uncompressed (insmod of the
+# guest reads it as is; DKMS may have compressed it as the kernel does).
+mkdir -p "$work/out"
+copy=$work/out/vfmig_stub.ko # modinfo takes only a file named *.ko*
+case $ko in
+*.ko) cp "$ko" "$copy" ;;
+*.ko.xz) xz -dc "$ko" >"$copy" ;;
+*.ko.zst) zstd -qdc "$ko" >"$copy" ;;
+*.ko.gz) gzip -dc "$ko" >"$copy" ;;
+*) fail "unknown module file type: $ko" ;;
+esac || fail "cannot decompress $ko"
+if [ "$(modinfo -F name "$copy")" != vfmig_stub ] || [ "$(modinfo -F vermagic "$copy")" != "$vermagic" ]; then
+	fail "the decompressed copy is not the installed module"
+fi
+# What the guest suite tells the module by: srcversion (only with
+# MODULE_VERSION) and the GNU build ID (/sys/module/*/notes/ in the guest).
+srcversion=$(modinfo -F srcversion "$copy")
+build_id=$(readelf -n "$copy" 2>/dev/null | sed -n 's/.*Build ID: *//p' | head -n1)
+[ -n "$srcversion$build_id" ] ||
+	fail "the module has neither a srcversion nor a GNU build ID to identify it by"
 dk status | grep "vfmig/$ver, $kver, .*: installed" >/dev/null || { dk status; fail "dkms status"; }
 dk remove --all >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dkms remove"; }
 [ -z "$(find "$work/modules" -name 'vfmig_stub.ko*')" ] || fail "dkms remove left the module"
+# kept only when every check passed
+mkdir -p "$out"
+mv "$copy" "$out/vfmig_stub.ko"
+printf 'kernel=%s\nversion=%s\nvermagic=%s\nsrcversion=%s\nbuild_id=%s\n' \
+	"$kver" "$ver" "$vermagic" "$srcversion" "$build_id" >"$out/vfmig_stub.info"
+echo "kept: $out/vfmig_stub.ko (srcversion '$srcversion', build ID $build_id)"
 echo "ok: dkms add/build/install/remove of vfmig/$ver for $kver"
