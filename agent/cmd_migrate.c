@@ -396,7 +396,7 @@ static int run(int argc, char **argv, const char *role, bool check,
 	vfm_log_set_migration_id(o->migration_id);
 	if (vfm_secret_load(o, why, sizeof(why))) {
 		vfm_log_msg("error", "error", "%s", why);
-		fprintf(stderr, "vfmig %s: %s\n", role, why);
+		vfm_log_error_line(role, why);
 		ret = VFM_EXIT_USAGE;
 		goto close;
 	}

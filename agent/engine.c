@@ -309,6 +309,20 @@ static char *desc_json(const struct vfm_desc *d)
 	return s;
 }
 
+unsigned int vfm_eng_verdict_failures(struct vfm_eng *e)
+{
+	unsigned int failed = 0;
+
+	for (unsigned int k = 0; k < vfm_hs_set_size(e->hs); k++) {
+		const struct vfm_desc *ms, *md;
+		const struct vfm_verdict *mv;
+
+		if (!vfm_hs_member(e->hs, k, &ms, &md, &mv))
+			failed += vfm_verdict_failures(mv);
+	}
+	return failed;
+}
+
 void vfm_eng_log_verdict(struct vfm_eng *e)
 {
 	const struct vfm_verdict *v = vfm_hs_verdict(e->hs);
@@ -316,7 +330,7 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 	const struct vfm_desc *src, *dst;
 	struct vfm_json *j = malloc(sizeof(*j));
 	char *sj, *dj, line[512];
-	unsigned int failed = vfm_verdict_failures(v);
+	unsigned int failed = vfm_eng_verdict_failures(e);
 
 	if (!j)
 		return;
@@ -366,13 +380,6 @@ void vfm_eng_log_verdict(struct vfm_eng *e)
 			vfm_log_human("  %s",
 				      vfm_rule_line(r, line, sizeof(line)));
 		}
-	}
-	for (unsigned int k = 1; k < vfm_hs_set_size(e->hs); k++) {
-		const struct vfm_desc *ms, *md;
-		const struct vfm_verdict *mv;
-
-		if (!vfm_hs_member(e->hs, k, &ms, &md, &mv))
-			failed += vfm_verdict_failures(mv);
 	}
 	vfm_json_init(j);
 	vfm_json_bool(j, "accept", v->accept);
@@ -498,6 +505,30 @@ int vfm_eng_smac_start(struct vfm_eng *e)
 	if (ret)
 		snprintf(e->why, sizeof(e->why),
 			 "Cannot start the stream MAC: %s.", strerror(-ret));
+	return ret;
+}
+
+int vfm_eng_xport_create(struct vfm_eng *e, struct vfm_xport_cfg *cfg,
+			 bool sealed)
+{
+	uint8_t key[VFM_KEY_LEN];
+	int ret;
+
+	cfg->aead_key = NULL;
+	if (sealed) {
+		ret = vfm_hs_data_key(e->hs, key);
+		if (ret) {
+			OPENSSL_cleanse(key, sizeof(key));
+			snprintf(e->why, sizeof(e->why),
+				 "No key for the data plane: %s.",
+				 strerror(-ret));
+			return -ENOKEY;
+		}
+		cfg->aead_key = key;
+	}
+	ret = e->xops->create(&e->x, cfg);
+	OPENSSL_cleanse(key, sizeof(key));
+	cfg->aead_key = NULL;
 	return ret;
 }
 

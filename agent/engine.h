@@ -87,10 +87,17 @@ int vfm_eng_open_device(struct vfm_eng *e);
 /* Run the handshake on e->conn; 0 when DONE (verdict available). */
 int vfm_eng_handshake(struct vfm_eng *e, const struct vfm_hs_cfg *cfg);
 void vfm_eng_log_verdict(struct vfm_eng *e);
+/* Failed rules of the verdict, every device of a set counted. */
+unsigned int vfm_eng_verdict_failures(struct vfm_eng *e);
 int vfm_eng_ctl_send(struct vfm_eng *e, const struct vfm_ctl *m);
 /* 1 and @m, 0 on timeout, negative errno (e->why says why). */
 int vfm_eng_ctl_recv(struct vfm_eng *e, int timeout_ms, struct vfm_ctl *m);
 void vfm_eng_xport_teardown(struct vfm_eng *e);
+/* e->x from e->xops and @cfg; @sealed: under this migration's data key
+ * (--encrypt), wiped once the transport holds its copy. -ENOKEY (e->why
+ * says why) when the handshake gives no key. */
+int vfm_eng_xport_create(struct vfm_eng *e, struct vfm_xport_cfg *cfg,
+			 bool sealed);
 /* One "switchover" log event: a step of vfm/switchover.h's machines. */
 void vfm_eng_log_switch(const char *from, const char *on, const char *to,
 			unsigned int action);

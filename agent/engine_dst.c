@@ -7,7 +7,6 @@
  * the commit. Any failure before the commit resets the device.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,7 +322,6 @@ static int prepare(struct dst *d)
 		.timeout_ms = vfm_eng_timeout_ms(e),
 	};
 	struct vfm_ctl m = { .type = VFM_CTL_XPORT };
-	uint8_t key[VFM_KEY_LEN];
 	char host[256], port[32];
 	void *addr;
 	size_t size;
@@ -360,18 +358,9 @@ static int prepare(struct dst *d)
 		return ret;
 	}
 	d->landing = size;
-	if (d->sealed) {
-		ret = vfm_hs_data_key(e->hs, key);
-		if (ret) {
-			snprintf(e->why, sizeof(e->why),
-				 "No key for the data plane: %s.",
-				 strerror(-ret));
-			return ret;
-		}
-		cfg.aead_key = key;
-	}
-	ret = e->xops->create(&e->x, &cfg);
-	OPENSSL_cleanse(key, sizeof(key));
+	ret = vfm_eng_xport_create(e, &cfg, d->sealed);
+	if (ret == -ENOKEY)
+		return ret;
 	if (!ret)
 		ret = vfm_xport_reg(e->x, addr, size, &e->mr);
 	if (ret) {
@@ -803,7 +792,7 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	d->corrupt = getenv("VFMIG_TEST_CORRUPT") != NULL;
 	if (vfm_eng_open_device(e)) {
 		vfm_log_msg("error", "error", "%s", e->why);
-		fprintf(stderr, "vfmig recv: %s\n", e->why);
+		vfm_log_error_line("recv", e->why);
 		code = VFM_EXIT_DEVICE;
 		goto out;
 	}
@@ -811,7 +800,7 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 	lfd = vfm_listen_tcp(o->addr, e->why, sizeof(e->why));
 	if (lfd < 0) {
 		vfm_log_msg("error", "error", "%s", e->why);
-		fprintf(stderr, "vfmig recv: %s\n", e->why);
+		vfm_log_error_line("recv", e->why);
 		code = VFM_EXIT_USAGE;
 		goto out;
 	}
@@ -840,7 +829,7 @@ int vfm_engine_recv(struct vfm_mig_opts *o)
 		code = ret == -EACCES ? VFM_EXIT_AUTH : VFM_EXIT_PEER;
 		vfm_log_msg(ret == -EACCES ? "auth_failed" : "error", "error",
 			    "%s", e->why);
-		fprintf(stderr, "vfmig recv: %s\n", e->why);
+		vfm_log_error_line("recv", e->why);
 		goto out;
 	}
 	e->t0 = vfm_now_ms();

@@ -6,7 +6,6 @@
  * the commit. Any failure before the commit resumes the device.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -677,7 +676,6 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 		.depth = 32,
 		.timeout_ms = vfm_eng_timeout_ms(e),
 	};
-	uint8_t key[VFM_KEY_LEN];
 	char host[256], port[32];
 	void *addr;
 	size_t size;
@@ -696,23 +694,14 @@ static int setup_transport(struct src *s, const struct vfm_ctl *xp)
 			 "The transport '%s' is not built in.", xp->transport);
 		return -ENOTSUP;
 	}
-	if (e->o->encrypt) {
-		ret = vfm_hs_data_key(e->hs, key);
-		if (ret) {
-			snprintf(e->why, sizeof(e->why),
-				 "No key for the data plane: %s.",
-				 strerror(-ret));
-			return ret;
-		}
-		cfg.aead_key = key;
-	}
-	ret = e->xops->create(&e->x, &cfg);
-	OPENSSL_cleanse(key, sizeof(key));
+	ret = vfm_eng_xport_create(e, &cfg, e->o->encrypt);
 	if (ret) {
-		snprintf(e->why, sizeof(e->why),
-			 "Cannot create the %s transport%s: %s.", xp->transport,
-			 cfg.aead_key ? " with encryption" : "",
-			 strerror(-ret));
+		if (ret != -ENOKEY)
+			snprintf(e->why, sizeof(e->why),
+				 "Cannot create the %s transport%s: %s.",
+				 xp->transport,
+				 e->o->encrypt ? " with encryption" : "",
+				 strerror(-ret));
 		return ret;
 	}
 	/* The stream format the verdict settled (vfm/compat.h, "stream"). */
@@ -1184,8 +1173,7 @@ int vfm_engine_send(struct vfm_mig_opts *o)
 	if (!vfm_hs_verdict(e->hs)->accept) {
 		vfm_json_init(&j);
 		vfm_json_str(&j, "result", "refused");
-		vfm_json_u64(&j, "failed_rules",
-			     vfm_verdict_failures(vfm_hs_verdict(e->hs)));
+		vfm_json_u64(&j, "failed_rules", vfm_eng_verdict_failures(e));
 		vfm_eng_json_device(e, &j, true);
 		vfm_log_emit("summary", &j);
 		vfm_eng_write_stats(e, &j);

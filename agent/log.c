@@ -484,6 +484,13 @@ void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)
 			      hint ? hint : "");
 }
 
+void vfm_log_error_line(const char *who, const char *msg)
+{
+	if (vfm_log.tty || vfm_log.own)
+		return;
+	fprintf(stderr, "vfmig %s: %s\n", who, msg);
+}
+
 void vfm_log_human(const char *fmt, ...)
 {
 	char msg[2048];

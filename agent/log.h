@@ -96,6 +96,11 @@ void vfm_log_emit(const char *event, struct vfm_json *fields);
 void vfm_log_msg(const char *event, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* "vfmig WHO: MSG" on stderr after an error event for MSG, unless that
+ * event already put the sentence there (its echo under --log FILE, or its
+ * human line on a TTY): an error reaches the operator once. */
+void vfm_log_error_line(const char *who, const char *msg);
+
 /* Whether stderr is a TTY (progress bar and human lines go there). */
 bool vfm_log_tty(void);
 /* A human line on the TTY (nothing when stderr is not a TTY). */

@@ -30,7 +30,7 @@ struct vfm_hs {
 	uint16_t proto_min, proto_max;
 	struct vfm_desc desc; /* this side's device (the set's first) */
 	unsigned int nmore; /* a device set: this side's devices 2..n */
-	struct vfm_desc more[VFM_SET_MAX - 1];
+	struct vfm_desc *more; /* only for a set */
 
 	struct vfm_hello mine, peer;
 	uint16_t version;
@@ -341,6 +341,13 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 	hs->features_offered = cfg->features;
 	hs->desc = *cfg->desc;
 	hs->nmore = cfg->ndesc > 1 ? cfg->ndesc - 1 : 0;
+	if (hs->nmore) {
+		hs->more = calloc(hs->nmore, sizeof(*hs->more));
+		if (!hs->more) {
+			vfm_hs_free(hs);
+			return vfm_err_set(err, -ENOMEM, "out of memory");
+		}
+	}
 	for (unsigned int i = 0; i < hs->nmore; i++)
 		hs->more[i] = cfg->desc[i + 1];
 
@@ -360,6 +367,14 @@ int vfm_hs_new(struct vfm_hs **out, const struct vfm_hs_cfg *cfg,
 		struct vfm_offer *o = &hs->offer;
 
 		o->desc = *cfg->desc;
+		if (hs->nmore) {
+			o->more = calloc(VFM_SET_MAX - 1, sizeof(*o->more));
+			if (!o->more) {
+				vfm_hs_free(hs);
+				return vfm_err_set(err, -ENOMEM,
+						   "out of memory");
+			}
+		}
 		o->nmore = hs->nmore;
 		for (unsigned int i = 0; i < hs->nmore; i++)
 			o->more[i] = hs->more[i];
@@ -390,6 +405,9 @@ void vfm_hs_free(struct vfm_hs *hs)
 	if (!hs)
 		return;
 	EVP_MD_CTX_free(hs->transcript);
+	vfm_offer_clear(&hs->offer);
+	vfm_verdict_msg_clear(&hs->verdict);
+	free(hs->more);
 	OPENSSL_cleanse(hs, sizeof(*hs));
 	free(hs);
 }
@@ -519,6 +537,13 @@ static int eval_set(struct vfm_hs *hs)
 	for (unsigned int i = 1; i < ndst; i++)
 		dst[i] = &hs->more[i - 1];
 	vm->nmore = (nsrc < ndst ? nsrc : ndst) - 1;
+	if (vm->nmore) {
+		vm->more = calloc(VFM_SET_MAX - 1, sizeof(*vm->more));
+		if (!vm->more) {
+			vm->nmore = 0;
+			return -ENOMEM;
+		}
+	}
 	for (unsigned int i = 0; i < vm->nmore; i++) {
 		int ret = vfm_compat_eval(src[i + 1], dst[i + 1],
 					  &vm->more[i].verdict);

@@ -2,6 +2,7 @@
 /* Typed handshake messages: HELLO, AUTH, OFFER, VERDICT, ABORT. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vfm/wire.h"
@@ -226,6 +227,20 @@ int vfm_auth_decode(const struct vfm_msg *m, struct vfm_auth *a,
 }
 
 /* ---- OFFER ---- */
+void vfm_offer_clear(struct vfm_offer *o)
+{
+	free(o->more);
+	o->more = NULL;
+	o->nmore = 0;
+}
+
+void vfm_verdict_msg_clear(struct vfm_verdict_msg *v)
+{
+	free(v->more);
+	v->more = NULL;
+	v->nmore = 0;
+}
+
 int vfm_offer_put(struct vfm_msgb *b, const struct vfm_offer *o)
 {
 	vfm_desc_put(b, M | VFM_OFFER_DESC, &o->desc);
@@ -268,6 +283,7 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 	struct vfm_tlv t;
 	int ret;
 
+	vfm_offer_clear(o);
 	memset(o, 0, sizeof(*o));
 	ret = walk_start(&w, m, VFM_MSG_OFFER, "OFFER", err);
 	while (!ret && (ret = vfm_tlv_next(&w.it, &t, err)) > 0) {
@@ -316,6 +332,14 @@ int vfm_offer_decode(const struct vfm_msg *m, struct vfm_offer *o,
 					"OFFER names an empty cipher");
 			break;
 		case VFM_OFFER_MEMBER:
+			if (!o->more)
+				o->more = calloc(VFM_SET_MAX - 1,
+						 sizeof(*o->more));
+			if (!o->more) {
+				ret = vfm_err_set(err, -ENOMEM,
+						  "out of memory");
+				break;
+			}
 			if (o->nmore == VFM_SET_MAX - 1) {
 				ret = vfm_err_set(
 					err, -EBADMSG,
@@ -492,6 +516,14 @@ static int verdict_body_get(struct walk *w, struct vfm_verdict *v,
 						  w->name);
 				break;
 			}
+			if (!vm->more)
+				vm->more = calloc(VFM_SET_MAX - 1,
+						  sizeof(*vm->more));
+			if (!vm->more) {
+				ret = vfm_err_set(err, -ENOMEM,
+						  "out of memory");
+				break;
+			}
 			if (vm->nmore == VFM_SET_MAX - 1) {
 				ret = vfm_err_set(
 					err, -EBADMSG,
@@ -537,6 +569,7 @@ int vfm_verdict_decode(const struct vfm_msg *m, struct vfm_verdict_msg *vm,
 	struct walk w;
 	int ret;
 
+	vfm_verdict_msg_clear(vm);
 	memset(vm, 0, sizeof(*vm));
 	ret = walk_start(&w, m, VFM_MSG_VERDICT, "VERDICT", err);
 	if (ret)

@@ -164,6 +164,8 @@ set_refused)
 	S=("sim:size=8M,seed=401" "sim:size=16M,seed=403" "sim:size=8M,seed=405")
 	D=("sim:size=8M" "sim:size=16M" "sim:size=8M,compatible=2.1.0-2.1.9")
 	refused_set S D set_member_refused
+	[ "$(field "$T/src.log" summary failed_rules)" = 2 ] ||
+		fail "the summary does not count the set's two failed rules"
 	grep -q '"code":"version_incompatible","code_num":[0-9]*,"passed":false,"subject":"","sentence":"[^"]*","device_index":3' "$T/src.log" ||
 		fail "the third device's own rule is not logged with its index"
 	;;

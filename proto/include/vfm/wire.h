@@ -244,8 +244,10 @@ struct vfm_offer {
 	char transport[VFM_TRANSPORT_NAME_MAX + 1];
 	uint32_t streams;
 	char cipher[VFM_TRANSPORT_NAME_MAX + 1]; /* "" = none */
-	unsigned int nmore; /* a device set: devices 2..nmore+1 */
-	struct vfm_desc more[VFM_SET_MAX - 1];
+	/* A device set: devices 2..nmore+1, in an array of VFM_SET_MAX - 1
+	 * allocated only for a set; vfm_offer_clear() frees it. */
+	unsigned int nmore;
+	struct vfm_desc *more;
 };
 
 struct vfm_verdict_member {
@@ -256,8 +258,10 @@ struct vfm_verdict_member {
 struct vfm_verdict_msg {
 	struct vfm_verdict verdict; /* the first device's, with the set rules */
 	struct vfm_desc desc; /* the destination's */
-	unsigned int nmore; /* a device set: devices 2..nmore+1 */
-	struct vfm_verdict_member more[VFM_SET_MAX - 1];
+	/* A device set: devices 2..nmore+1, as in struct vfm_offer;
+	 * vfm_verdict_msg_clear() frees it. */
+	unsigned int nmore;
+	struct vfm_verdict_member *more;
 };
 
 struct vfm_abort {
@@ -277,6 +281,10 @@ int vfm_auth_encode(const struct vfm_auth *a, void *buf, size_t cap,
 int vfm_auth_decode(const struct vfm_msg *m, struct vfm_auth *a,
 		    struct vfm_err *err);
 
+/* Decoding fills a struct that is zeroed or holds an earlier decode (whose
+ * set arrays it frees first). */
+void vfm_offer_clear(struct vfm_offer *o);
+void vfm_verdict_msg_clear(struct vfm_verdict_msg *v);
 int vfm_offer_put(struct vfm_msgb *b, const struct vfm_offer *o);
 int vfm_offer_encode(const struct vfm_offer *o, void *buf, size_t cap,
 		     size_t *len);

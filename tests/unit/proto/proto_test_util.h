@@ -39,9 +39,15 @@ static inline int pt_decode_any(const void *buf, size_t len,
 	case VFM_MSG_AUTH:
 		return vfm_auth_decode(&m, &u.a, err);
 	case VFM_MSG_OFFER:
-		return vfm_offer_decode(&m, &u.o, err);
+		memset(&u.o, 0, sizeof(u.o)); /* the union held another type */
+		ret = vfm_offer_decode(&m, &u.o, err);
+		vfm_offer_clear(&u.o);
+		return ret;
 	case VFM_MSG_VERDICT:
-		return vfm_verdict_decode(&m, &u.v, err);
+		memset(&u.v, 0, sizeof(u.v));
+		ret = vfm_verdict_decode(&m, &u.v, err);
+		vfm_verdict_msg_clear(&u.v);
+		return ret;
 	case VFM_MSG_ABORT:
 		return vfm_abort_decode(&m, &u.ab, err);
 	}
