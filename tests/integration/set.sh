@@ -2,7 +2,8 @@
 # set.sh TEST VFMIG: device sets, several devices in one switchover (issue
 # 13), between two real agents on 127.0.0.1.
 #   set_1_s1          one device: the plain path, no set machinery
-#   set_2_s1 set_4_s4 2 / 4 sims of different sizes and dirty rates over 1 /
+#   set_2_s1 set_2_s4 set_4_s1 set_4_s4
+#                     2 / 4 sims of different sizes and dirty rates over 1 /
 #                     4 streams: digests equal per device; the set stopped
 #                     with every device in PRE_COPY_P2P first and started
 #                     with every device in RUNNING_P2P first
@@ -159,6 +160,8 @@ set_1_s1)
 	ok "one device: the plain path"
 	;;
 set_2_s1) migrate_set 1 2 ;;
+set_2_s4) migrate_set 4 2 ;;
+set_4_s1) migrate_set 1 4 ;;
 set_4_s4) migrate_set 4 4 ;;
 set_refused)
 	S=("sim:size=8M,seed=401" "sim:size=16M,seed=403" "sim:size=8M,seed=405")
