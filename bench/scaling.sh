@@ -6,10 +6,17 @@
 # `bash bench/netns-link.sh create --rate 10gbit [--name N]` first, then with
 # --link; VFM_NS_SRC/VFM_NS_DST name its namespaces, default vfm-src/vfm-dst).
 # Prints one line per run: what, streams, Gbit/s, CPU s/GiB (user+sys of
-# both ends), and the load average before it.
+# every thread of both ends over the transfer only, as vfm-xport-perf's
+# cpu_s and iperf3's cpu_utilization report it), and the load average
+# before it.
 #
 #   bash bench/scaling.sh [--link] [--gib G] [--streams 1,2,4] [--reps R] \
-#        NAME=PATH/vfm-xport-perf ...
+#        NAME=PATH/vfm-xport-perf[,ARG...] ...
+#
+# ARGs (comma-separated) go to that vfm-xport-perf, e.g.
+# hot=build/bin/vfm-xport-perf,--buf,2 (data cycling through 2 MiB that
+# stays in the cache, as iperf3's 128 KiB buffer does) next to
+# cold=build/bin/vfm-xport-perf (256 MiB, cold as a device's state).
 set -u
 link=0 gib=1 streams=1,2,4 reps=1
 while [ $# -gt 0 ]; do
@@ -22,7 +29,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--link] [--gib G] [--streams L] NAME=PERF ..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--link] [--gib G] [--streams L] NAME=PERF[,ARG...] ..." >&2; exit 2; }
 T=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 SRC=() DST=() ADDR=127.0.0.1
@@ -31,13 +38,12 @@ if [ $link = 1 ]; then
 	ADDR=${VFM_NS_DST_IP:-10.250.12.2}
 fi
 load() { cut -d' ' -f1 /proc/loadavg; }
-cpu() { awk '{s += $1 + $2} END {printf "%.3f", s}' "$@"; }
 
 iperf() { # N
 	local port=5299
-	"${DST[@]}" timeout 30 iperf3 -s -1 -p $port -B $ADDR >/dev/null 2>&1 &
+	"${DST[@]}" timeout 30 iperf3 -s -1 -p $port -B "$ADDR" >/dev/null 2>&1 &
 	sleep 0.5
-	"${SRC[@]}" timeout 30 iperf3 -c $ADDR -p $port -P "$1" -t 5 -J >"$T/ip.json" 2>/dev/null
+	"${SRC[@]}" timeout 30 iperf3 -c "$ADDR" -p $port -P "$1" -t 5 -J >"$T/ip.json" 2>/dev/null
 	wait
 	python3 - "$T/ip.json" <<'PY'
 import json, sys
@@ -53,34 +59,41 @@ print("%.2f %.2f" % (bps / 1e9, cpu_s / gib))
 PY
 }
 
-perf() { # PERF N
-	local out gbps bytes
+perf() { # PERF[,ARG...] N
+	local -a cmd
+	IFS=, read -r -a cmd <<<"$1"
+	: >"$T/p.json"
 	if [ $link = 0 ]; then
-		/usr/bin/time -f "%U %S" -o "$T/t1" "$1" --streams "$2" --size "$gib" >"$T/p.json" 2>/dev/null
-		: >"$T/t2"
+		"${cmd[@]}" --streams "$2" --size "$gib" >"$T/p.json" 2>/dev/null
 	else
 		rm -f "$T/fifo"; mkfifo "$T/fifo"
-		"${DST[@]}" /usr/bin/time -f "%U %S" -o "$T/t2" "$1" --listen $ADDR --streams "$2" --size "$gib" >"$T/fifo" 2>/dev/null &
+		"${DST[@]}" "${cmd[@]}" --listen "$ADDR" --streams "$2" --size "$gib" >"$T/fifo" 2>/dev/null &
 		exec 7<"$T/fifo"
 		read -r _ info <&7
-		"${SRC[@]}" /usr/bin/time -f "%U %S" -o "$T/t1" "$1" --connect $ADDR --info "$info" --streams "$2" --size "$gib" >/dev/null 2>&1
-		cat <&7 >"$T/p.json"
+		"${SRC[@]}" "${cmd[@]}" --connect "$ADDR" --info "$info" --streams "$2" --size "$gib" >>"$T/p.json" 2>/dev/null
+		cat <&7 >>"$T/p.json"
 		exec 7<&-
 		wait
 	fi
-	out=$(grep -o '"Gbps":[0-9.]*' "$T/p.json" | tail -1 | cut -d: -f2)
-	bytes=$(grep -o '"bytes":[0-9]*' "$T/p.json" | tail -1 | cut -d: -f2)
-	echo "${out:-fail} $(python3 -c "print('%.2f' % ($(cpu "$T/t1" "$T/t2") / ($bytes / 2**30)))" 2>/dev/null || echo fail)"
+	# the rate on the destination's clock (the last line); CPU of both ends
+	python3 - "$T/p.json" <<'PY' 2>/dev/null || echo "fail fail"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+cpu = sum(r["cpu_s"] for r in rows)
+print("%.2f %.2f" % (rows[-1]["Gbps"], cpu / (rows[-1]["bytes"] / 2**30)))
+PY
 }
 
 printf "%-8s %-7s %8s %10s %6s\n" what streams Gbit/s "CPU s/GiB" load
-for r in $(seq 1 "$reps"); do
+for _ in $(seq 1 "$reps"); do
 	for n in ${streams//,/ }; do
-		l=$(load); set -- "$@"
-		printf "%-8s %-7s %8s %10s %6s\n" iperf3 "$n" $(iperf "$n") "$l"
+		l=$(load)
+		read -r g c < <(iperf "$n")
+		printf "%-8s %-7s %8s %10s %6s\n" iperf3 "$n" "$g" "$c" "$l"
 		for np in "$@"; do
 			l=$(load)
-			printf "%-8s %-7s %8s %10s %6s\n" "${np%%=*}" "$n" $(perf "${np#*=}" "$n") "$l"
+			read -r g c < <(perf "${np#*=}" "$n")
+			printf "%-8s %-7s %8s %10s %6s\n" "${np%%=*}" "$n" "$g" "$c" "$l"
 		done
 	done
 done

@@ -10,7 +10,14 @@
  *
  * Writes cycle over a buffer of --buf MiB on both sides; the rate is
  * bytes / (last byte landed - first write posted) on the destination's
- * clock (loopback: one monotonic clock for both processes).
+ * clock (loopback: one monotonic clock for both processes); with --listen,
+ * from the connection's acceptance to the last byte. cpu_s is user + system
+ * time of every thread over the transfer only (getrusage), both ends summed
+ * in loopback: not the set-up (mapping and filling --buf).
+ *
+ * --buf sets how much memory the data cycles through: the default 256 MiB
+ * is cold to the caches, as a device's state is; iperf3 reuses one 128 KiB
+ * buffer that stays in the cache, which --buf 2 imitates.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +54,17 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User + system seconds of every thread of this process so far. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void die(const char *what, int err)
@@ -157,7 +176,7 @@ static double run_src(struct vfm_xport *x, const struct opts *o,
 }
 
 static void print_json(const struct opts *o, const char *role, uint64_t total,
-		       double secs)
+		       double secs, double cpu)
 {
 	const char *sm = getenv("VFM_TCP_SEND");
 	const char *rm = getenv("VFM_TCP_RECV");
@@ -165,9 +184,11 @@ static void print_json(const struct opts *o, const char *role, uint64_t total,
 	printf("{\"tool\":\"vfm-xport-perf\",\"role\":\"%s\",\"transport\":\"%s\","
 	       "\"streams\":%u,\"seg\":%u,\"depth\":%u,\"bytes\":%" PRIu64
 	       ",\"seconds\":%.4f,\"GBps\":%.3f,\"Gbps\":%.3f,"
+	       "\"buf_mib\":%zu,\"cpu_s\":%.3f,\"cpu_s_per_gib\":%.3f,"
 	       "\"send\":\"%s\",\"recv\":\"%s\"}\n",
 	       role, o->transport, o->streams, o->seg, o->depth, total, secs,
 	       (double)total / secs / 1e9, (double)total * 8 / secs / 1e9,
+	       o->buf >> 20, cpu, cpu / ((double)total / (1ull << 30)),
 	       sm ? sm : "default", rm ? rm : "default");
 	fflush(stdout);
 }
@@ -286,7 +307,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		usage(2);
 }
 
-static int do_listen(const struct opts *o, int info_fd, double *t_end)
+static int do_listen(const struct opts *o, int info_fd, double *t_acc,
+		     double *t_end, double *cpu)
 {
 	const struct vfm_xport_ops *ops;
 	struct vfm_xport *x = make(o, &ops);
@@ -312,7 +334,12 @@ static int do_listen(const struct opts *o, int info_fd, double *t_end)
 	err = vfm_xport_accept(x, -1);
 	if (err)
 		die("accept", err);
+	/* The source writes as soon as it is connected: time from here. */
+	if (t_acc)
+		*t_acc = now_s();
+	*cpu = cpu_s();
 	*t_end = run_dst(x, total);
+	*cpu = cpu_s() - *cpu;
 	vfm_xport_dereg(x, &mr);
 	vfm_xport_destroy(x);
 	munmap(land, o->buf);
@@ -320,7 +347,7 @@ static int do_listen(const struct opts *o, int info_fd, double *t_end)
 }
 
 static double do_connect(const struct opts *o, const char *peer,
-			 const struct vfm_xport_info *info)
+			 const struct vfm_xport_info *info, double *cpu)
 {
 	const struct vfm_xport_ops *ops;
 	struct vfm_xport *x = make(o, &ops);
@@ -337,7 +364,9 @@ static double do_connect(const struct opts *o, const char *peer,
 	err = vfm_xport_connect(x, peer, info, o->timeout_ms);
 	if (err)
 		die("connect", err);
+	*cpu = cpu_s();
 	t0 = run_src(x, o, &mr, total);
+	*cpu = cpu_s() - *cpu;
 	vfm_xport_dereg(x, &mr);
 	vfm_xport_destroy(x);
 	munmap(src, o->buf);
@@ -349,24 +378,24 @@ int main(int argc, char **argv)
 	struct vfm_xport_info info;
 	struct opts o;
 	int pinfo[2], pdone[2], st;
-	double t0, t_end;
+	double t0, t_end, cpu, done[2];
 	pid_t pid;
 
 	parse(argc, argv, &o);
 	if (o.listen) {
-		double a = now_s();
+		double a;
 
-		do_listen(&o, -1, &t_end);
+		do_listen(&o, -1, &a, &t_end, &cpu);
 		print_json(&o, "destination", (uint64_t)(o.gib * (1ull << 30)),
-			   t_end - a);
+			   t_end - a, cpu);
 		return 0;
 	}
 	if (o.connect) {
 		if (hex_in(o.info_hex, &info))
 			usage(2);
-		t0 = do_connect(&o, o.connect, &info);
+		t0 = do_connect(&o, o.connect, &info, &cpu);
 		print_json(&o, "source", (uint64_t)(o.gib * (1ull << 30)),
-			   now_s() - t0);
+			   now_s() - t0, cpu);
 		return 0;
 	}
 	if (pipe(pinfo) || pipe(pdone))
@@ -377,8 +406,8 @@ int main(int argc, char **argv)
 	if (!pid) {
 		close(pinfo[0]);
 		close(pdone[0]);
-		do_listen(&o, pinfo[1], &t_end);
-		if (write(pdone[1], &t_end, sizeof(t_end)) != sizeof(t_end))
+		do_listen(&o, pinfo[1], NULL, &done[0], &done[1]);
+		if (write(pdone[1], done, sizeof(done)) != sizeof(done))
 			_exit(1);
 		_exit(0);
 	}
@@ -386,11 +415,11 @@ int main(int argc, char **argv)
 	close(pdone[1]);
 	if (read(pinfo[0], &info, sizeof(info)) != sizeof(info))
 		die("destination start", EPIPE);
-	t0 = do_connect(&o, o.addr, &info);
-	if (read(pdone[0], &t_end, sizeof(t_end)) != sizeof(t_end))
+	t0 = do_connect(&o, o.addr, &info, &cpu);
+	if (read(pdone[0], done, sizeof(done)) != sizeof(done))
 		die("destination end", EPIPE);
 	waitpid(pid, &st, 0);
 	print_json(&o, "loopback", (uint64_t)(o.gib * (1ull << 30)),
-		   t_end - t0);
+		   done[0] - t0, cpu + done[1]);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
