@@ -19,6 +19,7 @@
 #include "dev_set.h"
 #include "engine.h"
 #include "listener.h"
+#include "loader.h"
 #include "vfm/switchover.h"
 
 #define DST_PEND_MAX 4096
@@ -44,12 +45,15 @@ struct dst {
 	bool sealed; /* the data plane is AES-256-GCM (--encrypt) */
 	uint64_t loaded, credited, total;
 	bool have_total;
-	struct pend pend[DST_PEND_MAX];
+	struct pend pend[DST_PEND_MAX]; /* received, not yet queued */
 	unsigned int npend;
+	uint64_t queued; /* handed to the loader up to here */
+	struct vfm_loader *ld; /* while receiving */
+	char load_why[512]; /* the loader's failure (its thread writes it) */
+	double loader_cpu_s;
 	double last_progress, t_stop_seen, t_first;
 	bool touched; /* the device left RUNNING */
 	bool device_failed; /* the device refused the stream */
-	bool ready; /* writes wait to be loaded in order */
 	uint32_t iterations; /* the source's pre-copy iterations */
 	bool corrupt; /* test hook: VFMIG_TEST_CORRUPT flips one byte */
 	struct vfm_lsn lsn; /* the listening port, for the whole run */
@@ -63,61 +67,80 @@ struct dst {
 };
 
 /*
- * Load up to @max writes that are next in stream order. Few at a time: the
- * transport re-posts its receives only inside poll(), so the loop goes back
- * to it between loads. Returns 1 when more are ready, 0, or an error.
+ * On the loader thread (loader.h): one segment, next in stream order, into
+ * the device. The stream MAC runs here too, over the bytes in the order
+ * they are loaded. A refusal is described in d->load_why, which the agent's
+ * thread reads once it sees the loader's error.
  */
-static int load_ready(struct dst *d, int max)
+static int load_one(void *ctx, const struct vfm_load_seg *p)
+{
+	struct dst *d = ctx;
+	uint8_t *ring = d->e.mr.addr;
+	const char *w;
+	int ret;
+
+	if (d->corrupt && p->pos >= 8192) {
+		ring[p->roff + p->len / 2] ^= 0x40;
+		d->corrupt = false;
+	}
+	if (vfm_smac_active(&d->e.smac))
+		vfm_smac_update(&d->e.smac, ring + p->roff, p->len);
+	ret = vfm_dev_load_commit(d->e.dev, p->roff, p->len);
+	if (!ret)
+		return 0;
+	w = vfm_sim_load_error(d->e.dev);
+	snprintf(d->load_why, sizeof(d->load_why),
+		 "The device refused the stream at byte %llu: %s%s",
+		 (unsigned long long)p->pos, strerror(-ret), w[0] ? "; " : ".");
+	if (w[0])
+		strncat(d->load_why, w,
+			sizeof(d->load_why) - strlen(d->load_why) - 1);
+	return ret;
+}
+
+/* Hand every received write that is next in stream order to the loader. */
+static int queue_ready(struct dst *d)
 {
 	bool again = true;
-	int loads = 0;
 
 	while (again) {
 		again = false;
 		for (unsigned int i = 0; i < d->npend; i++) {
 			struct pend p = d->pend[i];
+			struct vfm_load_seg s = { .pos = p.pos,
+						  .roff = p.roff,
+						  .len = p.len };
 			int ret;
 
-			if (p.pos != d->loaded)
+			if (p.pos != d->queued)
 				continue;
-			if (d->corrupt && p.pos >= 8192) {
-				((uint8_t *)d->e.mr.addr)[p.roff + p.len / 2] ^=
-					0x40;
-				d->corrupt = false;
-			}
-			if (vfm_smac_active(&d->e.smac))
-				vfm_smac_update(&d->e.smac,
-						(uint8_t *)d->e.mr.addr +
-							p.roff,
-						p.len);
-			ret = vfm_dev_load_commit(d->e.dev, p.roff, p.len);
-			if (ret) {
-				d->device_failed = true;
-				const char *w = vfm_sim_load_error(d->e.dev);
-
-				snprintf(
-					d->e.why, sizeof(d->e.why),
-					"The device refused the stream at byte %llu: %s%s",
-					(unsigned long long)p.pos,
-					strerror(-ret), w[0] ? "; " : ".");
-				if (w[0])
-					strncat(d->e.why, w,
-						sizeof(d->e.why) -
-							strlen(d->e.why) - 1);
+			ret = vfm_loader_push(d->ld, &s);
+			if (ret == -EAGAIN)
+				return 0;
+			if (ret)
 				return ret;
-			}
-			d->loaded += p.len;
+			d->queued += p.len;
 			d->pend[i] = d->pend[--d->npend];
 			again = true;
 			break;
 		}
-		if (again && ++loads == max)
-			break;
 	}
-	for (unsigned int i = 0; i < d->npend; i++)
-		if (d->pend[i].pos == d->loaded)
-			return 1;
 	return 0;
+}
+
+/* The loader's progress, and its failure as this side's. */
+static int loader_progress(struct dst *d, bool *moved)
+{
+	uint64_t before = d->loaded;
+	int err;
+
+	d->loaded = vfm_loader_loaded(d->ld, &err);
+	*moved |= d->loaded != before;
+	if (!err)
+		return 0;
+	d->device_failed = true;
+	snprintf(d->e.why, sizeof(d->e.why), "%s", d->load_why);
+	return err;
 }
 
 static int send_credit(struct dst *d, bool force)
@@ -132,7 +155,7 @@ static int send_credit(struct dst *d, bool force)
 	return vfm_eng_ctl_send(&d->e, &m);
 }
 
-static int receive(struct dst *d)
+static int receive_loop(struct dst *d)
 {
 	struct vfm_eng *e = &d->e;
 	struct vfm_cqe cqe[64];
@@ -143,10 +166,10 @@ static int receive(struct dst *d)
 	for (;;) {
 		struct vfm_ctl m;
 		bool any = false;
-		int n, ret, wait = d->ready ? 0 : 1;
+		int n, ret, wait = 1;
 		long nap = 0;
 
-		if (d->t_stop_seen && !d->ready) {
+		if (d->t_stop_seen) {
 			wait = 0;
 			nap = vfm_now_ms() - d->last_progress < DST_SPIN_MS ?
 				      DST_NAP_NS :
@@ -176,7 +199,7 @@ static int receive(struct dst *d)
 			if (cqe[i].kind != VFM_CQE_RECV)
 				continue;
 			if (d->npend == DST_PEND_MAX ||
-			    cqe[i].imm < d->loaded ||
+			    cqe[i].imm < d->queued ||
 			    cqe[i].roff != cqe[i].imm % d->landing) {
 				snprintf(
 					e->why, sizeof(e->why),
@@ -188,24 +211,21 @@ static int receive(struct dst *d)
 					       .roff = cqe[i].roff,
 					       .len = cqe[i].len };
 			any = true;
-		}
-		if (n || d->ready) {
-			uint64_t before = d->loaded;
-
 			if (!d->t_first)
 				d->t_first = vfm_now_ms();
-			ret = load_ready(d, 2);
-			if (ret < 0)
-				return ret;
-			d->ready = ret;
-			any |= d->loaded != before;
-			ret = send_credit(d, false);
-			if (ret)
-				return ret;
-			vfm_eng_crash_point(d->loaded > (64u << 20) ?
-						    "precopy_64m" :
-						    "none");
 		}
+		ret = queue_ready(d);
+		if (!ret)
+			ret = loader_progress(d, &any);
+		else
+			loader_progress(d, &any);
+		if (ret)
+			return ret;
+		ret = send_credit(d, false);
+		if (ret)
+			return ret;
+		vfm_eng_crash_point(d->loaded > (64u << 20) ? "precopy_64m" :
+							      "none");
 		for (;;) {
 			ret = vfm_eng_ctl_recv(e, 0, &m);
 			if (ret < 0)
@@ -241,21 +261,30 @@ static int receive(struct dst *d)
 				 vfm_eng_cancelled());
 			return -EINTR;
 		}
-		if (!any &&
+		/* A long load is progress too: the loader still has work. */
+		if (!any && d->queued == d->loaded &&
 		    vfm_now_ms() - d->last_progress > vfm_eng_timeout_ms(e)) {
 			snprintf(e->why, sizeof(e->why),
 				 "The source made no progress for %.0f s.",
 				 e->o->timeout_s);
 			return -ETIMEDOUT;
 		}
-		if (any)
+		if (any || d->queued != d->loaded)
 			d->last_progress = vfm_now_ms();
 		if (nap && !any) {
-			struct pollfd pf = { .fd = e->conn.fd,
-					     .events = POLLIN };
+			struct pollfd pf[2] = {
+				{ .fd = e->conn.fd, .events = POLLIN },
+				{ .fd = vfm_loader_fd(d->ld),
+				  .events = POLLIN },
+			};
 			struct timespec ts = { .tv_nsec = nap };
+			uint64_t v;
 
-			ppoll(&pf, 1, &ts, NULL);
+			if (ppoll(pf, 2, &ts, NULL) > 0 &&
+			    (pf[1].revents & POLLIN) &&
+			    read(pf[1].fd, &v, sizeof(v)) < 0) {
+				/* EAGAIN: another read took it */
+			}
 		}
 		ret = send_credit(d, true);
 		if (ret)
@@ -263,12 +292,33 @@ static int receive(struct dst *d)
 		vfm_log_progress("receiving", d->loaded, total_est, 0);
 		if (d->have_total && d->loaded == d->total && !d->npend)
 			return 0;
-		if (d->have_total && d->loaded > d->total) {
+		if (d->have_total && d->queued > d->total) {
 			snprintf(e->why, sizeof(e->why),
 				 "The source sent more than it announced.");
 			return -EPROTO;
 		}
 	}
+}
+
+/*
+ * Receive and load the whole stream: the agent's thread orders the
+ * transport's completions and sends credits; the loader thread loads
+ * (loader.h). The loader is gone when this returns.
+ */
+static int receive(struct dst *d)
+{
+	int ret = vfm_loader_start(&d->ld, load_one, d, 0, DST_PEND_MAX);
+
+	if (ret) {
+		snprintf(d->e.why, sizeof(d->e.why),
+			 "Cannot start the loader thread: %s.", strerror(-ret));
+		return ret;
+	}
+	ret = receive_loop(d);
+	d->loader_cpu_s = vfm_loader_cpu_s(d->ld);
+	vfm_loader_stop(d->ld);
+	d->ld = NULL;
+	return ret;
 }
 
 /*

@@ -126,6 +126,7 @@ struct tcp_stream {
 	uint32_t seq;
 	uint64_t nseal; /* AEAD: segments sealed (source) / opened (dest.) */
 	uint8_t watch_byte;
+	bool peer_closed; /* EOF with nothing outstanding: writes now fail */
 	/* destination */
 	bool rx_busy; /* a recv is in flight */
 	bool rx_blocked; /* payload done, waiting for CQE queue space */
@@ -679,6 +680,20 @@ static void src_complete(struct tcp_shard *sh, const struct io_uring_cqe *cqe,
 	}
 }
 
+/* Every write posted on stream @s is on the wire (its completion may
+ * still wait for room in the caller's queue). */
+static bool src_all_sent(const struct vfm_tcp *t, const struct tcp_stream *s)
+{
+	for (unsigned int k = 0; k < s->count; k++) {
+		const struct tcp_seg *g =
+			&s->segs[(s->head + k) % t->cfg.depth];
+
+		if (g->done != VFM_TCP_HDR_LEN + g->wlen || g->notifs)
+			return false;
+	}
+	return true;
+}
+
 static void watch_complete(struct tcp_shard *sh, int res, unsigned int i)
 {
 	struct vfm_tcp *t = sh->t;
@@ -690,6 +705,17 @@ static void watch_complete(struct tcp_shard *sh, int res, unsigned int i)
 	}
 	if (res == -ECANCELED)
 		return;
+	/*
+	 * The destination closes once it holds every byte. EOF on a stream
+	 * with nothing outstanding is that end, not a failure: its writes
+	 * completed before (the ring reaps in order), and another stream's
+	 * last completion may still be on its way to the caller. A write
+	 * posted on it later fails.
+	 */
+	if (res == 0 && src_all_sent(t, &t->st[i])) {
+		t->st[i].peer_closed = true;
+		return;
+	}
 	/* The destination never talks after its ack: EOF, reset or junk. */
 	set_err(t, res < 0 ? res : res == 0 ? -ECONNRESET : -EPROTO);
 }
@@ -1180,6 +1206,10 @@ static int tcp_write(struct vfm_xport *x, unsigned int stream,
 	s = &t->st[stream];
 	sh = shard_of(t, stream);
 	pthread_mutex_lock(&sh->mu);
+	if (s->peer_closed) {
+		pthread_mutex_unlock(&sh->mu);
+		return -ECONNRESET;
+	}
 	if (s->count == t->cfg.depth ||
 	    (t->sealed && s->count >= TCP_AEAD_DEPTH)) {
 		pthread_mutex_unlock(&sh->mu);
