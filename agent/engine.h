@@ -72,6 +72,10 @@ struct vfm_eng {
 	uint8_t tx[VFM_WIRE_FRAME_MAX];
 	char why[512]; /* the failure, as a sentence */
 	double t0; /* ms, monotonic: start */
+	/* CPU seconds by part (vfm_eng_json_cpu): in the device's produce
+	 * and load calls, and of transports already torn down; this thread's
+	 * clock when the data phase began (vfm_eng_xport_create). */
+	double cpu_dev_s, cpu_xport_s, cpu_t0;
 };
 
 int vfm_engine_send(struct vfm_mig_opts *o);
@@ -106,6 +110,19 @@ int vfm_eng_smac_start(struct vfm_eng *e);
 void vfm_eng_fail(struct vfm_eng *e, uint16_t code, const char *text);
 int vfm_eng_timeout_ms(const struct vfm_eng *e);
 void vfm_eng_write_stats(struct vfm_eng *e, struct vfm_json *summary);
+/* CPU seconds of the calling thread so far (its own clock). */
+double vfm_thread_cpu_s(void);
+/*
+ * Where this side's CPU went, into @j: cpu_device_s (the device's produce
+ * or load calls), cpu_transport_s (the transport's own threads) and
+ * cpu_agent_s (the engine's threads from the data phase on, the calling
+ * one plus @other_s, less the device's share: stream MAC, ordering,
+ * credits, control, the digest check). Set-up before it (the handshake,
+ * opening the device) is not counted. Threads
+ * that stand for the guest (a simulated device's workload) and the digest
+ * threads are in none of them.
+ */
+void vfm_eng_json_cpu(struct vfm_eng *e, struct vfm_json *j, double other_s);
 /* Test hook: VFMIG_TEST_CRASH=<point> kills this process at @point. */
 void vfm_eng_crash_point(const char *point);
 /* SIGTERM, SIGINT and SIGHUP cancel the migration (see switchover.h):

@@ -77,6 +77,7 @@ static int load_one(void *ctx, const struct vfm_load_seg *p)
 	struct dst *d = ctx;
 	uint8_t *ring = d->e.mr.addr;
 	const char *w;
+	double c0;
 	int ret;
 
 	if (d->corrupt && p->pos >= 8192) {
@@ -85,7 +86,9 @@ static int load_one(void *ctx, const struct vfm_load_seg *p)
 	}
 	if (vfm_smac_active(&d->e.smac))
 		vfm_smac_update(&d->e.smac, ring + p->roff, p->len);
+	c0 = vfm_thread_cpu_s();
 	ret = vfm_dev_load_commit(d->e.dev, p->roff, p->len);
+	d->e.cpu_dev_s += vfm_thread_cpu_s() - c0;
 	if (!ret)
 		return 0;
 	w = vfm_sim_load_error(d->e.dev);
@@ -787,6 +790,7 @@ static void summary(struct dst *d)
 	vfm_json_str(&j, "transport", e->xops->name);
 	vfm_json_str(&j, "cipher", d->sealed ? VFM_DATA_CIPHER : "none");
 	vfm_json_u64(&j, "streams", d->streams);
+	vfm_eng_json_cpu(e, &j, d->loader_cpu_s);
 	/* The state as loaded, taken while the device was stopped: once it
 	 * runs, its own workload changes it. */
 	vfm_json_str(&j, "state_digest", d->digest);

@@ -123,7 +123,10 @@ static int release_done(struct src *s)
 
 		if (!f->posted || f->pending)
 			break;
+		double c0 = vfm_thread_cpu_s();
+
 		ret = vfm_dev_save_release(s->e.dev, &f->seg);
+		s->e.cpu_dev_s += vfm_thread_cpu_s() - c0;
 		if (ret) {
 			snprintf(s->e.why, sizeof(s->e.why),
 				 "The device refused to release a segment: %s.",
@@ -405,6 +408,7 @@ static int next_segment(struct src *s, struct vfm_dev_seg *seg)
 		uint64_t room = s->credit + s->landing - s->sent;
 		uint64_t max = room < SRC_SEG_MAX ? room : SRC_SEG_MAX;
 		double limit = s->e.o->rate_limit_mbps * 1e6 / 4;
+		double c0;
 		int ret;
 
 		/* Under --rate-limit, segments of at most a quarter second of
@@ -421,7 +425,9 @@ static int next_segment(struct src *s, struct vfm_dev_seg *seg)
 				return ret;
 			continue;
 		}
+		c0 = vfm_thread_cpu_s();
 		ret = vfm_dev_save_next(s->e.dev, max, seg);
+		s->e.cpu_dev_s += vfm_thread_cpu_s() - c0;
 		if (ret == -ENOBUFS) {
 			ret = pump(s, 1);
 			if (ret)
@@ -810,6 +816,7 @@ static void summary(struct src *s)
 	vfm_json_str(j, "transport", e->xops ? e->xops->name : "");
 	vfm_json_str(j, "cipher", e->o->encrypt ? VFM_DATA_CIPHER : "none");
 	vfm_json_u64(j, "streams", s->streams);
+	vfm_eng_json_cpu(e, j, 0);
 	vfm_json_str(j, "state_digest", hex);
 	vfm_json_str(j, "destination_state_digest", s->peer_digest);
 	vfm_json_bool(j, "digest_match",

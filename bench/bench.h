@@ -91,6 +91,9 @@ struct vb_run {
 	double src_cpu_s, dst_cpu_s; /* whole processes */
 	double xfer_cpu_s; /* both, over the transfer window */
 	double cpu_s_per_gib;
+	/* Both ends' CPU s/GiB by part, as the agents report it
+	 * (cpu_device_s, cpu_transport_s, cpu_agent_s); -1: not reported */
+	double cpu_dev_gib, cpu_xport_gib, cpu_agent_gib;
 	bool digest_match;
 };
 
@@ -98,6 +101,8 @@ struct vb_peers {
 	double memcpy_Bps;
 	unsigned int streams[VB_LIST_MAX];
 	double iperf_Bps[VB_LIST_MAX]; /* by index of streams; 0: none */
+	/* iperf3's CPU s/GiB, both ends (its cpu_utilization); 0: none */
+	double iperf_cpu_gib[VB_LIST_MAX];
 	double xport_Bps[VB_LIST_MAX]; /* vfm-xport-perf tcp */
 	/* Measured before and after the matrix; the above is their mean. */
 	double iperf_before[VB_LIST_MAX], iperf_after[VB_LIST_MAX];
@@ -218,6 +223,7 @@ struct vb_group {
 	int n, nok;
 	double downtime, overhead, stop, final, resume, commit; /* p50 */
 	double xfer, ratio, cpu_gib, floor, link_floor, proj, iters;
+	double cpu_dev, cpu_xport, cpu_agent; /* s/GiB by part, p50 */
 	double final_bytes;
 	char dominant[12];
 };

@@ -56,7 +56,7 @@ static void sleep_ms(int ms)
 }
 
 static double iperf3(const struct vb_opts *o, unsigned int streams,
-		     const char *dir, char *why, size_t whylen)
+		     const char *dir, char *why, size_t whylen, double *cpu_gib)
 {
 	char host[256] = "127.0.0.1", port_s[16], par[16], secs[16], out[4200],
 	     sout[4200];
@@ -111,8 +111,20 @@ static double iperf3(const struct vb_opts *o, unsigned int streams,
 	if (rep) {
 		double bits = 0;
 
+		double h = 0, r = 0, dur = 0, bytes = 0;
+
 		if (vb_json_num(rep, "end.sum_received.bits_per_second", &bits))
 			bps = bits / 8.0;
+		/* percent of one CPU, client (host) and server (remote) */
+		if (vb_json_num(rep, "end.cpu_utilization_percent.host_total",
+				&h) &&
+		    vb_json_num(rep, "end.cpu_utilization_percent.remote_total",
+				&r) &&
+		    vb_json_num(rep, "end.sum_received.seconds", &dur) &&
+		    vb_json_num(rep, "end.sum_received.bytes", &bytes) &&
+		    bytes > 0)
+			*cpu_gib = (h + r) / 100 * dur /
+				   (bytes / (double)(1ull << 30));
 		else if (!vb_json_str(rep, "error", why, whylen))
 			snprintf(why, whylen, "iperf3 gave no sum_received.");
 	} else {
@@ -255,7 +267,8 @@ void vb_peers_measure(const struct vb_opts *o, struct vb_peers *pe,
 	for (int i = 0; tcp && !pe->iperf_why[0] && i < o->nstreams; i++) {
 		fprintf(stderr, ", iperf3 -P %u", o->streams[i]);
 		pe->iperf_Bps[i] = iperf3(o, o->streams[i], dir, pe->iperf_why,
-					  sizeof(pe->iperf_why));
+					  sizeof(pe->iperf_why),
+					  &pe->iperf_cpu_gib[i]);
 	}
 	for (int i = 0; tcp && !o->peer && o->xport_perf && i < o->nstreams;
 	     i++) {
@@ -303,6 +316,10 @@ void vb_peers_again(const struct vb_opts *o, struct vb_peers *pe,
 		if (pe->iperf_Bps[i] > 0 && after.iperf_Bps[i] > 0)
 			pe->iperf_Bps[i] =
 				(pe->iperf_Bps[i] + after.iperf_Bps[i]) / 2;
+		if (pe->iperf_cpu_gib[i] > 0 && after.iperf_cpu_gib[i] > 0)
+			pe->iperf_cpu_gib[i] = (pe->iperf_cpu_gib[i] +
+						after.iperf_cpu_gib[i]) /
+					       2;
 		if (pe->xport_Bps[i] > 0 && after.xport_Bps[i] > 0)
 			pe->xport_Bps[i] =
 				(pe->xport_Bps[i] + after.xport_Bps[i]) / 2;

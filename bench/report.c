@@ -66,6 +66,9 @@ int vb_groups(const struct vb_results *res, struct vb_group **out)
 		g->xfer = P50(xfer_Bps, r_->xfer_Bps > 0);
 		g->ratio = P50(peer_ratio, r_->peer_ratio > 0);
 		g->cpu_gib = P50(cpu_s_per_gib, r_->cpu_s_per_gib > 0);
+		g->cpu_dev = P50(cpu_dev_gib, r_->cpu_dev_gib >= 0);
+		g->cpu_xport = P50(cpu_xport_gib, r_->cpu_xport_gib >= 0);
+		g->cpu_agent = P50(cpu_agent_gib, r_->cpu_agent_gib >= 0);
 		g->floor = P50(floor_ms, r_->floor_ms >= 0);
 		g->link_floor = P50(link_floor_ms, 1);
 		g->proj = P50(proj_downtime_ms, 1);
@@ -238,6 +241,42 @@ out:
 	free(w);
 }
 
+/* Where the CPU went, both ends, next to iperf3's at the same stream
+ * count (tcp). */
+static void cpu_split_table(const struct vb_results *res,
+			    const struct vb_group *gs, int n)
+{
+	char b[5][32];
+
+	printf("\nCPU s/GiB by part, both ends (p50; device = produce + load calls, transport = its own threads, agent = the engine's threads less the device's share):\n");
+	printf("%-5s %-6s %5s %5s %2s %8s %9s %8s %8s %8s\n", "xport", "path",
+	       "size", "dirty", "S", "device", "transport", "agent", "total",
+	       "iperf3");
+	for (int j = 0; j < n; j++) {
+		const struct vb_group *g = &gs[j];
+		const struct vb_run *r = g->first;
+		double ip = 0;
+		char sz[16], dr[16];
+
+		if (!g->nok || isnan(g->cpu_dev))
+			continue;
+		for (int i = 0; i < res->peers.n; i++)
+			if (res->peers.streams[i] == r->streams &&
+			    !strcmp(r->transport, "tcp"))
+				ip = res->peers.iperf_cpu_gib[i];
+		vb_fmt_size(r->size, sz, sizeof(sz));
+		vb_fmt_size(r->dirty, dr, sizeof(dr));
+		printf("%-5s %-6s %5s %5s %2u %8s %9s %8s %8s %8s\n",
+		       r->transport, r->datapath, sz, dr, r->streams,
+		       f1(b[0], 32, g->cpu_dev, 3),
+		       f1(b[1], 32, g->cpu_xport, 3),
+		       f1(b[2], 32, g->cpu_agent, 3),
+		       f1(b[3], 32, g->cpu_dev + g->cpu_xport + g->cpu_agent,
+			  3),
+		       f1(b[4], 32, ip > 0 ? ip : NAN, 3));
+	}
+}
+
 void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 {
 	struct vb_group *gs = NULL;
@@ -294,6 +333,7 @@ void vb_report_table(const struct vb_opts *o, const struct vb_results *res)
 	printf("(times in ms, p50 over reps; downtime = stop + final + resume + commit; floor = final bytes / peer goodput; overhead = downtime - final bytes / the agent's bandwidth; GB/s = pre-copy throughput, x_peer its ratio to iperf3 (tcp) or ib_write_bw (rdma) at the same stream count; proj_ms = the downtime model's projection onto a %g Gb/s link (below; not measured), dominant = which would dominate it: the link's time for the final bytes (transport) or the rest (device))\n",
 	       o->link_gbps);
 	vb_model_line(stdout, res);
+	cpu_split_table(res, gs, n);
 	if (res->nmem) {
 		printf("\nmemory (peak RSS from wait4; device state = sim memory + 32 MiB migration buffer, destination: + its shadow copy):\n");
 		for (int i = 0; i < res->nmem; i++) {
@@ -452,6 +492,9 @@ static struct json_object *run_json(const struct vb_run *r)
 	vb_json_put_num(o, "dst_cpu_s", r->dst_cpu_s);
 	vb_json_put_num(o, "transfer_cpu_s", r->xfer_cpu_s);
 	vb_json_put_num(o, "cpu_s_per_gib", r->cpu_s_per_gib);
+	vb_json_put_num(o, "cpu_device_s_per_gib", r->cpu_dev_gib);
+	vb_json_put_num(o, "cpu_transport_s_per_gib", r->cpu_xport_gib);
+	vb_json_put_num(o, "cpu_agent_s_per_gib", r->cpu_agent_gib);
 	return o;
 }
 
@@ -474,6 +517,9 @@ static struct json_object *group_json(const struct vb_group *g)
 	vb_json_put_num(o, "precopy_Bps_p50", g->xfer);
 	vb_json_put_num(o, "peer_ratio_p50", g->ratio);
 	vb_json_put_num(o, "cpu_s_per_gib_p50", g->cpu_gib);
+	vb_json_put_num(o, "cpu_device_s_per_gib_p50", g->cpu_dev);
+	vb_json_put_num(o, "cpu_transport_s_per_gib_p50", g->cpu_xport);
+	vb_json_put_num(o, "cpu_agent_s_per_gib_p50", g->cpu_agent);
 	vb_json_put_num(o, "projected_downtime_ms_p50", g->proj);
 	vb_json_put_str(o, "dominant", g->dominant);
 	return o;
@@ -574,7 +620,7 @@ int vb_report_csv(const struct vb_results *res, const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f,
-		"transport,datapath,size,dirty_Bps,streams,rep,ok,downtime_ms,stop_ms,final_transfer_ms,resume_ms,commit_ms,iterations,decision,final_bytes,bytes,precopy_Bps,peer_Bps,peer_ratio,overhead_ms,floor_ms,link_floor_ms,projected_downtime_ms,dominant,src_peak_rss_kb,dst_peak_rss_kb,transfer_cpu_s,cpu_s_per_gib,why\n");
+		"transport,datapath,size,dirty_Bps,streams,rep,ok,downtime_ms,stop_ms,final_transfer_ms,resume_ms,commit_ms,iterations,decision,final_bytes,bytes,precopy_Bps,peer_Bps,peer_ratio,overhead_ms,floor_ms,link_floor_ms,projected_downtime_ms,dominant,src_peak_rss_kb,dst_peak_rss_kb,transfer_cpu_s,cpu_s_per_gib,cpu_device_s_per_gib,cpu_transport_s_per_gib,cpu_agent_s_per_gib,why\n");
 	for (int i = 0; i < res->nruns; i++) {
 		const struct vb_run *r = &res->runs[i];
 		char why[VB_WHY];
@@ -586,7 +632,7 @@ int vb_report_csv(const struct vb_results *res, const char *path)
 					   *c;
 		why[k] = '\0';
 		fprintf(f,
-			"%s,%s,%llu,%llu,%u,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%u,%s,%llu,%llu,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%s,%ld,%ld,%.3f,%.3f,%s\n",
+			"%s,%s,%llu,%llu,%u,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%u,%s,%llu,%llu,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%s,%ld,%ld,%.3f,%.3f,%.3f,%.3f,%.3f,%s\n",
 			r->transport, r->datapath, (unsigned long long)r->size,
 			(unsigned long long)r->dirty, r->streams, r->rep, r->ok,
 			r->downtime_ms, r->stop_ms, r->final_ms, r->resume_ms,
@@ -596,7 +642,8 @@ int vb_report_csv(const struct vb_results *res, const char *path)
 			r->peer_ratio, r->overhead_ms, r->floor_ms,
 			r->link_floor_ms, r->proj_downtime_ms, r->dominant,
 			r->src_rss_kb, r->dst_rss_kb, r->xfer_cpu_s,
-			r->cpu_s_per_gib, why);
+			r->cpu_s_per_gib, r->cpu_dev_gib, r->cpu_xport_gib,
+			r->cpu_agent_gib, why);
 	}
 	return fclose(f) ? -errno : 0;
 }

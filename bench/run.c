@@ -276,6 +276,31 @@ out:
 	json_object_put(dst);
 }
 
+/* Both ends' CPU by part (the agents' cpu_*_s), s/GiB; -1 if either
+ * side did not report it. */
+static void parse_cpu_split(const struct paths *p, struct vb_run *r)
+{
+	static const char *const key[3] = { "cpu_device_s", "cpu_transport_s",
+					    "cpu_agent_s" };
+	struct json_object *side[2] = { vb_json_load(p->src_json),
+					vb_json_load(p->dst_json) };
+	double sum[3] = { 0, 0, 0 }, gib = (double)r->bytes / (1ull << 30);
+	bool ok = side[0] && side[1] && gib > 0;
+
+	for (int s = 0; s < 2 && ok; s++)
+		for (int k = 0; k < 3 && ok; k++) {
+			double v;
+
+			ok = vb_json_num(side[s], key[k], &v);
+			sum[k] += v;
+		}
+	r->cpu_dev_gib = ok ? sum[0] / gib : -1;
+	r->cpu_xport_gib = ok ? sum[1] / gib : -1;
+	r->cpu_agent_gib = ok ? sum[2] / gib : -1;
+	json_object_put(side[0]);
+	json_object_put(side[1]);
+}
+
 static void parse_stats(const struct paths *p, struct vb_run *r)
 {
 	struct json_object *s = vb_json_load(p->src_json);
@@ -311,6 +336,7 @@ static void parse_stats(const struct paths *p, struct vb_run *r)
 	    vb_json_num(s, "commit_ms", &r->commit_ms))
 		r->split_from_stats = true;
 	r->ok = !strcmp(res, "migrated") && r->digest_match && r->send_rc == 0;
+	parse_cpu_split(p, r);
 	if (!r->ok && !r->why[0]) {
 		if (!vb_json_str(s, "reason", r->why, sizeof(r->why)))
 			snprintf(r->why, sizeof(r->why),

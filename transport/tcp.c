@@ -1555,6 +1555,24 @@ static int tcp_create(struct vfm_xport **out, const struct vfm_xport_cfg *cfg)
 	return 0;
 }
 
+/* The workers' CPU time, each on its own thread clock. */
+static double tcp_thread_cpu_s(struct vfm_xport *x)
+{
+	struct vfm_tcp *t = to_tcp(x);
+	double sum = 0;
+
+	for (unsigned int k = 0; k < t->nsh; k++) {
+		struct timespec ts;
+		clockid_t cid;
+
+		if (t->sh[k].thr_ok &&
+		    !pthread_getcpuclockid(t->sh[k].thr, &cid) &&
+		    !clock_gettime(cid, &ts))
+			sum += (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
+	return sum;
+}
+
 const struct vfm_xport_ops vfm_xport_tcp_ops = {
 	.name = "tcp",
 	.create = tcp_create,
@@ -1566,4 +1584,5 @@ const struct vfm_xport_ops vfm_xport_tcp_ops = {
 	.write = tcp_write,
 	.poll = tcp_poll,
 	.destroy = tcp_destroy,
+	.thread_cpu_s = tcp_thread_cpu_s,
 };

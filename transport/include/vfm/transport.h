@@ -97,6 +97,10 @@ struct vfm_xport_ops {
 	int (*poll)(struct vfm_xport *x, struct vfm_cqe *cqe, int max,
 		    int timeout_ms);
 	void (*destroy)(struct vfm_xport *x);
+	/* Optional: CPU seconds the transport's own threads used so far (tcp:
+	 * its workers, where the copies and the AEAD run). NULL: it has none;
+	 * its work runs in the caller's write() and poll(). */
+	double (*thread_cpu_s)(struct vfm_xport *x);
 };
 
 extern const struct vfm_xport_ops vfm_xport_tcp_ops;
@@ -160,6 +164,11 @@ static inline int vfm_xport_poll(struct vfm_xport *x, struct vfm_cqe *cqe,
 				 int max, int timeout_ms)
 {
 	return x->ops->poll(x, cqe, max, timeout_ms);
+}
+
+static inline double vfm_xport_thread_cpu_s(struct vfm_xport *x)
+{
+	return x && x->ops->thread_cpu_s ? x->ops->thread_cpu_s(x) : 0;
 }
 
 static inline void vfm_xport_destroy(struct vfm_xport *x)
