@@ -1401,14 +1401,21 @@ static void pick_modes(struct vfm_tcp *t)
 	const char *r = getenv("VFM_TCP_RECV");
 	const char *z = getenv("VFM_TCP_ZC_MIN");
 
-	t->smode = TCP_SEND_PLAIN;
-	if (s && !strcmp(s, "zc"))
-		t->smode = TCP_SEND_ZC;
+	/*
+	 * Defaults: zero-copy send and fixed reads, each from or into the
+	 * registered buffers (falling back per write to SEND/RECV where no
+	 * registration covers it). A device's state is cold to the caches;
+	 * streaming it through user addresses cost ~40% more CPU per GiB
+	 * (transport/README.md, "Why these defaults").
+	 */
+	t->smode = TCP_SEND_ZC;
+	if (s && !strcmp(s, "send"))
+		t->smode = TCP_SEND_PLAIN;
 	else if (s && !strcmp(s, "write_fixed"))
 		t->smode = TCP_SEND_WRITE_FIXED;
-	t->rmode = TCP_RECV_PLAIN;
-	if (r && !strcmp(r, "read_fixed"))
-		t->rmode = TCP_RECV_READ_FIXED;
+	t->rmode = TCP_RECV_READ_FIXED;
+	if (r && !strcmp(r, "recv"))
+		t->rmode = TCP_RECV_PLAIN;
 	t->zc_min = 64 * 1024;
 	if (z && *z)
 		t->zc_min = (uint32_t)strtoul(z, NULL, 0);
