@@ -832,6 +832,42 @@ void vfmig_reset_locked(struct vfmig_device *vdev)
 }
 
 /*
+ * At close, before the state is cleared: keep the digest of a device its
+ * user left stopped or saving (STOP, STOP_COPY, RUNNING_P2P, PRE_COPY,
+ * PRE_COPY_P2P), the state a migrated-away source handed to its
+ * destination (migration/closed_digest). A device closed in RUNNING,
+ * RESUMING or ERROR handed nothing: the last digest is forgotten. The
+ * workload stops first, so the digest is of the moment of close. Hashing
+ * drops state_mutex, which is held again on return; a reset applied
+ * meanwhile (the device back in RUNNING) leaves no digest.
+ */
+void vfmig_closed_digest_locked(struct vfmig_device *vdev)
+{
+	enum vfio_device_mig_state st = vdev->mig_state;
+	u8 digest[VFMIG_DIGEST_LEN];
+	int ret;
+
+	lockdep_assert_held(&vdev->state_mutex);
+	vdev->closed_digest_valid = false;
+	if (st == VFIO_DEVICE_STATE_RUNNING ||
+	    st == VFIO_DEVICE_STATE_RESUMING ||
+	    st == VFIO_DEVICE_STATE_ERROR)
+		return;
+	vfmig_set_running_locked(vdev, false);
+	ret = vfmig_state_digest(vdev, digest, false);	/* releases state_mutex */
+	mutex_lock(&vdev->state_mutex);
+	if (!ret && vdev->mig_state != st)
+		ret = -EAGAIN;
+	if (ret) {
+		dev_warn(vfmig_dev(vdev), "closed in state %u, no closed_digest: %pe\n",
+			 st, ERR_PTR(ret));
+		return;
+	}
+	memcpy(vdev->closed_digest, digest, sizeof(digest));
+	vdev->closed_digest_valid = true;
+}
+
+/*
  * A reset happened (reset_done(), with memory_lock held for writing, or the
  * driver's own reset): apply it to the migration state now if state_mutex
  * is free, else let its holder apply it in vfmig_state_mutex_unlock(). Never

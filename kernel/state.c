@@ -540,11 +540,13 @@ void vfmig_regs_reset_hw(struct vfmig_device *vdev, bool memory_locked)
  * SHA-256 of the register block || device memory. Caller holds state_mutex
  * (released here, before the memory is hashed): the registers are read
  * under it, then memory is hashed VFMIG_DIGEST_CHUNK pages per mem_lock
- * hold, yielding between chunks and giving up with -EINTR on a fatal
- * signal. A device that is running or written meanwhile gives a digest of
+ * hold, yielding between chunks and, when @killable, giving up with -EINTR
+ * on a fatal signal (close hashes unkillable: its task may be an exiting
+ * one with SIGKILL pending). A device that is running or written meanwhile gives a digest of
  * no single moment; -EAGAIN when its memory was replaced or resized.
  */
-int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
+int vfmig_state_digest(struct vfmig_device *vdev, u8 out[VFMIG_DIGEST_LEN],
+		       bool killable)
 {
 	struct vfmig_edu_state *regs;
 	struct sha256_state sha;
@@ -573,7 +575,7 @@ int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32])
 	while (idx < npages) {
 		unsigned long end = min(idx + VFMIG_DIGEST_CHUNK, npages);
 
-		if (fatal_signal_pending(current)) {
+		if (killable && fatal_signal_pending(current)) {
 			ret = -EINTR;
 			break;
 		}

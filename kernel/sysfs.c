@@ -135,11 +135,11 @@ static ssize_t state_digest_show(struct kobject *kobj,
 				 struct kobj_attribute *attr, char *buf)
 {
 	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
-	u8 digest[32];
+	u8 digest[VFMIG_DIGEST_LEN];
 	int ret;
 
 	mutex_lock(&vdev->state_mutex);
-	ret = vfmig_state_digest(vdev, digest);	/* releases state_mutex */
+	ret = vfmig_state_digest(vdev, digest, true);	/* releases state_mutex */
 	if (ret)
 		return ret;
 	return sysfs_emit(buf, "%*phN\n", (int)sizeof(digest), digest);
@@ -147,6 +147,30 @@ static ssize_t state_digest_show(struct kobject *kobj,
 
 /* root only: a whole-memory hash costs a user nothing and the host much */
 static struct kobj_attribute vfmig_attr_state_digest = __ATTR_RO_MODE(state_digest, 0400);
+
+/*
+ * The digest kept when the device was last closed stopped or saving (what a
+ * migrated-away source held); an empty line when there is none (never
+ * closed so, or last closed in RUNNING, RESUMING or ERROR).
+ */
+static ssize_t closed_digest_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	struct vfmig_device *vdev = vfmig_from_kobj(kobj);
+	ssize_t n;
+
+	mutex_lock(&vdev->state_mutex);
+	if (vdev->closed_digest_valid)
+		n = sysfs_emit(buf, "%*phN\n", (int)sizeof(vdev->closed_digest),
+			       vdev->closed_digest);
+	else
+		n = sysfs_emit(buf, "\n");
+	vfmig_state_mutex_unlock(vdev);
+	return n;
+}
+
+/* root only, as state_digest */
+static struct kobj_attribute vfmig_attr_closed_digest = __ATTR_RO_MODE(closed_digest, 0400);
 
 /* The stream formats this driver produces and loads (vfmig.h). */
 static ssize_t stream_formats_show(struct kobject *kobj,
@@ -164,6 +188,7 @@ static struct attribute *vfmig_mig_attrs[] = {
 	&vfmig_attr_version_compatible.attr.attr,
 	&vfmig_attr_features.attr.attr,
 	&vfmig_attr_state_digest.attr,
+	&vfmig_attr_closed_digest.attr,
 	&vfmig_attr_stream_formats.attr,
 	NULL,
 };

@@ -118,6 +118,8 @@ static void vfmig_close_device(struct vfio_device *core_vdev)
 
 	mutex_lock(&vdev->state_mutex);
 	vfmig_disable_files_locked(vdev);
+	/* left stopped or saving: keep the digest of what it held */
+	vfmig_closed_digest_locked(vdev);
 	/* no data crosses from one user of the device to the next */
 	vfmig_state_clear_locked(vdev);
 	/*

@@ -12,6 +12,7 @@
 #ifndef _VFMIG_STUB_H
 #define _VFMIG_STUB_H
 
+#include <crypto/sha2.h>
 #include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -41,6 +42,7 @@
 #define VFMIG_BUF_SIZE_MAX	SZ_1G	/* bytes: largest migration buffer */
 #define VFMIG_MAX_SEGS		1024	/* outstanding SAVE_NEXT segments */
 #define VFMIG_DIGEST_CHUNK	256	/* pages hashed per mem_lock hold */
+#define VFMIG_DIGEST_LEN	SHA256_DIGEST_SIZE	/* state_digest bytes */
 #define VFMIG_TRACE_LEN		64	/* transitions kept per device */
 
 /* edu BAR0 registers (QEMU's hw/misc/edu.c) */
@@ -229,6 +231,13 @@ struct vfmig_device {
 	u64 wl_seq;			/* workload: pages written */
 	u64 mem_gen;			/* bumped when mem is replaced or resized */
 
+	/*
+	 * migration/closed_digest: state_digest as the device was when its
+	 * last user closed it stopped or saving; state_mutex protects both.
+	 */
+	u8 closed_digest[VFMIG_DIGEST_LEN];
+	bool closed_digest_valid;
+
 	/* workload */
 	unsigned long dirty_rate;	/* bytes/s, READ_ONCE/WRITE_ONCE */
 	struct delayed_work wl_work;
@@ -282,6 +291,7 @@ void vfmig_state_mutex_unlock(struct vfmig_device *vdev);
 void vfmig_disable_files_locked(struct vfmig_device *vdev);
 void vfmig_update_running_locked(struct vfmig_device *vdev);
 void vfmig_request_reset(struct vfmig_device *vdev);
+void vfmig_closed_digest_locked(struct vfmig_device *vdev);
 u64 vfmig_trace_begin(void);
 void vfmig_trace_add(struct vfmig_device *vdev, u64 seq,
 		     enum vfio_device_mig_state from,
@@ -309,7 +319,8 @@ bool vfmig_regs_size_ok(u32 size);
 void vfmig_regs_load(struct vfmig_edu_state *st, const void *src, u32 len);
 void __iomem *vfmig_bar0(struct vfmig_device *vdev);
 bool vfmig_edu_dma_wait(void __iomem *bar);
-int vfmig_state_digest(struct vfmig_device *vdev, u8 out[32]);
+int vfmig_state_digest(struct vfmig_device *vdev, u8 out[VFMIG_DIGEST_LEN],
+		       bool killable);
 
 /* edu.c */
 void vfmig_edu_dma_quiesce(struct vfmig_device *vdev);

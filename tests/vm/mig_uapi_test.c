@@ -40,6 +40,7 @@ static const struct test_def tests[] = {
 	{ "throughput", vfm_t_throughput },
 	{ "large", vfm_t_large },
 	{ "clear", vfm_t_clear },
+	{ "closed", vfm_t_closed },
 	{ "reset-race", vfm_t_reset_race },
 	{ "knobs", vfm_t_knobs },
 	{ "details", vfm_t_details },

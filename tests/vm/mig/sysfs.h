@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define VFM_SYS_DIGEST "migration/state_digest"
+#define VFM_SYS_CLOSED_DIGEST "migration/closed_digest"
 #define VFM_SYS_MODEL "migration/model"
 #define VFM_SYS_VERSION "migration/version"
 #define VFM_SYS_COMPATIBLE "migration/version_compatible"

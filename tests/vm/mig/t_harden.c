@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What makes the driver safe on a shared host: no data from one user of
- * the device to the next (clear), root-only and interruptible sysfs
- * (knobs), the uAPI details (details) and bounded, accounted kernel memory
- * (memory).
+ * the device to the next (clear) but the digest a stopped device's close
+ * keeps (closed), root-only and interruptible sysfs (knobs), the uAPI
+ * details (details) and bounded, accounted kernel memory (memory).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +131,85 @@ void vfm_t_clear(struct vfm_ctx *c)
 		   strerror(-ret), da, db);
 }
 
+static int closed_digest(const char *bdf, char *buf, size_t len)
+{
+	return vfm_sysfs_read(bdf, VFM_SYS_CLOSED_DIGEST, buf, len);
+}
+
+/*
+ * migration/closed_digest: closing a device its user left stopped (STOP,
+ * STOP_COPY) keeps the digest of what it held, which is also what its
+ * state_digest read while stopped; a reopen keeps it; closing in RUNNING
+ * forgets it (an empty line).
+ */
+void vfm_t_closed(struct vfm_ctx *c)
+{
+	char fresh[VFM_DIGEST_MAX] = "", held[VFM_DIGEST_MAX] = "";
+	char held2[VFM_DIGEST_MAX] = "", kept[VFM_DIGEST_MAX] = "";
+	int ret, fd = -1;
+
+	ret = vfm_ctx_fresh(c, 0);
+	if (!ret)
+		ret = vfm_digest(c->bdf[0], fresh, sizeof(fresh));
+	if (!ret)
+		ret = vfm_ctx_scribble(c, 0, 31);
+	if (!ret)
+		ret = vfm_goto(&c->dev[0], VFIO_DEVICE_STATE_STOP);
+	if (!ret)
+		ret = vfm_digest(c->bdf[0], held, sizeof(held));
+	vfm_ctx_close(c, 0);
+	if (!ret)
+		ret = closed_digest(c->bdf[0], kept, sizeof(kept));
+	vfm_expect(!ret && kept[0] && !strcmp(kept, held) &&
+			   strcmp(held, fresh),
+		   "closed/stop",
+		   "%s; closed_digest '%.16s', in STOP %.16s, fresh %.16s",
+		   strerror(-ret), kept, held, fresh);
+
+	ret = vfm_ctx_open(c, 0);
+	if (!ret)
+		ret = closed_digest(c->bdf[0], kept, sizeof(kept));
+	vfm_expect(!ret && !strcmp(kept, held), "closed/kept-while-open",
+		   "%s; closed_digest '%.16s' after reopen, was %.16s",
+		   strerror(-ret), kept, held);
+
+	/* closed in STOP_COPY with its data fd still open */
+	if (!ret)
+		ret = vfm_ctx_fresh(c, 0);
+	if (!ret)
+		ret = vfm_ctx_scribble(c, 0, 32);
+	if (!ret)
+		ret = vfm_set_state(&c->dev[0], VFIO_DEVICE_STATE_STOP_COPY,
+				    &fd);
+	if (!ret)
+		ret = vfm_digest(c->bdf[0], held2, sizeof(held2));
+	vfm_ctx_close(c, 0);
+	if (fd >= 0)
+		close(fd);
+	if (!ret)
+		ret = closed_digest(c->bdf[0], kept, sizeof(kept));
+	vfm_expect(!ret && kept[0] && !strcmp(kept, held2) &&
+			   strcmp(held2, held) && strcmp(held2, fresh),
+		   "closed/stop-copy",
+		   "%s; closed_digest '%.16s', in STOP_COPY %.16s, "
+		   "first %.16s, fresh %.16s",
+		   strerror(-ret), kept, held2, held, fresh);
+
+	/* closed RUNNING: that state went nowhere, nothing is kept */
+	ret = vfm_ctx_open(c, 0);
+	if (!ret)
+		ret = vfm_ctx_scribble(c, 0, 33);
+	vfm_ctx_close(c, 0);
+	if (!ret)
+		ret = closed_digest(c->bdf[0], kept, sizeof(kept));
+	vfm_expect(!ret && !kept[0], "closed/running-clears",
+		   "%s; closed_digest '%.16s' after a close in RUNNING",
+		   strerror(-ret), kept);
+	ret = vfm_ctx_open(c, 0);
+	if (ret)
+		vfm_fail("closed/reopen", "%s", strerror(-ret));
+}
+
 /* 0 when a uid-65534 process gets EACCES opening every path. */
 static int unprivileged_denied(const char *bdf, const char *const *rel,
 			       char *why, size_t n)
@@ -195,8 +274,9 @@ static int set_mem_closed(struct vfm_ctx *c, int i, uint64_t mib)
 /* Item 4: root-only files, fault injection in debugfs, a digest that yields. */
 void vfm_t_knobs(struct vfm_ctx *c)
 {
-	static const char *const priv[] = { VFM_SYS_DIGEST, "vfmig/stats",
-					    NULL };
+	static const char *const priv[] = { VFM_SYS_DIGEST,
+					    VFM_SYS_CLOSED_DIGEST,
+					    "vfmig/stats", NULL };
 	char why[256] = "", path[512];
 	double t0, kill_s = -1, state_s = -1;
 	struct stat st;

@@ -56,6 +56,7 @@ void vfm_t_throughput(struct vfm_ctx *c);
 void vfm_t_large(struct vfm_ctx *c);
 void vfm_t_unbind(struct vfm_ctx *c);
 void vfm_t_clear(struct vfm_ctx *c);
+void vfm_t_closed(struct vfm_ctx *c);
 void vfm_t_reset_race(struct vfm_ctx *c);
 void vfm_t_knobs(struct vfm_ctx *c);
 void vfm_t_details(struct vfm_ctx *c);
