@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "dev.h"
+#include "vfm/transport.h"
 
 static const struct vfm_dev_ops *const vfm_dev_backends[] = {
 	&vfm_dev_sim_ops,
@@ -47,7 +48,7 @@ void vfm_dev_close(struct vfm_dev *d)
 {
 	if (!d)
 		return;
-	free(d->fb_buf);
+	vfm_xport_buf_free(d->fb_buf, d->fb_size);
 	d->fb_buf = NULL;
 	free(d->fb_bounce);
 	d->fb_bounce = NULL;
@@ -140,8 +141,9 @@ int vfm_dev_buf(struct vfm_dev *d, size_t fallback_size, void **addr,
 			return -ENOMEM;
 	}
 	if (!d->fb_buf || d->fb_size != fallback_size) {
-		free(d->fb_buf);
-		d->fb_buf = aligned_alloc(4096, fallback_size);
+		vfm_xport_buf_free(d->fb_buf, d->fb_size);
+		d->fb_size = 0;
+		d->fb_buf = vfm_xport_buf_alloc(fallback_size);
 		if (!d->fb_buf)
 			return -ENOMEM;
 		d->fb_size = fallback_size;

@@ -10,6 +10,7 @@
 #include "dev_set.h"
 #include "quiesce.h"
 #include "vfm/compat.h"
+#include "vfm/transport.h"
 
 #define SET_RING (64u << 20) /* the set's own ring, bytes */
 #define SET_MEMBER_FB (4u << 20) /* a member without a mapped buffer */
@@ -99,7 +100,7 @@ static bool saving(uint32_t s)
 static int ring_alloc(struct vfm_set *s)
 {
 	if (!s->ring) {
-		s->ring = aligned_alloc(4096, SET_RING);
+		s->ring = vfm_xport_buf_alloc(SET_RING);
 		if (!s->ring)
 			return -ENOMEM;
 		s->ring_size = SET_RING;
@@ -608,7 +609,7 @@ static void set_close(struct vfm_dev *d)
 
 	for (unsigned int i = 0; i < s->n; i++)
 		vfm_dev_close(s->m[i].d);
-	free(s->ring);
+	vfm_xport_buf_free(s->ring, SET_RING);
 	free(s->q);
 	free(s);
 }

@@ -18,6 +18,7 @@
 #include "crc32c.h"
 #include "dev_sim.h"
 #include "spec.h"
+#include "vfm/transport.h"
 
 #define VFM_SIM_DEFAULT_SIZE (64ull << 20)
 #define VFM_SIM_DEFAULT_BUF (32ull << 20)
@@ -367,7 +368,7 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 	s->pages = s->size / VFMIG_PAGE_SIZE;
 	s->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	s->buf = aligned_alloc(VFMIG_PAGE_SIZE, s->buf_size);
+	s->buf = vfm_xport_buf_alloc(s->buf_size);
 	s->zmap = calloc((s->pages + 63) / 64, 8);
 	if (s->mem == MAP_FAILED || !s->buf || !s->zmap) {
 		snprintf(why, whylen,
@@ -375,7 +376,7 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 			 (unsigned long long)s->size);
 		if (s->mem != MAP_FAILED)
 			munmap(s->mem, s->size);
-		free(s->buf);
+		vfm_xport_buf_free(s->buf, s->buf_size);
 		free(s->zmap);
 		free(s);
 		return -ENOMEM;
@@ -385,8 +386,6 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 		fill_sparse(s);
 	else
 		fill(s->mem, s->size, s->seed);
-	/* the buffer's first touch now, not in a stop-and-copy's downtime */
-	memset(s->buf, 0, s->buf_size);
 	fill(s->regs, sizeof(s->regs), s->seed ^ 0x5a5a5a5a);
 	memset(s->regs, 0, 8); /* the write counter */
 	s->rng = s->seed | 1;
@@ -421,7 +420,7 @@ static void sim_close(struct vfm_dev *d)
 	munmap(s->mem, s->size);
 	if (s->spare)
 		munmap(s->spare, s->size);
-	free(s->buf);
+	vfm_xport_buf_free(s->buf, s->buf_size);
 	free(s->zmap);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);

@@ -2,9 +2,11 @@
 /* Transport lookup by name: only backends that work in this build; the
  * operator hints the backends leave (hint.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hint.h"
 #include "vfm/transport.h"
@@ -80,4 +82,39 @@ void vfm_xport_hint_uring(int err)
 			"io_uring is not available to this process (io_uring_setup: %s): the kernel has it disabled (sysctl kernel.io_uring_disabled) or lacks it, or a container refuses it; enable it, or use --transport rdma.",
 			why);
 	vfm_xport_hint_set = true;
+}
+
+#define VFM_HUGE (2ul << 20)
+
+void *vfm_xport_buf_alloc(size_t len)
+{
+	size_t span = len + VFM_HUGE;
+	uint8_t *raw, *p;
+	size_t head;
+
+	if (!len || len > SIZE_MAX - VFM_HUGE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	/* Keep the 2 MiB-aligned part, give the slack back. */
+	p = (uint8_t *)(((uintptr_t)raw + VFM_HUGE - 1) & ~(VFM_HUGE - 1));
+	head = (size_t)(p - raw);
+	if (head)
+		munmap(raw, head);
+	if (span - head > len)
+		munmap(p + len, span - head - len);
+	/* Advice only: without THP the buffer is still usable. */
+	(void)madvise(p, len, MADV_HUGEPAGE);
+	memset(p, 0, len);
+	return p;
+}
+
+void vfm_xport_buf_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
 }

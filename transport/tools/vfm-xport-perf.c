@@ -76,10 +76,9 @@ static void die(const char *what, int err)
 
 static void *map_buf(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	void *p = vfm_xport_buf_alloc(len);
 
-	if (p == MAP_FAILED)
+	if (!p)
 		die("mmap", errno);
 	return p;
 }
@@ -342,7 +341,7 @@ static int do_listen(const struct opts *o, int info_fd, double *t_acc,
 	*cpu = cpu_s() - *cpu;
 	vfm_xport_dereg(x, &mr);
 	vfm_xport_destroy(x);
-	munmap(land, o->buf);
+	vfm_xport_buf_free(land, o->buf);
 	return 0;
 }
 
@@ -369,7 +368,7 @@ static double do_connect(const struct opts *o, const char *peer,
 	*cpu = cpu_s() - *cpu;
 	vfm_xport_dereg(x, &mr);
 	vfm_xport_destroy(x);
-	munmap(src, o->buf);
+	vfm_xport_buf_free(src, o->buf);
 	return t0;
 }
 

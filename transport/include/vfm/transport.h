@@ -117,6 +117,19 @@ const struct vfm_xport_ops *vfm_xport_find(const char *name);
  */
 const char *vfm_xport_take_hint(void);
 
+/*
+ * Memory for data-plane buffers (a migration buffer, a landing ring, a
+ * fallback buffer): anonymous, aligned to 2 MiB, asked to be backed by
+ * transparent huge pages (MADV_HUGEPAGE, honoured when THP is "always" or
+ * "madvise") and touched, so that no page fault lands inside a transfer.
+ * The kernel's copies through user addresses walk the page tables on every
+ * TLB miss; with 4 KiB pages a cold 256 MiB buffer costs 3x the CPU of a
+ * cached one on loopback, with 2 MiB pages about the same
+ * (transport/README.md, "Buffers"). NULL with errno set on failure.
+ */
+void *vfm_xport_buf_alloc(size_t len);
+void vfm_xport_buf_free(void *p, size_t len);
+
 /* Every transport object begins with this header. */
 struct vfm_xport {
 	const struct vfm_xport_ops *ops;
