@@ -3,7 +3,7 @@
  * vfm-xport-perf: throughput of a vfmig transport, as one JSON line.
  *
  *   vfm-xport-perf [--transport tcp] [--size GIB] [--streams S] [--seg B]
- *                  [--depth D] [--buf MIB]
+ *                  [--depth D] [--buf MIB] [--small-pages]
  *       loopback: a forked destination process on 127.0.0.1
  *   vfm-xport-perf --listen ADDR ...        destination; prints --info HEX
  *   vfm-xport-perf --connect HOST --info HEX ...   source
@@ -17,7 +17,10 @@
  *
  * --buf sets how much memory the data cycles through: the default 256 MiB
  * is cold to the caches, as a device's state is; iperf3 reuses one 128 KiB
- * buffer that stays in the cache, which --buf 2 imitates.
+ * buffer that stays in the cache, which --buf 2 imitates. The buffers come
+ * from vfm_xport_buf_alloc() (2 MiB pages where THP allows), as the
+ * agent's do; --small-pages maps them with 4 KiB pages instead, to measure
+ * what the page size costs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +48,7 @@ struct opts {
 	uint32_t seg;
 	unsigned int depth;
 	size_t buf;
+	bool small_pages;
 	int timeout_ms;
 };
 
@@ -74,10 +78,20 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void *map_buf(size_t len)
+static void *map_buf(const struct opts *o)
 {
-	void *p = vfm_xport_buf_alloc(len);
+	void *p;
 
+	if (o->small_pages) {
+		p = mmap(NULL, o->buf, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p != MAP_FAILED)
+			(void)madvise(p, o->buf, MADV_NOHUGEPAGE);
+		else
+			p = NULL;
+	} else {
+		p = vfm_xport_buf_alloc(o->buf);
+	}
 	if (!p)
 		die("mmap", errno);
 	return p;
@@ -184,11 +198,12 @@ static void print_json(const struct opts *o, const char *role, uint64_t total,
 	       "\"streams\":%u,\"seg\":%u,\"depth\":%u,\"bytes\":%" PRIu64
 	       ",\"seconds\":%.4f,\"GBps\":%.3f,\"Gbps\":%.3f,"
 	       "\"buf_mib\":%zu,\"cpu_s\":%.3f,\"cpu_s_per_gib\":%.3f,"
-	       "\"send\":\"%s\",\"recv\":\"%s\"}\n",
+	       "\"send\":\"%s\",\"recv\":\"%s\",\"pages\":\"%s\"}\n",
 	       role, o->transport, o->streams, o->seg, o->depth, total, secs,
 	       (double)total / secs / 1e9, (double)total * 8 / secs / 1e9,
 	       o->buf >> 20, cpu, cpu / ((double)total / (1ull << 30)),
-	       sm ? sm : "default", rm ? rm : "default");
+	       sm ? sm : "default", rm ? rm : "default",
+	       o->small_pages ? "4k" : "huge");
 	fflush(stdout);
 }
 
@@ -224,7 +239,8 @@ static void usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: vfm-xport-perf [--transport tcp] [--size GIB] [--streams S]\n"
-		"         [--seg BYTES] [--depth D] [--buf MIB] [--timeout-ms MS]\n"
+		"         [--seg BYTES] [--depth D] [--buf MIB] [--small-pages]\n"
+		"         [--timeout-ms MS]\n"
 		"         [--listen ADDR | --connect HOST --info HEX] [--addr ADDR]\n"
 		"Without --listen/--connect: loopback through a forked destination\n"
 		"on --addr (default 127.0.0.1; rdma needs the RDMA netdev's address).\n"
@@ -241,6 +257,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "seg", 1, 0, 'b' },
 		{ "depth", 1, 0, 'd' },
 		{ "buf", 1, 0, 'm' },
+		{ "small-pages", 0, 0, 'P' },
 		{ "listen", 1, 0, 'l' },
 		{ "connect", 1, 0, 'c' },
 		{ "info", 1, 0, 'i' },
@@ -279,6 +296,9 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'm':
 			o->buf = (size_t)atol(optarg) << 20;
 			break;
+		case 'P':
+			o->small_pages = true;
+			break;
 		case 'l':
 			o->listen = optarg;
 			break;
@@ -313,7 +333,7 @@ static int do_listen(const struct opts *o, int info_fd, double *t_acc,
 	struct vfm_xport *x = make(o, &ops);
 	uint64_t total = (uint64_t)(o->gib * (1ull << 30));
 	struct vfm_xport_info info;
-	void *land = map_buf(o->buf);
+	void *land = map_buf(o);
 	struct vfm_mr mr;
 	int err;
 
@@ -351,7 +371,7 @@ static double do_connect(const struct opts *o, const char *peer,
 	const struct vfm_xport_ops *ops;
 	struct vfm_xport *x = make(o, &ops);
 	uint64_t total = (uint64_t)(o->gib * (1ull << 30));
-	void *src = map_buf(o->buf);
+	void *src = map_buf(o);
 	struct vfm_mr mr;
 	double t0;
 	int err;
