@@ -366,16 +366,15 @@ static int sim_open(const char *args, struct vfm_dev **out, char *why,
 	}
 	params_text(s);
 	s->pages = s->size / VFMIG_PAGE_SIZE;
-	s->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Huge pages, as the buffers (vfm/transport.h says why). */
+	s->mem = vfm_xport_buf_reserve(s->size);
 	s->buf = vfm_xport_buf_alloc(s->buf_size);
 	s->zmap = calloc((s->pages + 63) / 64, 8);
-	if (s->mem == MAP_FAILED || !s->buf || !s->zmap) {
+	if (!s->mem || !s->buf || !s->zmap) {
 		snprintf(why, whylen,
 			 "The sim device could not allocate %llu bytes.",
 			 (unsigned long long)s->size);
-		if (s->mem != MAP_FAILED)
-			munmap(s->mem, s->size);
+		vfm_xport_buf_free(s->mem, s->size);
 		vfm_xport_buf_free(s->buf, s->buf_size);
 		free(s->zmap);
 		free(s);
@@ -699,19 +698,15 @@ static int sim_prepare_resume(struct vfm_dev *d)
 
 	pthread_mutex_lock(&s->lock);
 	if (!s->spare) {
-		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-			       0);
+		/* Touched now, not while the state arrives: a VM's host
+		 * may fault each page on its first touch (measured: 256 MiB
+		 * with 4 KiB pages, 1.0 s). */
+		void *p = vfm_xport_buf_alloc(s->size);
 
-		if (p == MAP_FAILED) {
+		if (!p)
 			ret = -ENOMEM;
-		} else {
-			/* MAP_POPULATE maps; a VM's host may still fault each
-			 * page on its first touch: touch them all now, not while
-			 * the state arrives (measured: 256 MiB, 1.0 s) */
-			memset(p, 0, s->size);
+		else
 			s->spare = p;
-		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;

@@ -14,6 +14,7 @@
 
 #include "crc32c.h"
 #include "dev_sim.h"
+#include "vfm/transport.h"
 
 int vfm_sim_load_start_locked(struct vfm_sim *s)
 {
@@ -25,15 +26,11 @@ int vfm_sim_load_start_locked(struct vfm_sim *s)
 		ld->mem = s->spare;
 		s->spare = NULL;
 	} else {
-		ld->mem = mmap(NULL, s->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-			       0);
+		ld->mem = vfm_xport_buf_alloc(s->size);
 	}
 	ld->got = calloc((s->pages + 63) / 64, 8);
 	ld->zmap = calloc((s->pages + 63) / 64, 8);
-	if (ld->mem == MAP_FAILED || !ld->got || !ld->zmap) {
-		if (ld->mem == MAP_FAILED)
-			ld->mem = NULL;
+	if (!ld->mem || !ld->got || !ld->zmap) {
 		vfm_sim_load_end_locked(s);
 		return -ENOMEM;
 	}

@@ -86,7 +86,7 @@ void vfm_xport_hint_uring(int err)
 
 #define VFM_HUGE (2ul << 20)
 
-void *vfm_xport_buf_alloc(size_t len)
+static void *map_huge(size_t len, int flags)
 {
 	size_t span = len + VFM_HUGE;
 	uint8_t *raw, *p;
@@ -97,7 +97,7 @@ void *vfm_xport_buf_alloc(size_t len)
 		return NULL;
 	}
 	raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		   MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
 	/* Keep the 2 MiB-aligned part, give the slack back. */
@@ -109,8 +109,21 @@ void *vfm_xport_buf_alloc(size_t len)
 		munmap(p + len, span - head - len);
 	/* Advice only: without THP the buffer is still usable. */
 	(void)madvise(p, len, MADV_HUGEPAGE);
-	memset(p, 0, len);
 	return p;
+}
+
+void *vfm_xport_buf_alloc(size_t len)
+{
+	void *p = map_huge(len, 0);
+
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
+
+void *vfm_xport_buf_reserve(size_t len)
+{
+	return map_huge(len, MAP_NORESERVE);
 }
 
 void vfm_xport_buf_free(void *p, size_t len)

@@ -126,8 +126,16 @@ const char *vfm_xport_take_hint(void);
  * TLB miss; with 4 KiB pages a cold 256 MiB buffer costs 3x the CPU of a
  * cached one on loopback, with 2 MiB pages about the same
  * (transport/README.md, "Buffers"). NULL with errno set on failure.
+ *
+ * vfm_xport_buf_reserve() is the same without the touch (MAP_NORESERVE),
+ * for memory filled later or only in part, as a simulated device's.
+ * Every large region a process streams should come from one of the two:
+ * on a paravirtualized host (measured here, PVM) one huge-page region in a
+ * process made reads of its 4 KiB-page regions 10x slower.
  */
 void *vfm_xport_buf_alloc(size_t len);
+void *vfm_xport_buf_reserve(size_t len);
+/* Frees either; @len as allocated. */
 void vfm_xport_buf_free(void *p, size_t len);
 
 /* Every transport object begins with this header. */
