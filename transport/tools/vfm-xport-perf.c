@@ -251,20 +251,13 @@ static void usage(int rc)
 static void parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "transport", 1, 0, 't' },
-		{ "size", 1, 0, 'n' },
-		{ "streams", 1, 0, 's' },
-		{ "seg", 1, 0, 'b' },
-		{ "depth", 1, 0, 'd' },
-		{ "buf", 1, 0, 'm' },
-		{ "small-pages", 0, 0, 'P' },
-		{ "listen", 1, 0, 'l' },
-		{ "connect", 1, 0, 'c' },
-		{ "info", 1, 0, 'i' },
-		{ "timeout-ms", 1, 0, 'T' },
-		{ "addr", 1, 0, 'a' },
-		{ "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "transport", 1, 0, 't' },   { "size", 1, 0, 'n' },
+		{ "streams", 1, 0, 's' },     { "seg", 1, 0, 'b' },
+		{ "depth", 1, 0, 'd' },	      { "buf", 1, 0, 'm' },
+		{ "small-pages", 0, 0, 'P' }, { "listen", 1, 0, 'l' },
+		{ "connect", 1, 0, 'c' },     { "info", 1, 0, 'i' },
+		{ "timeout-ms", 1, 0, 'T' },  { "addr", 1, 0, 'a' },
+		{ "help", 0, 0, 'h' },	      { 0, 0, 0, 0 },
 	};
 	int c;
 
