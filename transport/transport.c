@@ -88,14 +88,17 @@ void vfm_xport_hint_uring(int err)
 
 static void *map_huge(size_t len, int flags)
 {
-	size_t span = len + VFM_HUGE;
 	uint8_t *raw, *p;
-	size_t head;
+	size_t span, head;
 
-	if (!len || len > SIZE_MAX - VFM_HUGE) {
+	if (!len || len > SIZE_MAX - 2 * VFM_HUGE) {
 		errno = EINVAL;
 		return NULL;
 	}
+	/* Whole pages, so that the slack is unmapped exactly; munmap(p, len)
+	 * in vfm_xport_buf_free() rounds the same way. */
+	len = (len + 4095) & ~(size_t)4095;
+	span = len + VFM_HUGE;
 	raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (raw == MAP_FAILED)
